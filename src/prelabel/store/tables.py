@@ -100,6 +100,9 @@ class Project(Base):
     # Queue strategy, honeypot rate, trainer thresholds, ...: see service.projects.PROJECT_SETTINGS.
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    # Counter behind model_versions.version: incremented atomically, so a version number is never reused even
+    # when a model version row is deleted (migration 0002).
+    last_model_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
