@@ -1,0 +1,396 @@
+"""Training jobs: requesting them (API/CLI/UI), listing them, and the worker-side claim/heartbeat/finish.
+
+A training job is a row of ``training_jobs`` (tier ``fast`` or ``search``). Workers claim jobs atomically
+with a lease (see `prelabel.store.jobs`); a worker that dies stops heart-beating and its job is claimed again
+once the lease expires (up to `MAX_ATTEMPTS` times). Jobs are created on demand (`request_training`, admin
+only) or by the label trigger (`schedule_due_training`, run by every worker between jobs):
+
+* the first model comes as soon as the project has ``train_min_labels`` (default 10) labeled assets;
+* later, a new fast job is queued once ``max(train_min_labels, train_growth * labeled assets)`` new
+  DEFAULT/REVIEW labels have arrived since the previous fast job was queued, and no label has come for
+  ``train_debounce_s`` (a burst of labels gives one job, not one per label; the wait is capped at 10 times
+  the debounce so that a labeler who never pauses still gets fresh predictions);
+* a budgeted search job follows when ``search_enabled`` and the project has ``search_min_labels``, unless
+  one is already queued or running.
+
+Trigger settings live in the project's settings (defaults and help: `TRAINING_SETTINGS`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import func, select
+
+from prelabel.domain import ROLE_RANK, JobStatus, LabelType, Role
+from prelabel.errors import InvalidInput, NotFound, PermissionDenied
+from prelabel.service.auth import Actor
+from prelabel.service.dto import TrainingJobOut
+from prelabel.store import jobs as sql
+from prelabel.store import tables as t
+from prelabel.store.engine import Store
+from prelabel.store.tables import utcnow
+
+Tier = Literal["fast", "search"]
+TierRequest = Literal["fast", "search", "both"]
+
+MAX_ATTEMPTS = 3
+DEFAULT_LEASE_SECONDS = 60.0
+
+# Project settings read by the trainer and the queue: key → (default, help). Stored in projects.settings.
+TRAINING_SETTINGS: dict[str, tuple[Any, str]] = {
+    "auto_train": (True, "Retrain automatically as labels arrive (else only on demand)."),
+    "train_min_labels": (
+        10,
+        "Labels needed for the first model, and the least number of new labels for a retrain.",
+    ),
+    "train_growth": (0.1, "A retrain needs max(train_min_labels, train_growth * labeled assets) new labels."),
+    "train_debounce_s": (1.0, "Wait until no label has arrived for this many seconds before retraining."),
+    "search_enabled": (
+        True,
+        "Follow fast models with a budgeted AutoML search, warm-started from the last one.",
+    ),
+    "search_min_labels": (30, "Labels needed before the first AutoML search."),
+    "search_budget_s": (30.0, "Wall-clock budget of one AutoML search (seconds)."),
+    "queue_strategy": (
+        "margin",
+        "Active-learning order of the queue: random, least_confidence, margin, entropy or mix "
+        "(uncertainty + diversity clusters + a random share).",
+    ),
+    "queue_random_share": (0.1, "Share of random picks in the 'mix' strategy."),
+    "honeypot_rate": (
+        0.0,
+        "Share of queue requests answered with a honeypot the labeler has not labeled yet.",
+    ),
+    "review_threshold": (0.5, "Label-error flags: least margin by which the model contradicts a label."),
+}
+
+
+def training_setting(settings: dict[str, Any] | None, key: str) -> Any:
+    """A trainer/queue setting from a project's settings, or its default."""
+    default = TRAINING_SETTINGS[key][0]
+    if not settings or settings.get(key) is None:
+        return default
+    value = settings[key]
+    try:
+        return type(default)(value)
+    except (TypeError, ValueError):
+        return default
+
+
+# --- roles
+def project_role(session: Any, actor: Actor, project_id: int) -> Role:
+    """The actor's role in a project (superuser → admin); NotFound if the project is not visible to the
+    actor."""
+    project = session.get(t.Project, project_id)
+    if project is None:
+        raise NotFound(f"Project {project_id} not found.")
+    if actor.is_superuser:
+        return Role.ADMIN
+    member = session.get(t.ProjectMember, (project_id, actor.user_id))
+    if member is None:
+        raise NotFound(f"Project {project_id} not found.")
+    return Role(member.role)
+
+
+def require_role(session: Any, actor: Actor, project_id: int, least: Role, doing: str) -> Role:
+    role = project_role(session, actor, project_id)
+    if ROLE_RANK[role] < ROLE_RANK[least]:
+        raise PermissionDenied(
+            f"Only a project {least.value} (or higher) can {doing}; your role is {role.value}."
+        )
+    return role
+
+
+# --- user-facing
+def _out(job: t.TrainingJob) -> TrainingJobOut:
+    return TrainingJobOut.model_validate(job)
+
+
+def _tiers(tier: str) -> list[Tier]:
+    if tier == "both":
+        return ["fast", "search"]
+    if tier in ("fast", "search"):
+        return [tier]  # type: ignore[list-item]
+    raise InvalidInput(f"Invalid tier {tier!r}; use 'fast', 'search' or 'both'.")
+
+
+def _labeled_count(session: Any, project_id: int) -> int:
+    return int(
+        session.scalar(
+            select(func.count(func.distinct(t.Label.asset_id))).where(
+                t.Label.project_id == project_id,
+                t.Label.label_type.in_([LabelType.DEFAULT, LabelType.REVIEW]),
+            )
+        )
+        or 0
+    )
+
+
+def enqueue(
+    session: Any,
+    project_id: int,
+    tier: Tier,
+    *,
+    reason: str,
+    requested_by: int | None = None,
+    n_labels: int = 0,
+) -> tuple[t.TrainingJob, bool]:
+    """Queue a job unless one of the same tier is already QUEUED for the project; (job, created)."""
+    for job in sql.active_jobs(session, project_id):
+        if job.tier == tier and job.status == JobStatus.QUEUED:
+            return job, False
+    job = t.TrainingJob(
+        project_id=project_id,
+        tier=tier,
+        status=JobStatus.QUEUED,
+        reason=reason[:40],
+        requested_by=requested_by,
+        n_labels=n_labels,
+        created_at=utcnow(),
+    )
+    session.add(job)
+    session.flush()
+    return job, True
+
+
+def request_training(
+    store: Store, actor: Actor, project_id: int, *, tier: TierRequest = "both", reason: str = "manual"
+) -> list[TrainingJobOut]:
+    """Queue training now (admin only). Returns the queued jobs (an already queued job of a tier is
+    reused)."""
+    tiers = _tiers(tier)
+    with store.transaction() as s:
+        require_role(s, actor, project_id, Role.ADMIN, "start training")
+        sql.lock_project(s, project_id)
+        n = _labeled_count(s, project_id)
+        if n < 2:
+            raise InvalidInput(
+                f"Project {project_id} has {n} labeled asset(s); training needs labels on at least 2 assets "
+                "with at least 2 different categories. Label some assets first."
+            )
+        out = []
+        for tr in tiers:
+            job, _ = enqueue(s, project_id, tr, reason=reason, requested_by=actor.user_id, n_labels=n)
+            out.append(_out(job))
+        return out
+
+
+def list_training_jobs(
+    store: Store, actor: Actor, project_id: int, *, limit: int = 20
+) -> list[TrainingJobOut]:
+    """The project's newest training jobs first (any member)."""
+    limit = max(1, min(int(limit), 500))
+    with store.transaction(read_only=True) as s:
+        project_role(s, actor, project_id)
+        rows = s.scalars(
+            select(t.TrainingJob)
+            .where(t.TrainingJob.project_id == project_id)
+            .order_by(t.TrainingJob.id.desc())
+            .limit(limit)
+        ).all()
+        return [_out(j) for j in rows]
+
+
+def get_training_job(store: Store, actor: Actor, project_id: int, job_id: int) -> TrainingJobOut:
+    with store.transaction(read_only=True) as s:
+        project_role(s, actor, project_id)
+        job = s.get(t.TrainingJob, job_id)
+        if job is None or job.project_id != project_id:
+            raise NotFound(f"Training job {job_id} not found in project {project_id}.")
+        return _out(job)
+
+
+# --- worker side
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job a worker holds. `previous_model_version_id`: a TRAINING version a crashed holder left behind."""
+
+    id: int
+    project_id: int
+    tier: Tier
+    reason: str
+    attempts: int
+    worker_id: str
+    previous_model_version_id: int | None
+
+
+class LeaseLost(Exception):
+    """The worker's lease on a job expired and another worker took it (or the job was cancelled)."""
+
+
+def claim_next_job(
+    store: Store,
+    worker_id: str,
+    *,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    project_id: int | None = None,
+) -> ClaimedJob | None:
+    """Atomically claim the next job (fast first, then oldest). A job already tried `MAX_ATTEMPTS` times is
+    failed instead of claimed again; a TRAINING model version left by a crashed holder is abandoned (its
+    partial
+    predictions deleted, status FAILED) in the same transaction."""
+    while True:
+        with store.transaction() as s:
+            job = sql.claim_job(s, worker_id, lease_seconds=lease_seconds, project_id=project_id)
+            if job is None:
+                return None
+            prev = job.model_version_id
+            if prev is not None:
+                sql.abandon_model_version(s, prev, f"abandoned by a crashed worker (job {job.id})")
+                job.model_version_id = None
+            if job.attempts > MAX_ATTEMPTS:
+                sql.finish_job(
+                    s,
+                    job.id,
+                    worker_id,
+                    status=JobStatus.FAILED,
+                    message=f"gave up after {MAX_ATTEMPTS} attempts (each worker died or lost its lease)",
+                )
+                continue
+            return ClaimedJob(
+                id=job.id,
+                project_id=job.project_id,
+                tier=job.tier,  # type: ignore[arg-type]
+                reason=job.reason,
+                attempts=job.attempts,
+                worker_id=worker_id,
+                previous_model_version_id=prev,
+            )
+
+
+def heartbeat_job(
+    store: Store,
+    job: ClaimedJob,
+    *,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    progress: float | None = None,
+    message: str | None = None,
+) -> None:
+    """Extend the lease and record progress; raises LeaseLost when another worker has taken the job."""
+    with store.transaction() as s:
+        ok = sql.heartbeat(
+            s, job.id, job.worker_id, lease_seconds=lease_seconds, progress=progress, message=message
+        )
+    if not ok:
+        raise LeaseLost(f"worker {job.worker_id} lost the lease on training job {job.id}")
+
+
+def attach_model_version(store: Store, job: ClaimedJob, model_version_id: int, n_labels: int) -> None:
+    """Record on the job which (TRAINING) model version it is writing, so a re-claimer can abandon it."""
+    with store.transaction() as s:
+        row = s.get(t.TrainingJob, job.id)
+        if row is None or row.worker_id != job.worker_id or row.status != JobStatus.RUNNING:
+            raise LeaseLost(f"worker {job.worker_id} lost the lease on training job {job.id}")
+        row.model_version_id = model_version_id
+        row.n_labels = n_labels
+
+
+def fail_job(store: Store, job: ClaimedJob, message: str, *, model_version_id: int | None = None) -> None:
+    """Mark the job FAILED (if still held) and abandon its TRAINING model version."""
+    with store.transaction() as s:
+        if model_version_id is not None:
+            sql.abandon_model_version(s, model_version_id, message)
+        sql.finish_job(s, job.id, job.worker_id, status=JobStatus.FAILED, message=message)
+
+
+def succeed_job_in(
+    session: Any, job: ClaimedJob, *, message: str, model_version_id: int | None, n_labels: int
+) -> None:
+    """Inside the caller's transaction (the one that marks the model version READY): finish the job."""
+    if not sql.finish_job(
+        session,
+        job.id,
+        job.worker_id,
+        status=JobStatus.SUCCEEDED,
+        message=message,
+        model_version_id=model_version_id,
+        n_labels=n_labels,
+    ):
+        raise LeaseLost(f"worker {job.worker_id} lost the lease on training job {job.id}")
+
+
+def schedule_due_training(store: Store, *, now: datetime | None = None) -> list[TrainingJobOut]:
+    """The label trigger: queue the jobs that projects are due for (see the module docstring). Safe to run
+    from
+    any number of workers at once: each project is checked under a row lock (PostgreSQL) or the single SQLite
+    writer, and a tier never gets a second QUEUED job."""
+    now = now or utcnow()
+    with store.transaction(read_only=True) as s:
+        candidates = s.execute(
+            select(t.Label.project_id, func.max(t.Label.created_at))
+            .where(t.Label.label_type.in_([LabelType.DEFAULT, LabelType.REVIEW]))
+            .group_by(t.Label.project_id)
+        ).all()
+        last_job = dict(
+            s.execute(
+                select(t.TrainingJob.project_id, func.max(t.TrainingJob.created_at))
+                .where(t.TrainingJob.tier == "fast")
+                .group_by(t.TrainingJob.project_id)
+            ).all()
+        )
+    due = []
+    for pid, newest in candidates:
+        lj = last_job.get(pid)
+        if lj is None or _aware(newest) > _aware(lj):
+            due.append(int(pid))
+    created: list[TrainingJobOut] = []
+    for pid in due:
+        created.extend(_schedule_project(store, pid, now))
+    return created
+
+
+def _aware(d: datetime | str) -> datetime:
+    out = sql._utc(d)  # type: ignore[arg-type]
+    assert out is not None
+    return out
+
+
+def _schedule_project(store: Store, project_id: int, now: datetime) -> list[TrainingJobOut]:
+    with store.transaction() as s:
+        project = sql.lock_project(s, project_id)
+        if project is None:
+            return []
+        settings = project.settings or {}
+        if not training_setting(settings, "auto_train"):
+            return []
+        last = s.scalars(
+            select(t.TrainingJob)
+            .where(
+                t.TrainingJob.project_id == project_id,
+                t.TrainingJob.tier == "fast",
+                t.TrainingJob.status != JobStatus.CANCELLED,
+            )
+            .order_by(t.TrainingJob.created_at.desc(), t.TrainingJob.id.desc())
+            .limit(1)
+        ).first()
+        n_total = _labeled_count(s, project_id)
+        min_labels = int(training_setting(settings, "train_min_labels"))
+        since = _aware(last.created_at) if last is not None else None
+        n_new, oldest_new, newest = sql.label_activity(s, project_id, since)
+        if last is None:
+            if n_total < min_labels:
+                return []
+        else:
+            threshold = max(min_labels, int(training_setting(settings, "train_growth") * n_total))
+            if n_new < threshold:
+                return []
+        debounce = float(training_setting(settings, "train_debounce_s"))
+        if newest is not None and oldest_new is not None and debounce > 0:
+            quiet = now - newest >= timedelta(seconds=debounce)
+            waited_long = now - oldest_new >= timedelta(seconds=10 * debounce)
+            if not quiet and not waited_long:
+                return []
+        out = []
+        job, made = enqueue(s, project_id, "fast", reason="labels", n_labels=n_total)
+        if made:
+            out.append(_out(job))
+        if training_setting(settings, "search_enabled") and n_total >= int(
+            training_setting(settings, "search_min_labels")
+        ) and not any(j.tier == "search" for j in sql.active_jobs(s, project_id)):
+            sjob, smade = enqueue(s, project_id, "search", reason="labels", n_labels=n_total)
+            if smade:
+                out.append(_out(sjob))
+        return out

@@ -1,0 +1,260 @@
+"""Training-job and annotation-queue SQL: atomic claims with leases, heartbeats, priorities, keyset iteration.
+
+All dialect specifics of the trainer and the queue live here. A claim is one conditional ``UPDATE`` whose
+``WHERE`` repeats the claimability test (``status='QUEUED'`` or an expired lease), checked by its row count,
+so two workers can never both win the same row on any dialect. On PostgreSQL the candidate ``SELECT`` also
+uses ``FOR UPDATE SKIP LOCKED`` so that concurrent workers pick different rows instead of contending; on
+SQLite write transactions are ``BEGIN IMMEDIATE`` (see engine.py), which serialises them.
+
+Functions take an open `Session` (the caller owns the transaction) unless they say otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from prelabel.domain import AssetStatus, JobStatus, LabelType, ModelStatus
+from prelabel.store import tables as t
+from prelabel.store.engine import Store
+from prelabel.store.tables import utcnow
+
+TIER_ORDER = {"fast": 0, "search": 1}
+
+
+def claimable(now: datetime) -> object:
+    """SQL condition: a job that a worker may claim now (queued, or running with an expired lease)."""
+    return or_(
+        t.TrainingJob.status == JobStatus.QUEUED,
+        and_(t.TrainingJob.status == JobStatus.RUNNING, t.TrainingJob.lease_expires_at < now),
+    )
+
+
+def claim_job(
+    session: Session, worker_id: str, *, lease_seconds: float, project_id: int | None = None
+) -> t.TrainingJob | None:
+    """Claim the most urgent claimable job (fast before search, then oldest) for `worker_id`; None if none.
+
+    Increments `attempts`; a re-claimed job keeps its `model_version_id` so the claimer can clean up after the
+    previous (crashed) holder.
+    """
+    now = utcnow()
+    cond = claimable(now)
+    stmt = select(t.TrainingJob.id).where(cond)  # type: ignore[arg-type]
+    if project_id is not None:
+        stmt = stmt.where(t.TrainingJob.project_id == project_id)
+    tier_rank = case((t.TrainingJob.tier == "fast", 0), else_=1)
+    stmt = stmt.order_by(tier_rank, t.TrainingJob.created_at, t.TrainingJob.id).limit(5)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    for job_id in session.scalars(stmt).all():
+        result = session.execute(
+            update(t.TrainingJob)
+            .where(t.TrainingJob.id == job_id, cond)  # type: ignore[arg-type]
+            .values(
+                status=JobStatus.RUNNING,
+                worker_id=worker_id,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                attempts=t.TrainingJob.attempts + 1,
+                started_at=now,
+                progress=0.0,
+                message="claimed",
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            return session.get(t.TrainingJob, job_id, populate_existing=True)
+    return None
+
+
+def heartbeat(
+    session: Session,
+    job_id: int,
+    worker_id: str,
+    *,
+    lease_seconds: float,
+    progress: float | None = None,
+    message: str | None = None,
+) -> bool:
+    """Extend the lease of a job this worker holds (and record progress); False if the lease was lost."""
+    values: dict[str, object] = {"lease_expires_at": utcnow() + timedelta(seconds=lease_seconds)}
+    if progress is not None:
+        values["progress"] = max(0.0, min(1.0, progress))
+    if message is not None:
+        values["message"] = message[:2000]
+    result = session.execute(
+        update(t.TrainingJob)
+        .where(
+            t.TrainingJob.id == job_id,
+            t.TrainingJob.worker_id == worker_id,
+            t.TrainingJob.status == JobStatus.RUNNING,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def finish_job(
+    session: Session,
+    job_id: int,
+    worker_id: str,
+    *,
+    status: JobStatus,
+    message: str,
+    model_version_id: int | None = None,
+    n_labels: int | None = None,
+) -> bool:
+    """Mark a held job finished; False if this worker no longer holds it."""
+    values: dict[str, object] = {
+        "status": status,
+        "message": message[:2000],
+        "finished_at": utcnow(),
+        "lease_expires_at": None,
+    }
+    if status == JobStatus.SUCCEEDED:
+        values["progress"] = 1.0
+    if model_version_id is not None:
+        values["model_version_id"] = model_version_id
+    if n_labels is not None:
+        values["n_labels"] = n_labels
+    result = session.execute(
+        update(t.TrainingJob)
+        .where(
+            t.TrainingJob.id == job_id,
+            t.TrainingJob.worker_id == worker_id,
+            t.TrainingJob.status == JobStatus.RUNNING,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def abandon_model_version(session: Session, model_version_id: int, reason: str) -> None:
+    """A TRAINING version left behind by a crashed or failed job: drop its partial predictions, mark it
+    FAILED."""
+    mv = session.get(t.ModelVersion, model_version_id)
+    if mv is None or mv.status != ModelStatus.TRAINING:
+        return
+    session.execute(delete(t.Prediction).where(t.Prediction.model_version_id == model_version_id))
+    mv.status = ModelStatus.FAILED
+    mv.finished_at = utcnow()
+    mv.metrics = {**(mv.metrics or {}), "error": reason[:500]}
+
+
+def active_jobs(session: Session, project_id: int) -> list[t.TrainingJob]:
+    """QUEUED or RUNNING jobs of a project."""
+    return list(
+        session.scalars(
+            select(t.TrainingJob).where(
+                t.TrainingJob.project_id == project_id,
+                t.TrainingJob.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]),
+            )
+        )
+    )
+
+
+def lock_project(session: Session, project_id: int) -> t.Project | None:
+    """Row-lock a project (PostgreSQL) so that trigger checks of concurrent workers serialise; SQLite's
+    ``BEGIN IMMEDIATE`` already serialises writers."""
+    stmt = select(t.Project).where(t.Project.id == project_id)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).first()
+
+
+def label_activity(
+    session: Session, project_id: int, since: datetime | None
+) -> tuple[int, datetime | None, datetime | None]:
+    """DEFAULT/REVIEW labels created after `since` (all when None): (count, oldest time, newest time)."""
+    cond = [
+        t.Label.project_id == project_id,
+        t.Label.label_type.in_([LabelType.DEFAULT, LabelType.REVIEW]),
+    ]
+    if since is not None:
+        cond.append(t.Label.created_at > since)
+    n, oldest, newest = session.execute(
+        select(func.count(t.Label.id), func.min(t.Label.created_at), func.max(t.Label.created_at)).where(
+            *cond
+        )
+    ).one()
+    return int(n), _utc(oldest), _utc(newest)
+
+
+def _utc(d: datetime | None) -> datetime | None:
+    if d is None:
+        return None
+    if isinstance(d, str):  # aggregates bypass the column type on SQLite
+        d = datetime.fromisoformat(d)
+    return d if d.tzinfo is not None else d.replace(tzinfo=UTC)
+
+
+def iter_asset_texts(
+    store: Store, project_id: int, *, chunk: int = 2000
+) -> Iterator[list[tuple[int, str, str]]]:
+    """Yield chunks of ``(asset_id, content, status)`` of a project by keyset on id, each read in its own
+    short read-only transaction (so a long prediction run never holds the database)."""
+    after = 0
+    while True:
+        with store.transaction(read_only=True) as s:
+            rows = s.execute(
+                select(t.Asset.id, t.Asset.content, t.Asset.status)
+                .where(t.Asset.project_id == project_id, t.Asset.id > after)
+                .order_by(t.Asset.id)
+                .limit(chunk)
+            ).all()
+        if not rows:
+            return
+        yield [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+        after = int(rows[-1][0])
+
+
+def set_priorities(session: Session, project_id: int, rows: Iterable[tuple[int, float]]) -> int:
+    """Bulk-update `assets.priority` (executemany); returns the number of rows given."""
+    params = [{"aid": int(a), "pri": float(p), "pid": project_id} for a, p in rows]
+    if not params:
+        return 0
+    from sqlalchemy import bindparam
+
+    table: Any = t.Asset.__table__
+    stmt = (
+        update(table)
+        .where(table.c.id == bindparam("aid"), table.c.project_id == bindparam("pid"))
+        .values(priority=bindparam("pri"))
+    )
+    session.execute(stmt, params)
+    return len(params)
+
+
+def set_review_flags(
+    session: Session, project_id: int, flags: dict[int, tuple[str, float]], *, reasons: Iterable[str]
+) -> None:
+    """Replace the review flags with the given `reasons` by `flags` (asset id → (reason, score))."""
+    from sqlalchemy import bindparam
+
+    table: Any = t.Asset.__table__
+    session.execute(
+        update(table)
+        .where(table.c.project_id == project_id, table.c.review_reason.in_(list(reasons)))
+        .values(review_reason=None, review_score=None)
+    )
+    if flags:
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("aid"), table.c.project_id == bindparam("pid"))
+            .values(review_reason=bindparam("reason"), review_score=bindparam("score")),
+            [{"aid": a, "pid": project_id, "reason": r, "score": float(sc)} for a, (r, sc) in flags.items()],
+        )
+
+
+def expired_lease(now: datetime) -> object:
+    """SQL condition: an asset nobody holds (no lease or an expired one)."""
+    return or_(t.Asset.lease_expires_at.is_(None), t.Asset.lease_expires_at < now)
+
+
+QUEUE_STATUSES = (AssetStatus.TODO, AssetStatus.ONGOING)
