@@ -1,5 +1,6 @@
-"""The REST API under ``/api/v1`` (OpenAPI at ``/docs``). Routes are thin: parse, authenticate, call one service
-function, return its DTO. Every error is ``{"error": {"code", "message", "details"}}`` (see ``api/errors.py``).
+"""The REST API under ``/api/v1`` (OpenAPI at ``/docs``). Routes are thin: parse, authenticate, call one
+service function, return its DTO. Every error is ``{"error": {"code", "message", "details"}}``
+(see ``api/errors.py``).
 
 Authentication: ``Authorization: Bearer <token>`` or ``X-API-Key: <token>`` on everything except ``/health``.
 A project the caller is not a member of is reported as 404 (nobody learns another's project exists).
@@ -7,7 +8,7 @@ A project the caller is not a member of is reported as 404 (nobody learns anothe
     GET    /health                                       db reachability + schema version (no auth)
     GET    /api/v1/me                                    the calling user
     GET    /api/v1/tokens                                my API tokens (never the secret)
-    POST   /api/v1/tokens               {name}           → 201 {"token": TokenOut, "secret": "pl_…"} (shown once)
+    POST   /api/v1/tokens               {name}           → 201 {"token": TokenOut, "secret": "pl_…"}
     DELETE /api/v1/tokens/{token_id}                     revoke → 204
 
     GET    /api/v1/projects                              projects I am a member of
@@ -22,7 +23,7 @@ A project the caller is not a member of is reported as 404 (nobody learns anothe
     POST   /api/v1/projects/{pid}/assets                 bulk import, ONE transaction → ImportResult
              body: application/json  [{"external_id", "content", "json_metadata"?, "is_honeypot"?, ...}, …]
                    text/csv | application/x-ndjson (raw body) | multipart/form-data (field "file")
-             query: on_conflict=error|skip|update, format=csv|jsonl|json (else from the content type / file name),
+             query: on_conflict=error|skip|update, format=csv|jsonl|json (else from the content type),
                     text_column, id_column, metadata_columns (comma-separated), honeypot_column, label_column
              wrong content type → 415, body over PRELABEL_MAX_UPLOAD_BYTES → 413
     GET    /api/v1/projects/{pid}/assets                 {"items": [AssetOut], "next_cursor"} keyset pages
@@ -36,18 +37,18 @@ A project the caller is not a member of is reported as 404 (nobody learns anothe
     GET    /api/v1/projects/{pid}/labels                 query: asset_id, after (label id), limit
     DELETE /api/v1/projects/{pid}/labels/{label_id}      undo my own newest label → 204
 
-    POST   /api/v1/projects/{pid}/predictions            {"model_name"? | "model_version_id"?,
-                                                          "items": [{"external_id"|"asset_id", "json_response"}]}
+    POST   /api/v1/projects/{pid}/predictions            {"model_name"? | "model_version_id"?, "items":
+                                                          [{"external_id"|"asset_id", "json_response"}]}
                                                          thousands per call, one transaction → {"created": n}
     GET    /api/v1/projects/{pid}/predictions            query: asset_id, model_version_id, after, limit
     GET    /api/v1/projects/{pid}/model-versions         list of ModelVersionOut (newest first)
     GET    /api/v1/projects/{pid}/model-versions/{mv_id}
 
-    GET    /api/v1/projects/{pid}/export?format=csv|jsonl  streamed; each asset with latest labels + prediction
+    GET    /api/v1/projects/{pid}/export?format=csv|jsonl  streamed: assets, latest labels, prediction
 
 Adding routes: a module in this package exposing ``router: APIRouter`` (paths relative to ``/api/v1``), named
-in ``ROUTER_MODULES`` below; ``create_app`` includes them in order. The trainer's ``training`` module (train now,
-job status, next-asset queue, review list) plugs in the same way.
+in ``ROUTER_MODULES`` below; ``create_app`` includes them in order. The trainer's ``training`` module
+(train now, job status, next-asset queue, review list) plugs in the same way.
 """
 
 from __future__ import annotations

@@ -1,0 +1,55 @@
+"""Typed dependencies of the API routes.
+
+StoreDep     the app's `Store` (built once by `create_app`)
+SettingsDep  the app's `Settings`
+ActorDep     the authenticated caller, from ``Authorization: Bearer <token>`` or ``X-API-Key: <token>``
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from prelabel.config import Settings
+from prelabel.errors import Unauthenticated
+from prelabel.service.auth import Actor, authenticate_token
+from prelabel.store.engine import Store
+
+# auto_error=False: a missing token is reported by us, in the one error shape, not by FastAPI.
+_bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer pl_…`")
+_api_key = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="An API token in the X-API-Key header."
+)
+
+
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_actor(
+    store: StoreDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> Actor:
+    token = bearer.credentials if bearer is not None else api_key
+    if not token:
+        raise Unauthenticated(
+            "Missing API token: send 'Authorization: Bearer <token>' or 'X-API-Key: <token>'. "
+            "Create one with `prelabel token create USERNAME`."
+        )
+    return authenticate_token(store, token.strip())
+
+
+ActorDep = Annotated[Actor, Depends(get_actor)]
