@@ -63,11 +63,6 @@ API_PREFIX = "/api/v1"
 ROUTER_MODULES: list[str] = [
     "me",
     "projects",
-    "assets",
-    "labels",
-    "predictions",
-    "models",
-    "export",
 ]
 
 
