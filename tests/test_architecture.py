@@ -1,0 +1,61 @@
+"""The layering of docs/architecture.md, checked on the source: dependencies point one way."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "prelabel"
+
+# layer -> prelabel layers it may import (besides itself)
+ALLOWED: dict[str, set[str]] = {
+    "errors": set(),
+    "config": set(),
+    "domain": {"errors"},
+    "store": {"domain", "errors", "config"},
+    "service": {"store", "domain", "errors", "config"},
+    "automl": set(),
+    "client": set(),
+    "worker": {"service", "store", "automl", "domain", "errors", "config"},
+    "api": {"service", "store", "domain", "errors", "config", "ui", "worker"},
+    "ui": {"service", "store", "domain", "errors", "config"},
+}
+
+
+def _layer(path: Path) -> str:
+    rel = path.relative_to(SRC)
+    return rel.parts[0].removesuffix(".py")
+
+
+def _prelabel_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "prelabel" and len(parts) > 1:
+                found.add(parts[1])
+    return found
+
+
+FILES = sorted(p for p in SRC.rglob("*.py") if _layer(p) in ALLOWED)
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(SRC)))
+def test_imports_follow_the_layering(path: Path) -> None:
+    layer = _layer(path)
+    illegal = _prelabel_imports(path) - ALLOWED[layer] - {layer}
+    assert not illegal, f"{path.relative_to(SRC)} ({layer}) imports {sorted(illegal)}; see docs/architecture.md"
+
+
+def test_every_layer_exists() -> None:
+    for layer in ("store", "service", "api", "automl", "worker", "client", "cli", "ui"):
+        assert (SRC / layer / "__init__.py").exists() or (SRC / layer).is_dir(), layer
