@@ -1,0 +1,547 @@
+"""Server-side commands: ``serve``, ``demo``, ``db upgrade``, ``user create``, ``token create``,
+``project create``, ``import``, ``export``.
+
+They talk to the database directly through the service layer (``--database-url`` or ``PRELABEL_DATABASE_URL``;
+default: a SQLite file in ``~/.local/share/prelabel``), acting as the user named by ``--user`` (or
+``PRELABEL_USER``), whose project role is checked as over the API. Heavy imports stay inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from prelabel.config import Settings
+    from prelabel.service.auth import Actor
+    from prelabel.service.dto import AssetIn, ImportResult
+    from prelabel.store.engine import Store
+
+console = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+DEMO_TITLE = "Disaster tweets"
+DEMO_USER = "admin"
+DEMO_PASSWORD_ENV = "PRELABEL_DEMO_PASSWORD"
+DEMO_INTERFACE: dict[str, Any] = {
+    "jobs": [
+        {
+            "name": "JOB_0",
+            "input": "single",
+            "instruction": "Is this tweet about a real disaster?",
+            "categories": [
+                {"key": "DISASTER", "name": "Disaster", "hotkey": "1"},
+                {"key": "NOT_DISASTER", "name": "Not a disaster", "hotkey": "2"},
+            ],
+        }
+    ]
+}
+DEMO_DESCRIPTION = (
+    "Kaggle 'Natural Language Processing with Disaster Tweets' (train + test texts, labels not imported). "
+    "Label a few tweets and watch the AutoML pre-annotations appear."
+)
+
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="PRELABEL_DATABASE_URL",
+        show_envvar=True,
+        help="SQLAlchemy URL (default: a SQLite file in the data dir; PostgreSQL: postgresql+psycopg://…).",
+    ),
+]
+UserOpt = Annotated[
+    str, typer.Option("--user", "-u", envvar="PRELABEL_USER", show_envvar=True, help="Act as this user.")
+]
+ProjectOpt = Annotated[int, typer.Option("--project", "-p", help="Project id.")]
+
+
+# --- plumbing -------------------------------------------------------------------------------------
+def _settings(database_url: str | None, **overrides: Any) -> Settings:
+    from prelabel.config import Settings
+
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if database_url:
+        values["database_url"] = database_url
+    try:
+        return Settings(**values)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    console.print(f"[bold red]Error:[/] {message}")
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _store(database_url: str | None, *, check: bool = True) -> Iterator[Store]:
+    """A Store for one command; prelabel errors become a red message and exit code 1."""
+    from prelabel.errors import PrelabelError
+    from prelabel.store.engine import Store
+
+    settings = _settings(database_url)
+    store = Store(settings.database_url)
+    try:
+        if check:
+            store.check_schema()
+        yield store
+    except PrelabelError as exc:
+        _fail(exc.message)
+    finally:
+        store.dispose()
+
+
+def _actor(store: Store, username: str) -> Actor:
+    from prelabel.service.auth import Actor, get_user_by_name
+
+    user = get_user_by_name(store, username)
+    return Actor(user_id=user.id, username=user.username, is_superuser=user.is_superuser)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _start_worker(settings: Settings) -> Any:
+    """The background trainer process (`prelabel.worker.process.start_background_worker`), or None."""
+    try:
+        from prelabel.worker.process import start_background_worker
+    except ModuleNotFoundError as exc:
+        # TODO(trainer): drop this guard once prelabel.worker.process is in the tree; it must not hide any
+        # other import error, so only the missing module itself is tolerated.
+        if exc.name not in ("prelabel.worker", "prelabel.worker.process"):
+            raise
+        console.print(
+            "[yellow]The background trainer (prelabel.worker.process) is not available: no predictions."
+        )
+        return None
+    return start_background_worker(settings)
+
+
+def _run_server(settings: Settings, store: Store, host: str, port: int, *, worker: bool) -> None:
+    import uvicorn
+
+    from prelabel.api.app import create_app
+
+    app = create_app(settings, store=store)
+    handle = _start_worker(settings) if worker else None
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), proxy_headers=False)
+    finally:
+        if handle is not None:
+            handle.stop()
+
+
+# --- serve / demo ---------------------------------------------------------------------------------
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = DEFAULT_HOST,
+    port: Annotated[int, typer.Option(help="TCP port.")] = DEFAULT_PORT,
+    database_url: DatabaseOpt = None,
+    worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="Run the background trainer (PRELABEL_RUN_WORKER).")
+    ] = True,
+    upgrade: Annotated[bool, typer.Option("--upgrade", help="Run `db upgrade` before serving.")] = False,
+) -> None:
+    """Serve the REST API (/api/v1, /docs), the browser UI and, by default, the background trainer."""
+    settings = _settings(database_url)
+    _setup_logging(settings.log_level)
+    with _store(settings.database_url, check=False) as store:
+        if upgrade:
+            store.upgrade()
+        store.check_schema()
+        console.print(f"prelabel on [bold]http://{host}:{port}/[/]  (API docs: http://{host}:{port}/docs)")
+        _run_server(settings, store, host, port, worker=worker and settings.run_worker)
+
+
+def demo(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = DEFAULT_HOST,
+    port: Annotated[int, typer.Option(help="TCP port.")] = DEFAULT_PORT,
+    database_url: DatabaseOpt = None,
+    worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Run the background trainer.")] = True,
+    serve_: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the server after setting up (default).")
+    ] = True,
+) -> None:
+    """Set up the demo (database, admin user, token, the 'Disaster tweets' project with its 10,876 tweets)
+    and serve.
+
+    Idempotent: running it again keeps the project and its labels. The admin's password is
+    PRELABEL_DEMO_PASSWORD or a new random one, printed below."""
+    settings = _settings(database_url)
+    _setup_logging(settings.log_level)
+    with _store(settings.database_url, check=False) as store:
+        store.upgrade()
+        info = setup_demo(store, password=os.environ.get(DEMO_PASSWORD_ENV))
+        url = f"http://{host}:{port}/"
+        out.print()
+        out.print("[bold green]prelabel demo is ready[/]")
+        out.print(f"  URL:       [bold]{url}[/]   (API docs: {url}docs)")
+        out.print(f"  user:      [bold]{DEMO_USER}[/]")
+        out.print(f"  password:  [bold]{info['password']}[/]")
+        out.print(f"  API token: [bold]{info['token']}[/]")
+        out.print(f"  project:   {DEMO_TITLE!r} (id {info['project_id']}, {info['n_assets']} tweets)")
+        out.print(f"  database:  {store.safe_url()}")
+        out.print()
+        out.print("  SDK:  from prelabel import Client")
+        out.print(f"        client = Client({url!r}, token={info['token']!r})")
+        out.print(f"        client.assets({info['project_id']}, first=5)")
+        out.print(
+            f"  Example loop: python examples/original_workflow.py --url {url} --token {info['token']} "
+            f"--project {info['project_id']}"
+        )
+        out.print()
+        if serve_:
+            _run_server(settings, store, host, port, worker=worker and settings.run_worker)
+
+
+def demo_records() -> list[AssetIn]:
+    """The shipped tweets as assets: ids ``train-<id>`` / ``test-<id>``, keyword and location as metadata,
+    no labels."""
+    import csv
+    import io
+    from importlib.resources import files
+    from urllib.parse import unquote
+
+    from prelabel.service.dto import AssetIn
+
+    records: list[AssetIn] = []
+    data_dir = files("prelabel") / "demo_data"
+    for split in ("train", "test"):
+        text = (data_dir / f"{split}.csv").read_text(encoding="utf-8")
+        for row in csv.DictReader(io.StringIO(text, newline="")):
+            meta: dict[str, Any] = {"split": split}
+            if row.get("keyword"):
+                meta["keyword"] = unquote(row["keyword"])
+            if row.get("location"):
+                meta["location"] = row["location"]
+            records.append(
+                AssetIn(external_id=f"{split}-{row['id']}", content=row["text"], json_metadata=meta)
+            )
+    return records
+
+
+def setup_demo(store: Store, *, password: str | None = None) -> dict[str, Any]:
+    """Idempotently create the demo admin (superuser), a fresh API token and the demo project with its tweets.
+    Returns ``{"password", "token", "project_id", "n_assets", "created"}``."""
+    from prelabel.errors import NotFound
+    from prelabel.service import assets, auth, projects
+
+    password = password or secrets.token_urlsafe(12)
+    try:
+        auth.get_user_by_name(store, DEMO_USER)
+    except NotFound:
+        auth.create_user(store, DEMO_USER, password, is_superuser=True)
+    else:
+        _set_password(store, DEMO_USER, password)
+    actor = _actor(store, DEMO_USER)
+    _, token = auth.create_token(store, actor, "demo")
+    existing = [p for p in projects.list_projects(store, actor) if p.title == DEMO_TITLE]
+    if existing:
+        project_id = existing[0].id
+    else:
+        project_id = projects.create_project(
+            store, actor, title=DEMO_TITLE, description=DEMO_DESCRIPTION, interface=DEMO_INTERFACE
+        ).id
+    result = assets.import_assets(store, actor, project_id, demo_records(), on_conflict="skip")
+    stats = projects.project_stats(store, actor, project_id)
+    return {
+        "password": password,
+        "token": token,
+        "project_id": project_id,
+        "n_assets": stats.n_assets,
+        "created": result.created,
+    }
+
+
+def _set_password(store: Store, username: str, password: str) -> None:
+    """Reset the demo admin's password (demo only: its password is printed at every start)."""
+    from sqlalchemy import update
+
+    from prelabel.service.auth import MIN_PASSWORD_LENGTH, hash_password
+    from prelabel.store import tables as t
+
+    if len(password) < MIN_PASSWORD_LENGTH:
+        _fail(f"{DEMO_PASSWORD_ENV} must have at least {MIN_PASSWORD_LENGTH} characters.")
+    with store.transaction() as s:
+        s.execute(
+            update(t.User).where(t.User.username == username).values(password_hash=hash_password(password))
+        )
+
+
+# --- db -------------------------------------------------------------------------------------------
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: DatabaseOpt = None) -> None:
+    """Create or migrate the database schema to this version of prelabel."""
+    from prelabel.store.migrate import current_revision
+
+    with _store(database_url, check=False) as store:
+        before = current_revision(store.engine)
+        store.upgrade()
+        after = current_revision(store.engine)
+        if before == after:
+            out.print(f"Database {store.safe_url()} is up to date (revision {after}).")
+        else:
+            out.print(f"Upgraded {store.safe_url()} from {before or 'empty'} to revision {after}.")
+
+
+@db_app.command("check")
+def db_check(database_url: DatabaseOpt = None) -> None:
+    """Exit 0 if the schema is up to date, else print what to run and exit 1."""
+    with _store(database_url) as store:
+        out.print(f"Database {store.safe_url()} is up to date.")
+
+
+# --- users and tokens -----------------------------------------------------------------------------
+user_app = typer.Typer(help="Users.", no_args_is_help=True)
+
+
+@user_app.command("create")
+def user_create(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="PRELABEL_PASSWORD",
+            help="At least 8 characters (prompted when not given).",
+        ),
+    ],
+    superuser: Annotated[
+        bool, typer.Option("--superuser", help="Sees and administers every project.")
+    ] = False,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Create a user who can log in to the UI and create API tokens."""
+    from prelabel.service.auth import create_user
+
+    with _store(database_url) as store:
+        user = create_user(store, username, password, is_superuser=superuser)
+        out.print(
+            f"Created user {user.username!r} (id {user.id}{', superuser' if user.is_superuser else ''})."
+        )
+
+
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+
+
+@token_app.command("create")
+def token_create(
+    username: Annotated[str, typer.Argument(help="The token's user.")],
+    name: Annotated[str, typer.Option(help="What the token is for.")] = "cli",
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Create an API token and print it (only once: store it now). Prints only the token on stdout."""
+    from prelabel.service.auth import create_token
+
+    with _store(database_url) as store:
+        token, secret = create_token(store, _actor(store, username), name)
+        console.print(f"Created API token {token.name!r} (id {token.id}) for {username!r}; it is shown once:")
+        out.print(secret)
+
+
+# --- projects -------------------------------------------------------------------------------------
+project_app = typer.Typer(help="Projects.", no_args_is_help=True)
+
+
+@project_app.command("create")
+def project_create(
+    title: Annotated[str, typer.Option(help="Project title.")],
+    interface: Annotated[
+        Path,
+        typer.Option(exists=True, dir_okay=False, help="JSON file: the interface (jobs and categories)."),
+    ],
+    user: UserOpt,
+    description: Annotated[str, typer.Option(help="Free text.")] = "",
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Create a project from an interface file; the user becomes its admin. Prints the new project's id."""
+    from prelabel.service.projects import create_project
+
+    try:
+        doc = json.loads(interface.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        _fail(f"{interface} is not a JSON file: {exc}")
+    if not isinstance(doc, dict):
+        _fail(f'{interface} must hold a JSON object like {{"jobs": [...]}}.')
+    with _store(database_url) as store:
+        project = create_project(
+            store, _actor(store, user), title=title, description=description, interface=doc
+        )
+        console.print(f"Created project {project.title!r} with id:")
+        out.print(project.id)
+
+
+@project_app.command("list")
+def project_list(user: UserOpt, database_url: DatabaseOpt = None) -> None:
+    """The user's projects."""
+    from rich.table import Table
+
+    from prelabel.service.projects import list_projects
+
+    with _store(database_url) as store:
+        table = Table("id", "title", "role", "created")
+        for p in list_projects(store, _actor(store, user)):
+            table.add_row(str(p.id), p.title, str(p.role), p.created_at.strftime("%Y-%m-%d %H:%M"))
+        out.print(table)
+
+
+# --- import / export ------------------------------------------------------------------------------
+def _format_of(path: Path, fmt: str | None) -> Literal["csv", "jsonl", "json"]:
+    if fmt:
+        if fmt not in ("csv", "jsonl", "json"):
+            _fail(f"Unknown format {fmt!r}; use csv, jsonl or json.")
+        return fmt  # type: ignore[return-value]
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if suffix == ".json":
+        return "json"
+    _fail(f"Cannot tell the format of {path.name}; pass --format csv|jsonl|json.")
+
+
+def import_file(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV, JSONL or JSON file.")],
+    project: ProjectOpt,
+    user: UserOpt,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv | jsonl | json (default: from suffix).")
+    ] = None,
+    text_column: Annotated[str, typer.Option(help="Column holding the text.")] = "text",
+    id_column: Annotated[
+        str,
+        typer.Option(help="Column holding the external id (missing 'external_id' → ids from a text hash)."),
+    ] = "external_id",
+    metadata_column: Annotated[
+        list[str] | None,
+        typer.Option(help="Column kept as metadata (repeatable; default: all other columns)."),
+    ] = None,
+    honeypot_column: Annotated[str | None, typer.Option(help="Column marking honeypots (1/true).")] = None,
+    label_column: Annotated[
+        str | None, typer.Option(help="Column with an initial label (category key).")
+    ] = None,
+    on_conflict: Annotated[
+        str, typer.Option(help="What to do with external ids already in the project: error | skip | update.")
+    ] = "error",
+    batch_size: Annotated[
+        int,
+        typer.Option(help="Assets per transaction; 0 = the whole file in one transaction (all or nothing)."),
+    ] = 0,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Import assets from a CSV / JSONL / JSON file, with a progress bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from prelabel.domain import parse_interface
+    from prelabel.service.assets import import_assets
+    from prelabel.service.importing import parse_records
+    from prelabel.service.projects import get_project
+
+    if on_conflict not in ("error", "skip", "update"):
+        _fail(f"--on-conflict must be error, skip or update; got {on_conflict!r}.")
+    fmt_ = _format_of(file, fmt)
+    total_bytes = file.stat().st_size
+    with _store(database_url) as store:
+        actor = _actor(store, user)
+        proj = get_project(store, actor, project)
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        with progress:
+            read_task = progress.add_task("reading", total=total_bytes)
+            chunks = []
+            with open(file, "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    chunks.append(chunk)
+                    progress.advance(read_task, len(chunk))
+            records = parse_records(
+                b"".join(chunks),
+                fmt=fmt_,
+                text_column=text_column,
+                id_column=id_column,
+                metadata_columns=metadata_column or None,
+                honeypot_column=honeypot_column,
+                label_column=label_column,
+                interface=parse_interface(proj.interface),
+            )
+            step = batch_size if batch_size > 0 else len(records)
+            task = progress.add_task("importing", total=len(records))
+            totals = {"created": 0, "updated": 0, "skipped": 0, "labels_created": 0}
+            for start in range(0, len(records), step):
+                batch = records[start : start + step]
+                result: ImportResult = import_assets(store, actor, project, batch, on_conflict=on_conflict)  # type: ignore[arg-type]
+                for key in totals:
+                    totals[key] += getattr(result, key)
+                progress.advance(task, len(batch))
+    out.print(
+        f"Imported {file.name} into project {project}: {totals['created']} created, "
+        f"{totals['updated']} updated, "
+        f"{totals['skipped']} skipped, {totals['labels_created']} labels."
+    )
+
+
+def export(
+    project: ProjectOpt,
+    user: UserOpt,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl | csv.")] = "jsonl",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
+    ] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Export every asset with its latest labels and current prediction (streamed)."""
+    from prelabel.service.assets import export_assets
+
+    if fmt not in ("csv", "jsonl"):
+        _fail(f"--format must be csv or jsonl; got {fmt!r}.")
+    with _store(database_url) as store:
+        actor = _actor(store, user)
+        stream = export_assets(store, actor, project, fmt)  # type: ignore[arg-type]
+        n = 0
+        if output is None:
+            for chunk in stream:
+                sys.stdout.buffer.write(chunk)
+                n += len(chunk)
+            sys.stdout.buffer.flush()
+        else:
+            with open(output, "wb") as fh:
+                for chunk in stream:
+                    fh.write(chunk)
+                    n += len(chunk)
+            console.print(f"Wrote {n} bytes to {output}.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the server-side commands to the `prelabel` app."""
+    app.command("serve")(serve)
+    app.command("demo")(demo)
+    app.command("import")(import_file)
+    app.command("export")(export)
+    app.add_typer(db_app, name="db")
+    app.add_typer(user_app, name="user")
+    app.add_typer(token_app, name="token")
+    app.add_typer(project_app, name="project")
