@@ -1,0 +1,143 @@
+"""Post-hoc calibration of the ensemble's probabilities, chosen on out-of-fold data.
+
+Candidates: ``none``, ``sigmoid`` (Platt scaling on the logit for binary and per label for multi-label;
+temperature scaling for multi-class, its one-parameter multi-class analogue) and ``isotonic`` (per class /
+label, renormalised for multi-class). Each candidate is cross-fitted on the out-of-fold probabilities (fit on
+k-1 folds, apply to the held-out fold) so that its error is measured on rows it has not seen; the one with the
+lowest log loss wins, so a calibrator is only used when it actually lowers the error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import minimize_scalar
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import KFold, StratifiedKFold
+
+from prelabel.automl.metrics import Task, expected_calibration_error, log_loss
+
+METHODS = ("none", "sigmoid", "isotonic")
+_CLIP = 1e-4
+
+
+def _logit(p: NDArray[np.floating]) -> NDArray[np.float64]:
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return np.asarray(np.log(p / (1 - p)))
+
+
+@dataclass
+class Calibrator:
+    method: str
+    task: Task
+    params: list[Any] = field(default_factory=list)
+
+    def fit(self, y: NDArray[np.integer], p: NDArray[np.floating]) -> Calibrator:
+        self.params = []
+        if self.method == "none":
+            return self
+        if self.task == "multiclass" and self.method == "sigmoid":
+            logp = np.log(np.clip(p, 1e-9, 1.0))
+
+            def nll(log_t: float) -> float:
+                z = logp / np.exp(log_t)
+                z = z - z.max(axis=1, keepdims=True)
+                lse = np.log(np.exp(z).sum(axis=1))
+                return float((lse - z[np.arange(len(y)), y]).mean())
+
+            res = minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded")
+            self.params = [float(np.exp(res.x))]
+            return self
+        for j, col, t in self._columns(y, p):
+            if t.min() == t.max():
+                self.params.append(None)
+                continue
+            if self.method == "sigmoid":
+                lr = LogisticRegression(C=1e4).fit(_logit(col)[:, None], t)
+                self.params.append((float(lr.coef_[0, 0]), float(lr.intercept_[0])))
+            else:
+                iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(col, t)
+                self.params.append(iso)
+            del j
+        return self
+
+    def _columns(
+        self, y: NDArray[np.integer], p: NDArray[np.floating]
+    ) -> list[tuple[int, NDArray[np.floating], NDArray[np.integer]]]:
+        if self.task == "binary":
+            return [(1, p[:, 1], (y == 1).astype(int))]
+        if self.task == "multilabel":
+            return [(j, p[:, j], y[:, j]) for j in range(p.shape[1])]
+        return [(j, p[:, j], (y == j).astype(int)) for j in range(p.shape[1])]
+
+    def transform(self, p: NDArray[np.floating]) -> NDArray[np.float64]:
+        p = np.asarray(p, dtype=np.float64)
+        if self.method == "none":
+            return np.asarray(p, dtype=np.float64)
+        if self.task == "multiclass" and self.method == "sigmoid":
+            z = np.log(np.clip(p, 1e-9, 1.0)) / self.params[0]
+            z = np.exp(z - z.max(axis=1, keepdims=True))
+            return np.asarray(z / z.sum(axis=1, keepdims=True))
+        cols = [1] if self.task == "binary" else list(range(p.shape[1]))
+        out = p.copy()
+        for j, prm in zip(cols, self.params, strict=True):
+            if prm is None:
+                continue
+            if self.method == "sigmoid":
+                a, b = prm
+                out[:, j] = 1.0 / (1.0 + np.exp(-(a * _logit(p[:, j]) + b)))
+            else:
+                out[:, j] = prm.predict(p[:, j])
+        out = np.clip(out, _CLIP, 1 - _CLIP)
+        if self.task == "binary":
+            out[:, 0] = 1.0 - out[:, 1]
+        elif self.task == "multiclass":
+            out = out / out.sum(axis=1, keepdims=True)
+        return out
+
+
+def choose_calibration(
+    y: NDArray[np.integer],
+    oof: NDArray[np.floating],
+    task: Task,
+    methods: tuple[str, ...] = METHODS,
+    random_state: int | None = 0,
+    n_splits: int = 5,
+) -> tuple[Calibrator, NDArray[np.float64], dict[str, Any]]:
+    """Pick the calibration with the lowest cross-fitted log loss. Returns the calibrator fitted on all
+    out-of-fold rows, the cross-fitted calibrated out-of-fold probabilities and a report."""
+    oof = np.asarray(oof, dtype=np.float64)
+    n = len(oof)
+    if task == "multilabel" or np.bincount(y).min() < n_splits:
+        splits = list(KFold(min(n_splits, max(2, n)), shuffle=True, random_state=random_state).split(oof))
+    else:
+        splits = list(StratifiedKFold(n_splits, shuffle=True, random_state=random_state).split(oof, y))
+    candidates: dict[str, NDArray[np.float64]] = {"none": np.asarray(oof, dtype=np.float64)}
+    for method in methods:
+        if method == "none":
+            continue
+        crossed = np.zeros_like(oof)
+        for tr, va in splits:
+            cal = Calibrator(method, task).fit(y[tr], oof[tr])
+            crossed[va] = cal.transform(oof[va])
+        candidates[method] = crossed
+    losses = {m: log_loss(y, p, task) for m, p in candidates.items()}
+    eces = {m: expected_calibration_error(y, p, task) for m, p in candidates.items()}
+    allowed = [m for m in candidates if m == "none" or m in methods]
+    best = min(allowed, key=lambda m: (losses[m], m != "none"))
+    if "none" not in methods and best == "none" and len(allowed) > 1:
+        best = min((m for m in allowed if m != "none"), key=lambda m: losses[m])
+    calibrator = Calibrator(best, task).fit(y, oof)
+    report = {
+        "method": best,
+        "ece_before": eces["none"],
+        "ece_after": eces[best],
+        "log_loss_before": losses["none"],
+        "log_loss_after": losses[best],
+        "candidates": {m: {"ece": eces[m], "log_loss": losses[m]} for m in candidates},
+    }
+    return calibrator, candidates[best], report

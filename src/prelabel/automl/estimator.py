@@ -1,0 +1,500 @@
+"""``AutoTextClassifier``: budgeted AutoML for text classification with calibrated probabilities."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from numbers import Integral, Real
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from prelabel.automl import features as F
+from prelabel.automl import persistence
+from prelabel.automl.calibration import Calibrator, choose_calibration
+from prelabel.automl.ensemble import FittedEnsemble, Member, caruana_selection
+from prelabel.automl.metrics import (
+    ALL_METRICS,
+    Decision,
+    Task,
+    expected_calibration_error,
+    fit_decision,
+    resolve_metric,
+)
+from prelabel.automl.metrics import score as metric_score
+from prelabel.automl.models import ALL_MODELS, DEFAULT_MODELS, build_model, fit_model
+from prelabel.automl.search import (
+    Config,
+    SearchData,
+    SearchSpace,
+    TrialResult,
+    evaluate,
+    make_folds,
+    run_search,
+)
+
+logger = logging.getLogger("prelabel.automl")
+
+MIN_LABELS_FOR_SEARCH = 20
+MIN_PER_CLASS_FOR_SEARCH = 3
+MIN_LABELS_FOR_CALIBRATION = 50
+SEARCH_SHARE = 0.8  # share of the budget for the search; the rest refits the ensemble and calibrates
+MAX_ENSEMBLE_CANDIDATES = 15
+N_BEST_CONFIGS = 10
+
+FAST_CONFIG: Config = {
+    "features": {"kind": "word", "word": dict(F.DEFAULT_WORD)},
+    "model": "logreg",
+    "params": {"C": 4.0, "class_weight": "none"},
+}
+
+
+def _name(obj: object) -> str:
+    return type(obj).__name__
+
+
+class AutoTextClassifier(ClassifierMixin, BaseEstimator):
+    """Text classifier that searches a portfolio of TF-IDF / sentence-embedding models under a time budget,
+    blends the best ones (Caruana ensemble selection) and calibrates the blend's probabilities.
+
+    Parameters
+    ----------
+    time_budget : seconds for the whole ``fit`` (search, refit, calibration). ``0`` means fast mode.
+    metric : "auto" (binary → "f1", multi-class → "f1_macro", multi-label → "f1_micro"), "accuracy", "f1",
+        "f1_macro", "f1_micro", "f1_samples" or "log_loss". Binary "f1" and the multi-label F1 metrics get
+        decision thresholds tuned out of fold.
+    n_jobs : trials evaluated in parallel worker processes (-1: all cores).
+    random_state : seed of folds, sampler and models. Same data + seed + ``max_trials`` → same model.
+    warm_start : configurations (e.g. ``best_configs_`` of an earlier fit), evaluated first.
+    feature_sets : subset of "word", "char", "word+char", "emb", "word+emb", "word+char+emb"; None → all
+        available (embedding sets need ``prelabel[embeddings]`` and are dropped when encoding the uncached
+        texts would take more than half the budget).
+    models : subset of the model portfolio (see ``prelabel.automl.models.ALL_MODELS``); None → default.
+    cache_dir : directory of the embedding cache; None → ``$PRELABEL_CACHE_DIR`` or ``~/.cache/prelabel``.
+    max_trials : budget in trials (makes the search deterministic); the time budget still caps it.
+    trial_time_limit : seconds per trial (checked between folds); None → a quarter of the budget (≥ 3 s).
+    mode : "auto" (search unless labels are very few), "fast" (robust default model only) or "search".
+    cv : number of folds; None → adaptive (≤ 5, ≤ smallest class count, 3 for ≥ 4000 rows).
+    ensemble_size : Caruana selection rounds (1 → best single configuration).
+    calibration : "auto" (chosen out of fold, only if it lowers log loss), "none", "sigmoid", "isotonic".
+    """
+
+    _parameter_constraints: dict[str, list[Any]] = {
+        "time_budget": [Interval(Real, 0, None, closed="left")],
+        "metric": [StrOptions(set(ALL_METRICS))],
+        "n_jobs": [Integral, None],
+        "random_state": [Interval(Integral, 0, None, closed="left"), None],
+        "warm_start": [list, tuple, None],
+        "feature_sets": [list, tuple, None],
+        "models": [list, tuple, None],
+        "cache_dir": [str, os.PathLike, None],
+        "max_trials": [Interval(Integral, 1, None, closed="left"), None],
+        "trial_time_limit": [Interval(Real, 0, None, closed="neither"), None],
+        "mode": [StrOptions({"auto", "fast", "search"})],
+        "cv": [Interval(Integral, 2, None, closed="left"), None],
+        "ensemble_size": [Interval(Integral, 1, None, closed="left")],
+        "calibration": [StrOptions({"auto", "none", "sigmoid", "isotonic"})],
+    }
+
+    def __init__(
+        self,
+        time_budget: float = 60.0,
+        metric: str = "auto",
+        n_jobs: int | None = 1,
+        random_state: int | None = 0,
+        warm_start: Sequence[Config] | None = None,
+        feature_sets: Sequence[str] | None = None,
+        models: Sequence[str] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        max_trials: int | None = None,
+        trial_time_limit: float | None = None,
+        mode: str = "auto",
+        cv: int | None = None,
+        ensemble_size: int = 25,
+        calibration: str = "auto",
+    ) -> None:
+        self.time_budget = time_budget
+        self.metric = metric
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.feature_sets = feature_sets
+        self.models = models
+        self.cache_dir = cache_dir
+        self.max_trials = max_trials
+        self.trial_time_limit = trial_time_limit
+        self.mode = mode
+        self.cv = cv
+        self.ensemble_size = ensemble_size
+        self.calibration = calibration
+
+    # ------------------------------------------------------------------------------------------ input checks
+    def _check_texts(self, texts: Any, where: str, allow_empty_strings: bool) -> list[str]:
+        owner = f"{_name(self)}.{where}"
+        if isinstance(texts, str) or not hasattr(texts, "__len__") or not hasattr(texts, "__iter__"):
+            raise ValueError(
+                f"The 'texts' parameter of {owner} must be a sequence of strings. Got {_name(texts)} instead."
+            )
+        out = list(texts)
+        bad = [i for i, t in enumerate(out) if not isinstance(t, str)]
+        if bad:
+            raise ValueError(
+                f"The 'texts' parameter of {owner} must be a sequence of strings. Got "
+                f"{_name(out[bad[0]])} at index {bad[0]} instead."
+            )
+        if where == "fit" and not out:
+            raise ValueError(
+                f"The 'texts' parameter of {owner} must be a non-empty sequence of strings. "
+                "Got an empty sequence instead."
+            )
+        if not allow_empty_strings:
+            empty = [i for i, t in enumerate(out) if not t.strip()]
+            if empty:
+                shown = ", ".join(map(str, empty[:10])) + (" …" if len(empty) > 10 else "")
+                raise ValueError(
+                    f"The 'texts' parameter of {owner} must contain non-empty strings. Got "
+                    f"{len(empty)} empty text(s) at index {shown} instead."
+                )
+        return out
+
+    def _encode_targets(self, y: Any, n: int) -> tuple[NDArray[np.int64], NDArray[Any], Task]:
+        owner = f"{_name(self)}.fit"
+        if isinstance(y, str) or not hasattr(y, "__len__"):
+            raise ValueError(
+                f"The 'y' parameter of {owner} must be a sequence of labels or of label lists. "
+                f"Got {_name(y)} instead."
+            )
+        if len(y) != n:
+            raise ValueError(
+                f"The 'y' parameter of {owner} must have one entry per text ({n}). Got {len(y)} instead."
+            )
+        if isinstance(y, np.ndarray) and y.ndim == 2:  # binary indicator matrix
+            ind = np.asarray(y, dtype=np.int64)
+            if not np.isin(ind, (0, 1)).all():
+                raise ValueError(
+                    f"The 'y' parameter of {owner} must be a 0/1 indicator matrix when 2-D. Got other values "
+                    "instead."
+                )
+            return ind, np.arange(ind.shape[1]), "multilabel"
+        items = list(y)
+        is_set = [isinstance(v, list | tuple | set | frozenset | np.ndarray) for v in items]
+        if any(is_set):
+            if not all(is_set):
+                raise ValueError(
+                    f"The 'y' parameter of {owner} must be all labels or all label lists. Got a mix of both "
+                    "instead."
+                )
+            from sklearn.preprocessing import MultiLabelBinarizer
+
+            mlb = MultiLabelBinarizer()
+            ind = np.asarray(mlb.fit_transform([list(v) for v in items]), dtype=np.int64)
+            if ind.shape[1] == 0:
+                raise ValueError(
+                    f"The 'y' parameter of {owner} must contain at least one label. Got only empty "
+                    "label lists instead."
+                )
+            return ind, np.asarray(mlb.classes_), "multilabel"
+        if any(v is None for v in items):
+            raise ValueError(f"The 'y' parameter of {owner} must not contain None. Got None instead.")
+        classes, idx = np.unique(np.asarray(items), return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(
+                f"The 'y' parameter of {owner} must contain at least 2 classes. Got 1 class "
+                f"({classes[0]!r}) instead."
+            )
+        return idx.astype(np.int64).ravel(), classes, "binary" if len(classes) == 2 else "multiclass"
+
+    # ------------------------------------------------------------------------------------------ fit
+    def _resolve_cache_dir(self) -> Path:
+        from prelabel.automl.embeddings import default_cache_dir
+
+        return Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()
+
+    def _resolve_kinds(self, n_texts: int, fast: bool, texts: list[str]) -> tuple[str, ...]:
+        if fast:
+            return ("word",)
+        requested = tuple(self.feature_sets) if self.feature_sets is not None else F.KINDS
+        unknown = [k for k in requested if k not in F.KINDS]
+        if unknown or not requested:
+            raise ValueError(
+                f"The 'feature_sets' parameter of {_name(self)} must be a non-empty subset of "
+                f"{list(F.KINDS)}. Got {list(requested)!r} instead."
+            )
+        if not any(k in F.EMBEDDING_KINDS for k in requested):
+            return requested
+        from prelabel.automl.embeddings import ENCODE_TEXTS_PER_SECOND, count_missing, embeddings_available
+
+        if not embeddings_available():
+            if self.feature_sets is not None:
+                raise ImportError(
+                    "Embedding feature sets need the optional extra: pip install 'prelabel[embeddings]'."
+                )
+            self.search_info_["embeddings"] = "skipped: prelabel[embeddings] is not installed"
+            return tuple(k for k in requested if k not in F.EMBEDDING_KINDS)
+        missing = count_missing(texts, self._resolve_cache_dir())
+        if self.feature_sets is None and missing / ENCODE_TEXTS_PER_SECOND > 0.5 * self.time_budget:
+            self.search_info_["embeddings"] = (
+                f"skipped: {missing} uncached texts would take ~{missing / ENCODE_TEXTS_PER_SECOND:.0f} s to "
+                "encode, more than half the budget"
+            )
+            return tuple(k for k in requested if k not in F.EMBEDDING_KINDS)
+        self.search_info_["embeddings"] = f"used ({missing} texts encoded)"
+        return requested
+
+    def fit(self, texts: Sequence[str], y: Any) -> AutoTextClassifier:
+        """Search, ensemble, refit and calibrate on ``texts`` with labels ``y`` (labels or label lists)."""
+        start = time.time()
+        self._validate_params()
+        texts_l = self._check_texts(texts, "fit", allow_empty_strings=False)
+        yi, classes, task = self._encode_targets(y, len(texts_l))
+        metric = resolve_metric(self.metric, task)
+        models = tuple(self.models) if self.models is not None else DEFAULT_MODELS
+        if not models or any(m not in ALL_MODELS for m in models):
+            raise ValueError(
+                f"The 'models' parameter of {_name(self)} must be a non-empty subset of {list(ALL_MODELS)}. "
+                f"Got {list(models)!r} instead."
+            )
+        self.classes_ = classes
+        self.task_: Task = task
+        self.metric_ = metric
+        self.search_info_: dict[str, Any] = {}
+        n = len(texts_l)
+        counts = yi.sum(axis=0) if task == "multilabel" else np.bincount(yi)
+        few = n < MIN_LABELS_FOR_SEARCH or (task != "multilabel" and counts.min() < MIN_PER_CLASS_FOR_SEARCH)
+        fast = self.mode == "fast" or self.time_budget == 0 or (few and self.mode != "search")
+        if self.mode == "search" and task != "multilabel" and counts.min() < 2:
+            fast = True
+        self.mode_ = "fast" if fast else "search"
+        if few:
+            self.search_info_["fast_reason"] = (
+                f"{n} labels, smallest class {int(counts.min())}: below {MIN_LABELS_FOR_SEARCH} labels or "
+                f"{MIN_PER_CLASS_FOR_SEARCH} per class"
+            )
+
+        kinds = self._resolve_kinds(n, fast, texts_l)
+        embeddings = None
+        cache_dir = self._resolve_cache_dir()
+        if any(k in F.EMBEDDING_KINDS for k in kinds):
+            from prelabel.automl.embeddings import embed
+
+            embeddings = embed(texts_l, cache_dir)
+        rs = self.random_state
+        folds = make_folds(yi, task, self.cv, rs)
+        data = SearchData(texts_l, yi, task, len(classes), metric, folds, embeddings, rs)
+
+        if fast:
+            results = [evaluate(data, FAST_CONFIG, 0)]
+        else:
+            n_jobs = self.n_jobs if self.n_jobs is not None else 1
+            if n_jobs < 0:
+                n_jobs = max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+            elapsed = time.time() - start
+            deadline = start + max(SEARCH_SHARE * self.time_budget, elapsed + 1.0)
+            limit = self.trial_time_limit or max(self.time_budget / 4.0, 3.0)
+            space = SearchSpace(kinds, models, task)
+            results = run_search(
+                data, space, deadline, self.max_trials, limit, n_jobs,
+                warm_start=list(self.warm_start or []), deterministic=self.max_trials is not None,
+            )
+            if not any(r.status == "ok" for r in results):
+                logger.warning("no trial completed within the budget; fitting the default configuration")
+                fallback = evaluate(data, FAST_CONFIG, len(results))
+                results.append(fallback)
+        self.search_info_["search_seconds"] = round(time.time() - start, 2)
+        self._finish(data, results, start)
+        return self
+
+    def _finish(self, data: SearchData, results: list[TrialResult], start: float) -> None:
+        from prelabel.automl.search import clear_caches
+
+        task, metric, y = data.task, data.metric, data.y
+        self.n_trials_ = len(results)
+        ok = sorted((r for r in results if r.status == "ok"), key=lambda r: (-r.score, r.number))
+        self.leaderboard_ = [
+            {
+                "trial": r.number,
+                "features": F.describe(r.config["features"]) if r.config else "",
+                "model": r.config.get("model", ""),
+                "params": r.config.get("params", {}),
+                "cv_score": r.score,
+                "fit_time": r.fit_time,
+                "duration": r.duration,
+                "status": r.status,
+                "error": r.error,
+            }
+            for r in sorted(results, key=lambda r: (r.status != "ok", -np.nan_to_num(r.score, nan=-1e9)))
+        ]
+        if not ok:
+            raise RuntimeError(f"every trial failed; first error: {results[0].error if results else 'none'}")
+        candidates: list[TrialResult] = []
+        seen: set[str] = set()
+        for r in ok:
+            key = repr(r.config)
+            if key not in seen:
+                seen.add(key)
+                candidates.append(r)
+        self.best_configs_ = [c.config for c in candidates[:N_BEST_CONFIGS]]
+        candidates = candidates[:MAX_ENSEMBLE_CANDIDATES]
+        oofs = [c.oof for c in candidates if c.oof is not None]
+        weights, blend_score = caruana_selection(oofs, y, task, metric, n_iterations=self.ensemble_size)
+        self.best_score_ = float(blend_score)
+
+        # refit the members on every label
+        members: list[Member] = []
+        for idx, wgt in weights.items():
+            cand = candidates[idx]
+            feat = _fit_featurizer(cand.config, data)
+            emb = data.embeddings if "emb" in feat.config_["kind"] else None
+            x = feat.transform(data.texts, embeddings=emb)
+            model = fit_model(build_model(cand.config, task, data.random_state), x, y)
+            members.append(Member(cand.config, float(wgt), feat, model, float(cand.score)))
+        clear_caches()
+        self.search_info_["refit_done_seconds"] = round(time.time() - start, 2)
+        members.sort(key=lambda m: -m.weight)
+        self.ensemble_model_ = FittedEnsemble(members, task, len(self.classes_))
+        self.ensemble_ = self.ensemble_model_.describe()
+        # put the ensemble members first in best_configs_ so a warm start re-evaluates them first
+        member_cfgs = [m.config for m in members]
+        self.best_configs_ = member_cfgs + [c for c in self.best_configs_ if c not in member_cfgs]
+        self.best_configs_ = self.best_configs_[:N_BEST_CONFIGS]
+
+        blend = np.zeros_like(oofs[0], dtype=np.float64)
+        for idx, wgt in weights.items():
+            blend += wgt * oofs[idx]
+        n = len(y)
+        methods: tuple[str, ...]
+        if self.calibration == "auto":
+            methods = ("none", "sigmoid", "isotonic") if n >= MIN_LABELS_FOR_CALIBRATION else ("none",)
+        else:
+            methods = (self.calibration,)
+        if methods == ("none",):
+            self.calibrator_ = Calibrator("none", task)
+            ece = expected_calibration_error(y, blend, task)
+            self.calibration_ = {"method": "none", "ece_before": ece, "ece_after": ece}
+            calibrated = blend
+        else:
+            cal, calibrated, report = choose_calibration(y, blend, task, methods, data.random_state)
+            self.calibrator_ = cal
+            self.calibration_ = report
+        self.oof_proba_ = calibrated
+        if n >= MIN_LABELS_FOR_SEARCH:
+            self.decision_ = fit_decision(y, calibrated, task, metric)
+        else:
+            self.decision_ = Decision(None if task != "multilabel" else np.full(y.shape[1], 0.5))
+        self.thresholds_ = self.decision_.to_list()
+        self.oof_score_ = float(metric_score(y, calibrated, task, metric, self.decision_))
+        self.cache_dir_ = str(self._resolve_cache_dir())
+        self.fit_time_ = time.time() - start
+
+    # ------------------------------------------------------------------------------------------ predict
+    def _embeddings_for(self, texts: list[str]) -> NDArray[np.float32] | None:
+        if not self.ensemble_model_.uses_embeddings():
+            return None
+        from prelabel.automl.embeddings import embed
+
+        return embed(texts, Path(self.cache_dir_))
+
+    def predict_proba(self, texts: Sequence[str]) -> NDArray[np.float64]:
+        """Calibrated probabilities: (n, n_classes) rows summing to one, or (n, n_labels) per-label
+        probabilities for multi-label tasks; columns ordered as ``classes_``."""
+        check_is_fitted(self, "ensemble_model_")
+        texts_l = self._check_texts(texts, "predict_proba", allow_empty_strings=True)
+        width = len(self.classes_)
+        if not texts_l:
+            return np.zeros((0, width))
+        raw = self.ensemble_model_.predict_proba(texts_l, self._embeddings_for(texts_l))
+        return self.calibrator_.transform(raw)
+
+    def predict(self, texts: Sequence[str]) -> NDArray[Any]:
+        """Labels (single-label) or a 0/1 indicator matrix ordered as ``classes_`` (multi-label; thresholds
+        tuned out of fold). :meth:`predict_label_sets` gives label lists instead."""
+        proba = self.predict_proba(texts)
+        idx = self.decision_.predict(proba, self.task_)
+        if self.task_ == "multilabel":
+            return idx
+        return np.asarray(self.classes_[idx])
+
+    def predict_label_sets(self, texts: Sequence[str]) -> list[list[Any]]:
+        """Predicted labels of each text as a list (one element for single-label tasks)."""
+        pred = self.predict(texts)
+        if self.task_ != "multilabel":
+            return [[p] for p in pred.tolist()]
+        return [[self.classes_[j].item() if hasattr(self.classes_[j], "item") else self.classes_[j]
+                 for j in np.flatnonzero(row)] for row in pred]
+
+    def score(self, texts: Sequence[str], y: Any, sample_weight: Any = None) -> float:
+        """The fitted ``metric_`` (greater is better; log loss negated) on labelled texts."""
+        check_is_fitted(self, "ensemble_model_")
+        texts_l = self._check_texts(texts, "score", allow_empty_strings=True)
+        yi = self.encode_labels(y)
+        return float(metric_score(yi, self.predict_proba(texts_l), self.task_, self.metric_, self.decision_))
+
+    def encode_labels(self, y: Any) -> NDArray[np.int64]:
+        """Labels → class indices (single-label) or indicator matrix (multi-label) in ``classes_`` order."""
+        check_is_fitted(self, "ensemble_model_")
+        index = {c.item() if hasattr(c, "item") else c: i for i, c in enumerate(self.classes_)}
+        if self.task_ == "multilabel":
+            if isinstance(y, np.ndarray) and y.ndim == 2:
+                return np.asarray(y, dtype=np.int64)
+            out = np.zeros((len(y), len(self.classes_)), dtype=np.int64)
+            for r, labels in enumerate(y):
+                for lab in labels:
+                    if lab in index:
+                        out[r, index[lab]] = 1
+            return out
+        try:
+            return np.array([index[v.item() if hasattr(v, "item") else v] for v in y], dtype=np.int64)
+        except KeyError as exc:
+            raise ValueError(
+                f"The 'y' parameter of {_name(self)}.score must contain only classes seen in fit "
+                f"{list(self.classes_)!r}. Got {exc.args[0]!r} instead."
+            ) from None
+
+    def transform_features(self, texts: Sequence[str]) -> Any:
+        """Feature matrix (sparse TF-IDF and/or dense embeddings) of the main ensemble member, e.g. for the
+        diversity term of an active-learning query."""
+        check_is_fitted(self, "ensemble_model_")
+        texts_l = self._check_texts(texts, "transform_features", allow_empty_strings=True)
+        member = self.ensemble_model_.members[0]
+        emb = self._embeddings_for(texts_l) if "emb" in member.featurizer.config_["kind"] else None
+        return member.featurizer.transform(texts_l, embeddings=emb)
+
+    # ------------------------------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        check_is_fitted(self, "ensemble_model_")
+        return persistence.save(self, Path(path))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> AutoTextClassifier:
+        obj = persistence.load(Path(path))
+        if not isinstance(obj, cls):
+            raise persistence.IncompatibleModelError(f"{path} does not hold an {cls.__name__}.")
+        return obj
+
+    def to_bytes(self) -> bytes:
+        check_is_fitted(self, "ensemble_model_")
+        return persistence.to_bytes(self)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> AutoTextClassifier:
+        obj = persistence.from_bytes(data)
+        if not isinstance(obj, cls):
+            raise persistence.IncompatibleModelError(f"the bytes do not hold an {cls.__name__}.")
+        return obj
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "ensemble_model_")
+
+
+
+def _fit_featurizer(config: Config, data: SearchData) -> F.TextFeaturizer:
+    """A featurizer for a search configuration fitted on all training rows."""
+    feat = F.TextFeaturizer(F.normalize_config(config["features"]))
+    return feat.fit(data.texts, data.y if data.task != "multilabel" else None)
