@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from prelabel.domain import ROLE_RANK, JobStatus, LabelType, Role
+from prelabel.domain import ROLE_RANK, JobStatus, LabelType, ModelStatus, Role
 from prelabel.errors import InvalidInput, NotFound, PermissionDenied
 from prelabel.service.auth import Actor
 from prelabel.service.dto import TrainingJobOut
@@ -387,10 +387,50 @@ def _schedule_project(store: Store, project_id: int, now: datetime) -> list[Trai
         job, made = enqueue(s, project_id, "fast", reason="labels", n_labels=n_total)
         if made:
             out.append(_out(job))
-        if training_setting(settings, "search_enabled") and n_total >= int(
-            training_setting(settings, "search_min_labels")
-        ) and not any(j.tier == "search" for j in sql.active_jobs(s, project_id)):
+        if (
+            training_setting(settings, "search_enabled")
+            and n_total >= int(training_setting(settings, "search_min_labels"))
+            and not any(j.tier == "search" for j in sql.active_jobs(s, project_id))
+        ):
             sjob, smade = enqueue(s, project_id, "search", reason="labels", n_labels=n_total)
             if smade:
                 out.append(_out(sjob))
         return out
+
+
+def complete_job(
+    store: Store,
+    job: ClaimedJob,
+    model_version_id: int,
+    *,
+    metrics: dict[str, Any],
+    artifact: bytes | None,
+    n_labels: int,
+) -> None:
+    """Publish a finished model version and succeed its job in ONE transaction: the version becomes READY only
+    if it is still TRAINING (not abandoned by a re-claimer) and this worker still holds the job; otherwise
+    nothing changes and LeaseLost is raised."""
+    with store.transaction() as s:
+        result = s.execute(
+            update(t.ModelVersion)
+            .where(t.ModelVersion.id == model_version_id, t.ModelVersion.status == ModelStatus.TRAINING)
+            .values(
+                status=ModelStatus.READY,
+                metrics=metrics,
+                artifact=artifact,
+                finished_at=utcnow(),
+                n_labels=n_labels,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise LeaseLost(
+                f"model version {model_version_id} is no longer TRAINING (job {job.id} was re-claimed)"
+            )
+        succeed_job_in(
+            s,
+            job,
+            message=f"model version {model_version_id} ready",
+            model_version_id=model_version_id,
+            n_labels=n_labels,
+        )

@@ -1,0 +1,326 @@
+"""The seam between the trainer and the AutoML engine: one `AutoTextClassifier` per job of a project.
+
+`ProjectModel.fit` trains each job on the effective labels that answer it (single-choice: the chosen
+category; multi-choice: the chosen set), `predict_proba` returns one (n, n_categories) matrix per job in the
+interface's category order, and `responses` turns them into prediction json_responses in the domain shape::
+
+    {"JOB": {"categories": [{"name", "confidence", "probability"}], "probabilities": {key: p, ...}}}
+
+Fast tier: the engine's fast mode (a robust default fitted in about a second). Search tier: a budgeted search
+warm-started from the previous version's `best_configs_` per job.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import joblib
+import numpy as np
+from numpy.typing import NDArray
+
+from prelabel.domain import Interface, Job
+
+FloatArray = NDArray[np.float64]
+ARTIFACT_FORMAT = 1
+MAX_LEADERBOARD = 25
+
+
+class NotEnoughLabels(ValueError):
+    """No job of the project has labels with at least two different answers yet."""
+
+
+@dataclass
+class TrainingSet:
+    """Training rows of one job: asset ids, texts and targets (a category key, or a list of keys)."""
+
+    asset_ids: list[int] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    targets: list[Any] = field(default_factory=list)
+
+
+def training_sets(
+    interface: Interface, rows: Sequence[tuple[int, str, dict[str, Any]]]
+) -> dict[str, TrainingSet]:
+    """Split effective labels ``(asset_id, content, json_response)`` into one training set per job."""
+    out = {job.name: TrainingSet() for job in interface.jobs}
+    for asset_id, content, response in rows:
+        if not content or not content.strip():
+            continue
+        for job in interface.jobs:
+            value = (response or {}).get(job.name)
+            if not isinstance(value, dict):
+                continue
+            names = [c.get("name") for c in value.get("categories", []) if isinstance(c, dict)]
+            names = [n for n in names if n in job.category_keys()]
+            if job.input == "single":
+                if len(names) != 1:
+                    continue
+                target: Any = names[0]
+            else:
+                target = names
+            ts = out[job.name]
+            ts.asset_ids.append(asset_id)
+            ts.texts.append(content)
+            ts.targets.append(target)
+    return out
+
+
+def _skip_reason(job: Job, ts: TrainingSet) -> str | None:
+    if job.input == "single":
+        distinct = sorted(set(ts.targets))
+        if len(distinct) < 2:
+            return (
+                f"needs labels with at least 2 different categories; has {len(ts.targets)} label(s) "
+                f"of {distinct}"
+            )
+    else:
+        used = sorted({c for t in ts.targets for c in t})
+        if not used:
+            return "needs at least one label with a category"
+    return None
+
+
+class ProjectModel:
+    """One classifier per job; `fit` on effective labels, `predict_proba` per job, picklable via
+    `to_bytes`."""
+
+    def __init__(
+        self,
+        interface: Interface,
+        *,
+        tier: str = "fast",
+        time_budget: float = 30.0,
+        warm_start: dict[str, list[dict[str, Any]]] | None = None,
+        random_state: int = 0,
+        n_jobs: int = 1,
+        cache_dir: str | None = None,
+        max_trials: int | None = None,
+    ) -> None:
+        self.interface = interface
+        self.tier = tier
+        self.time_budget = time_budget
+        self.warm_start = warm_start or {}
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.cache_dir = cache_dir
+        self.max_trials = max_trials
+        self.models: dict[str, Any] = {}
+        self.skipped: dict[str, str] = {}
+        self.train_sets: dict[str, TrainingSet] = {}
+        self.fit_seconds: dict[str, float] = {}
+
+    def _estimator(self, job: str) -> Any:
+        from prelabel.automl import AutoTextClassifier
+
+        if self.tier == "fast":
+            return AutoTextClassifier(
+                mode="fast", time_budget=0, random_state=self.random_state, cache_dir=self.cache_dir
+            )
+        return AutoTextClassifier(
+            time_budget=self.time_budget,
+            random_state=self.random_state,
+            n_jobs=self.n_jobs,
+            warm_start=self.warm_start.get(job) or None,
+            cache_dir=self.cache_dir,
+            max_trials=self.max_trials,
+        )
+
+    def fit(
+        self, sets: dict[str, TrainingSet], *, on_job: Callable[[str, int, int], None] | None = None
+    ) -> ProjectModel:
+        """Fit every job that has usable labels; raises NotEnoughLabels when none has."""
+        self.train_sets = sets
+        jobs = self.interface.jobs
+        for i, job in enumerate(jobs):
+            if on_job is not None:
+                on_job(job.name, i, len(jobs))
+            ts = sets.get(job.name, TrainingSet())
+            reason = _skip_reason(job, ts)
+            if reason is not None:
+                self.skipped[job.name] = reason
+                continue
+            start = time.perf_counter()
+            self.models[job.name] = self._estimator(job.name).fit(ts.texts, ts.targets)
+            self.fit_seconds[job.name] = time.perf_counter() - start
+        if not self.models:
+            detail = "; ".join(f"job {k!r} {v}" for k, v in self.skipped.items())
+            raise NotEnoughLabels(f"Nothing to train yet: {detail}.")
+        return self
+
+    # --- prediction ------------------------------------------------------------------------------------
+    def predict_proba(self, texts: Sequence[str]) -> dict[str, FloatArray]:
+        """Per fitted job: (n, n_categories) probabilities in the interface's category order."""
+        out: dict[str, FloatArray] = {}
+        for job in self.interface.jobs:
+            clf = self.models.get(job.name)
+            if clf is None:
+                continue
+            raw = np.asarray(clf.predict_proba(list(texts)), dtype=np.float64)
+            keys = job.category_keys()
+            full = np.zeros((len(texts), len(keys)))
+            col = {str(c): i for i, c in enumerate(clf.classes_)}
+            for j, key in enumerate(keys):
+                if key in col:
+                    full[:, j] = raw[:, col[key]]
+            out[job.name] = np.clip(full, 0.0, 1.0)
+        return out
+
+    def thresholds(self, job: Job) -> FloatArray:
+        """Per-category decision thresholds of a multi-choice job (0.5 unless tuned out of fold)."""
+        clf = self.models[job.name]
+        keys = job.category_keys()
+        th = np.full(len(keys), 0.5)
+        tuned = getattr(clf, "thresholds_", None)
+        if tuned is not None:
+            col = {str(c): i for i, c in enumerate(clf.classes_)}
+            for j, key in enumerate(keys):
+                if key in col and col[key] < len(tuned):
+                    th[j] = float(tuned[col[key]])
+        return th
+
+    def responses(self, proba: dict[str, FloatArray]) -> list[tuple[dict[str, Any], float]]:
+        """Prediction json_responses and the row confidence (max chosen probability over jobs, 0-1)."""
+        n = next(iter(proba.values())).shape[0] if proba else 0
+        rows: list[tuple[dict[str, Any], float]] = [({}, 0.0) for _ in range(n)]
+        for job in self.interface.jobs:
+            p = proba.get(job.name)
+            if p is None:
+                continue
+            keys = job.category_keys()
+            if job.input == "single":
+                chosen = [[int(i)] for i in p.argmax(axis=1)]
+            else:
+                th = self.thresholds(job)
+                chosen = [list(np.flatnonzero(row >= th)) for row in p]
+                if job.required:
+                    chosen = [c if c else [int(row.argmax())] for c, row in zip(chosen, p, strict=True)]
+            for r in range(n):
+                row = p[r]
+                cats = [
+                    {
+                        "name": keys[j],
+                        "confidence": round(float(row[j]) * 100),
+                        "probability": round(float(row[j]), 6),
+                    }
+                    for j in chosen[r]
+                ]
+                resp, conf = rows[r]
+                resp[job.name] = {
+                    "categories": cats,
+                    "probabilities": {k: round(float(row[j]), 6) for j, k in enumerate(keys)},
+                }
+                best = max((float(row[j]) for j in chosen[r]), default=0.0)
+                rows[r] = (resp, max(conf, best))
+        return rows
+
+    # --- metrics ----------------------------------------------------------------------------------------
+    def best_configs(self) -> dict[str, list[dict[str, Any]]]:
+        return {name: list(getattr(clf, "best_configs_", []) or []) for name, clf in self.models.items()}
+
+    def job_metrics(self) -> dict[str, Any]:
+        from sklearn.metrics import precision_recall_fscore_support
+
+        out: dict[str, Any] = {}
+        for job in self.interface.jobs:
+            if job.name in self.skipped:
+                out[job.name] = {"skipped": self.skipped[job.name]}
+                continue
+            clf = self.models[job.name]
+            ts = self.train_sets[job.name]
+            keys = job.category_keys()
+            oof = np.asarray(getattr(clf, "oof_proba_", np.zeros((0, 0))), dtype=np.float64)
+            per_class: dict[str, dict[str, float]] = {}
+            if oof.shape[0] == len(ts.targets) and oof.shape[0] > 0:
+                classes = [str(c) for c in clf.classes_]
+                if job.input == "single":
+                    y_true = ts.targets
+                    y_pred = [classes[i] for i in oof.argmax(axis=1)]
+                    p, r, f, s = precision_recall_fscore_support(
+                        y_true, y_pred, labels=classes, zero_division=0
+                    )
+                else:
+                    th = np.asarray(getattr(clf, "thresholds_", None) or [0.5] * len(classes))
+                    y_true_m = np.array([[int(c in t) for c in classes] for t in ts.targets])
+                    y_pred_m = (oof >= th[None, :]).astype(int)
+                    p, r, f, s = precision_recall_fscore_support(y_true_m, y_pred_m, zero_division=0)
+                for i, c in enumerate(classes):
+                    per_class[c] = {
+                        "precision": round(float(p[i]), 4),
+                        "recall": round(float(r[i]), 4),
+                        "f1": round(float(f[i]), 4),
+                        "support": int(s[i]),
+                    }
+            cal = getattr(clf, "calibration_", {}) or {}
+            board = list(getattr(clf, "leaderboard_", []) or [])  # best first
+            out[job.name] = {
+                "input": job.input,
+                "categories": keys,
+                "n_labels": len(ts.targets),
+                "metric": getattr(clf, "metric_", None),
+                "cv_score": _num(getattr(clf, "best_score_", None)),
+                "oof_score": _num(getattr(clf, "oof_score_", None)),
+                "ece": _num(cal.get("ece_after")),
+                "calibration": _jsonable(cal),
+                "per_class": per_class,
+                "mode": getattr(clf, "mode_", None),
+                "n_trials": getattr(clf, "n_trials_", None),
+                "fit_seconds": round(self.fit_seconds.get(job.name, 0.0), 3),
+                "leaderboard": _jsonable(board[:MAX_LEADERBOARD]),
+            }
+        return out
+
+    # --- persistence ------------------------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        joblib.dump(
+            {
+                "format": ARTIFACT_FORMAT,
+                "interface": self.interface.model_dump(mode="json"),
+                "tier": self.tier,
+                "models": {name: clf.to_bytes() for name, clf in self.models.items()},
+                "skipped": self.skipped,
+            },
+            buf,
+            compress=3,
+        )
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ProjectModel:
+        from prelabel.automl import AutoTextClassifier
+
+        doc = joblib.load(io.BytesIO(data))
+        if not isinstance(doc, dict) or doc.get("format") != ARTIFACT_FORMAT:
+            raise ValueError("This model artifact was written by an incompatible prelabel version; retrain.")
+        model = cls(Interface.model_validate(doc["interface"]), tier=doc.get("tier", "fast"))
+        model.models = {name: AutoTextClassifier.from_bytes(b) for name, b in doc["models"].items()}
+        model.skipped = dict(doc.get("skipped", {}))
+        return model
+
+
+def _num(v: Any) -> float | None:
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return round(f, 6) if np.isfinite(f) else None
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.generic):
+        return _jsonable(v.item())
+    if isinstance(v, float):
+        return v if np.isfinite(v) else None
+    if isinstance(v, str | int | bool) or v is None:
+        return v
+    return str(v)

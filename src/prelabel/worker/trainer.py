@@ -1,0 +1,441 @@
+"""The trainer: claim a job, train, store a complete model version, recompute the queue.
+
+One job, in order (each step its own short transaction, so the database is never held during training):
+
+1. claim (atomic, with a lease; a TRAINING version left by a crashed holder is abandoned at claim time);
+2. read the effective labels (newest REVIEW label of an asset, else its newest DEFAULT label) and fit one
+   classifier per job (`worker.model.ProjectModel`), the lease kept alive by a heartbeat thread;
+3. create the model version (status TRAINING; its number comes from the project's counter, never reused)
+   and record it on the job;
+4. predict every asset of the project in chunks and upsert the predictions of this version chunk by chunk
+   (unique per asset and version, so a retry never duplicates), heart-beating with progress between chunks;
+5. give every unlabeled asset a queue priority (the project's active-learning strategy) and refresh the
+   label-error review flags (confident learning on out-of-fold probabilities);
+6. in ONE transaction, only if the version is still TRAINING and this worker still holds the job: mark the
+   version READY with its metrics and artifact, and the job SUCCEEDED.
+
+A worker killed at any point leaves either nothing visible or a complete READY version; its job's lease
+expires and another worker claims it again (abandoning the partial TRAINING version first). The server logs
+one
+line per job with its timings.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from prelabel.automl.active import QueryContext, make_strategy
+from prelabel.automl.label_errors import confident_learning_issues, disagreements, multilabel_issues
+from prelabel.domain import AssetStatus, Interface, parse_interface
+from prelabel.service import training as tsvc
+from prelabel.service.training import ClaimedJob, LeaseLost, training_setting
+from prelabel.store import jobs as sql
+from prelabel.store import tables as t
+from prelabel.store.engine import Store
+from prelabel.worker.model import NotEnoughLabels, ProjectModel, training_sets
+
+logger = logging.getLogger("prelabel.worker")
+
+Progress = Callable[[str, float, str], None]  # (phase, fraction 0-1 of the job, message)
+REVIEW_REASONS = ("label_error", "model_disagrees")
+UNLABELED = (AssetStatus.TODO, AssetStatus.ONGOING)
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class JobResult:
+    job_id: int
+    project_id: int
+    tier: str
+    status: str  # SUCCEEDED | FAILED | LOST
+    message: str
+    model_version_id: int | None = None
+    version: int | None = None
+    n_labels: int = 0
+    n_predicted: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class _Heartbeat:
+    """Keeps a job's lease alive from a thread while the main thread trains; remembers a lost lease."""
+
+    def __init__(self, store: Store, job: ClaimedJob, lease_seconds: float) -> None:
+        self.store = store
+        self.job = job
+        self.lease_seconds = lease_seconds
+        self.progress = 0.0
+        self.message = "claimed"
+        self.lost: LeaseLost | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job.id}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        interval = max(0.2, self.lease_seconds / 4)
+        while not self._stop.wait(interval):
+            self.beat()
+
+    def beat(self, progress: float | None = None, message: str | None = None) -> None:
+        if progress is not None:
+            self.progress = progress
+        if message is not None:
+            self.message = message
+        try:
+            tsvc.heartbeat_job(
+                self.store,
+                self.job,
+                lease_seconds=self.lease_seconds,
+                progress=self.progress,
+                message=self.message,
+            )
+        except LeaseLost as exc:
+            self.lost = exc
+        except Exception:  # a transient database error: the next beat retries
+            logger.warning("heartbeat of job %d failed", self.job.id, exc_info=True)
+
+    def check(self) -> None:
+        if self.lost is not None:
+            raise self.lost
+
+
+class Trainer:
+    """Runs training jobs against a `Store`. Thread-compatible, not thread-safe: one Trainer per thread.
+
+    progress: optional callback ``(phase, fraction, message)`` called at each step (the CLI draws progress
+        bars with it). An exception raised by it aborts the job like a crash would (tests use this).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        worker_id: str | None = None,
+        lease_seconds: float = tsvc.DEFAULT_LEASE_SECONDS,
+        chunk_size: int = 2000,
+        poll_seconds: float = 0.5,
+        search_n_jobs: int = 1,
+        cache_dir: str | None = None,
+        max_trials: int | None = None,
+        progress: Progress | None = None,
+        schedule: bool = True,
+    ) -> None:
+        self.store = store
+        self.worker_id = worker_id or default_worker_id()
+        self.lease_seconds = lease_seconds
+        self.chunk_size = chunk_size
+        self.poll_seconds = poll_seconds
+        self.search_n_jobs = search_n_jobs
+        self.cache_dir = cache_dir
+        self.max_trials = max_trials
+        self.progress = progress
+        self.schedule = schedule
+
+    # --- loop ------------------------------------------------------------------------------------------
+    def run_once(self, *, project_id: int | None = None) -> JobResult | None:
+        """Queue due jobs (label triggers), then claim and run one job; None when there is nothing to do."""
+        if self.schedule:
+            tsvc.schedule_due_training(self.store)
+        job = tsvc.claim_next_job(
+            self.store, self.worker_id, lease_seconds=self.lease_seconds, project_id=project_id
+        )
+        if job is None:
+            return None
+        return self.run_job(job)
+
+    def run_until_idle(self, *, project_id: int | None = None, max_jobs: int = 100) -> list[JobResult]:
+        """Run jobs until none is due (used by `prelabel train` and the simulation benchmark)."""
+        results = []
+        for _ in range(max_jobs):
+            r = self.run_once(project_id=project_id)
+            if r is None:
+                break
+            results.append(r)
+        return results
+
+    def run_forever(self, stop: threading.Event | Any) -> None:
+        """Poll for jobs until `stop` is set (a threading or multiprocessing Event)."""
+        logger.info("worker %s started", self.worker_id)
+        while not stop.is_set():
+            try:
+                result = self.run_once()
+            except Exception:
+                logger.exception("worker %s: unexpected error; retrying", self.worker_id)
+                result = None
+            if result is None:
+                stop.wait(self.poll_seconds)
+        logger.info("worker %s stopped", self.worker_id)
+
+    # --- one job ---------------------------------------------------------------------------------------
+    def _report(self, hb: _Heartbeat | None, phase: str, fraction: float, message: str) -> None:
+        if self.progress is not None:
+            self.progress(phase, fraction, message)
+        if hb is not None:
+            hb.check()
+            hb.progress, hb.message = fraction, message
+
+    def run_job(self, job: ClaimedJob) -> JobResult:
+        start = time.perf_counter()
+        timings: dict[str, float] = {}
+        mv_id: int | None = None
+        result = JobResult(job.id, job.project_id, job.tier, "FAILED", "")
+        try:
+            with _Heartbeat(self.store, job, self.lease_seconds) as hb:
+                mv_id = self._run(job, hb, result, timings)
+            result.status = "SUCCEEDED"
+        except LeaseLost as exc:
+            result.status, result.message = "LOST", str(exc)
+        except NotEnoughLabels as exc:
+            result.message = str(exc)
+            tsvc.fail_job(self.store, job, result.message, model_version_id=mv_id or result.model_version_id)
+        except Exception as exc:
+            logger.exception("training job %d failed", job.id)
+            result.message = f"{type(exc).__name__}: {exc}"
+            tsvc.fail_job(self.store, job, result.message, model_version_id=result.model_version_id)
+        timings["total"] = time.perf_counter() - start
+        result.timings = {k: round(v, 3) for k, v in timings.items()}
+        logger.info(
+            "job %d project %d tier %s %s: %s labels, %s assets, version %s | %s",
+            job.id,
+            job.project_id,
+            job.tier,
+            result.status,
+            result.n_labels,
+            result.n_predicted,
+            f"automl-{result.version}" if result.version else "-",
+            " ".join(f"{k}={v:.2f}s" for k, v in result.timings.items()),
+        )
+        if result.status != "SUCCEEDED":
+            logger.info("job %d: %s", job.id, result.message)
+        return result
+
+    def _load(
+        self, job: ClaimedJob
+    ) -> tuple[Interface, dict[str, Any], list[tuple[int, str, dict[str, Any]]]]:
+        from prelabel.service.labels import effective_labels
+
+        with self.store.transaction(read_only=True) as s:
+            project = s.get(t.Project, job.project_id)
+            if project is None:
+                raise NotEnoughLabels(f"project {job.project_id} no longer exists")
+            interface = parse_interface(project.interface)
+            settings = dict(project.settings or {})
+        rows = [(int(a), str(c), dict(r)) for a, _ext, c, r in effective_labels(self.store, job.project_id)]
+        return interface, settings, rows
+
+    def _warm_start(self, project_id: int) -> dict[str, list[dict[str, Any]]]:
+        """Best configurations of the newest READY searched version (else any READY version) per job."""
+        from sqlalchemy import select
+
+        with self.store.transaction(read_only=True) as s:
+            rows = s.execute(
+                select(t.ModelVersion.tier, t.ModelVersion.metrics)
+                .where(
+                    t.ModelVersion.project_id == project_id,
+                    t.ModelVersion.status == "READY",
+                    t.ModelVersion.name == "automl",
+                )
+                .order_by(t.ModelVersion.version.desc())
+                .limit(50)
+            ).all()
+        for tier in ("search", "fast"):
+            for row_tier, metrics in rows:
+                if row_tier == tier and isinstance(metrics, dict) and metrics.get("best_configs"):
+                    return dict(metrics["best_configs"])
+        return {}
+
+    def _run(self, job: ClaimedJob, hb: _Heartbeat, result: JobResult, timings: dict[str, float]) -> int:
+        from prelabel.service.models import create_model_version
+        from prelabel.service.predictions import bulk_store_predictions
+
+        t0 = time.perf_counter()
+        self._report(hb, "load", 0.02, "reading labels")
+        interface, settings, rows = self._load(job)
+        result.n_labels = len(rows)
+        sets = training_sets(interface, rows)
+        warm = self._warm_start(job.project_id) if job.tier == "search" else {}
+        timings["load"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        self._report(hb, "fit", 0.05, f"training on {len(rows)} labels ({job.tier})")
+        model = ProjectModel(
+            interface,
+            tier=job.tier,
+            time_budget=float(training_setting(settings, "search_budget_s")),
+            warm_start=warm,
+            n_jobs=self.search_n_jobs,
+            cache_dir=self.cache_dir,
+            max_trials=self.max_trials,
+        )
+        model.fit(
+            sets, on_job=lambda name, i, n: self._report(hb, "fit", 0.05 + 0.4 * i / n, f"training {name}")
+        )
+        timings["fit"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        mv = create_model_version(
+            self.store, job.project_id, name="automl", tier=job.tier, status="TRAINING", n_labels=len(rows)
+        )
+        result.model_version_id, result.version = mv.id, mv.version
+        tsvc.attach_model_version(self.store, job, mv.id, len(rows))
+        self._report(hb, "version", 0.5, f"automl-{mv.version}: predicting")
+
+        # --- predictions for every asset, chunk by chunk ---
+        n_total = _count_assets(self.store, job.project_id)
+        pool_ids: list[int] = []
+        pool_texts: list[str] = []
+        pool_proba: dict[str, list[np.ndarray]] = {name: [] for name in model.models}
+        statuses: dict[int, str] = {}
+        strategy_name = str(training_setting(settings, "queue_strategy"))
+        done = 0
+        for chunk in sql.iter_asset_texts(self.store, job.project_id, chunk=self.chunk_size):
+            ids = [a for a, _, _ in chunk]
+            texts = [c for _, c, _ in chunk]
+            proba = model.predict_proba(texts)
+            responses = model.responses(proba)
+            bulk_store_predictions(
+                self.store,
+                job.project_id,
+                mv.id,
+                [(a, resp, conf) for a, (resp, conf) in zip(ids, responses, strict=True)],
+            )
+            unl = [i for i, (_, _, st) in enumerate(chunk) if st in UNLABELED]
+            for a, _, st in chunk:
+                statuses[a] = st
+            pool_ids.extend(ids[i] for i in unl)
+            if strategy_name == "mix":
+                pool_texts.extend(texts[i] for i in unl)
+            for name, p in proba.items():
+                pool_proba[name].append(p[unl])
+            done += len(chunk)
+            result.n_predicted = done
+            self._report(
+                hb, "predict", 0.5 + 0.4 * done / max(n_total, 1), f"predicted {done}/{n_total} assets"
+            )
+        timings["predict"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        self._report(hb, "queue", 0.92, "recomputing queue priorities")
+        self._priorities(job, model, settings, strategy_name, pool_ids, pool_texts, pool_proba)
+        self._review_flags(job, model, settings, statuses)
+        timings["queue"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        job_metrics: dict[str, Any] = model.job_metrics()
+        metrics: dict[str, Any] = {
+            "tier": job.tier,
+            "n_labels": len(rows),
+            "n_predicted": done,
+            "jobs": job_metrics,
+            "best_configs": model.best_configs(),
+            "warm_started": bool(warm),
+            "timings": {k: round(v, 3) for k, v in timings.items()},
+            "worker_id": job.worker_id,
+        }
+        scores = [m.get("cv_score") for m in job_metrics.values() if m.get("cv_score") is not None]
+        metrics["cv_score"] = round(float(np.mean(scores)), 6) if scores else None
+        eces = [m.get("ece") for m in job_metrics.values() if m.get("ece") is not None]
+        metrics["ece"] = round(float(np.mean(eces)), 6) if eces else None
+        artifact = model.to_bytes()
+        self._report(hb, "finish", 0.98, f"automl-{mv.version}: publishing")
+        hb.check()
+        tsvc.complete_job(self.store, job, mv.id, metrics=metrics, artifact=artifact, n_labels=len(rows))
+        timings["publish"] = time.perf_counter() - t0
+        result.message = f"automl-{mv.version} on {len(rows)} labels"
+        return mv.id
+
+    def _priorities(
+        self,
+        job: ClaimedJob,
+        model: ProjectModel,
+        settings: dict[str, Any],
+        strategy_name: str,
+        pool_ids: list[int],
+        pool_texts: list[str],
+        pool_proba: dict[str, list[np.ndarray]],
+    ) -> None:
+        from prelabel.service.queue import set_priorities
+
+        if not pool_ids:
+            return
+        names = [j.name for j in model.interface.jobs if j.name in model.models]
+        proba = [np.concatenate(pool_proba[n]) for n in names]
+        multi = [model.interface.job(n).input == "multi" for n in names]
+        features = None
+        if strategy_name == "mix":
+            features = model.models[names[0]].transform_features(pool_texts)
+        try:
+            strategy = make_strategy(
+                strategy_name, random_share=float(training_setting(settings, "queue_random_share"))
+            )
+        except ValueError:
+            logger.warning(
+                "project %d: unknown queue_strategy %r; using margin", job.project_id, strategy_name
+            )
+            strategy = make_strategy("margin")
+        ctx = QueryContext(proba, multi, features, np.random.default_rng(job.id))
+        scores = strategy.score(ctx)
+        set_priorities(self.store, job.project_id, zip(pool_ids, scores.tolist(), strict=True))
+
+    def _review_flags(
+        self, job: ClaimedJob, model: ProjectModel, settings: dict[str, Any], statuses: dict[int, str]
+    ) -> None:
+        margin = float(training_setting(settings, "review_threshold"))
+        flags: dict[int, tuple[str, float]] = {}
+        for jb in model.interface.jobs:
+            clf = model.models.get(jb.name)
+            if clf is None:
+                continue
+            ts = model.train_sets[jb.name]
+            oof = np.asarray(getattr(clf, "oof_proba_", np.zeros((0, 0))), dtype=np.float64)
+            if oof.shape[0] != len(ts.asset_ids) or oof.shape[0] < 10:
+                continue
+            classes = [str(c) for c in clf.classes_]
+            index = {c: i for i, c in enumerate(classes)}
+            if jb.input == "single":
+                y = np.array([index[c] for c in ts.targets])
+                found = [("label_error", i) for i in confident_learning_issues(y, oof)]
+                found += [("model_disagrees", i) for i in disagreements(y, oof, margin=margin)]
+            else:
+                ind = np.array([[int(c in tg) for c in classes] for tg in ts.targets])
+                found = [("label_error", i) for i in multilabel_issues(ind, oof)]
+            for reason, issue in found:
+                aid = ts.asset_ids[issue.index]
+                if statuses.get(aid) == AssetStatus.REVIEWED:
+                    continue
+                cur = flags.get(aid)
+                # a confident-learning flag wins over a plain disagreement; else the larger score
+                if (
+                    cur is None
+                    or (cur[0] != "label_error" and reason == "label_error")
+                    or (cur[0] == reason and issue.score > cur[1])
+                ):
+                    flags[aid] = (reason, round(issue.score, 6))
+        with self.store.transaction() as s:
+            sql.set_review_flags(s, job.project_id, flags, reasons=REVIEW_REASONS)
+
+
+def _count_assets(store: Store, project_id: int) -> int:
+    from sqlalchemy import func, select
+
+    with store.transaction(read_only=True) as s:
+        return int(s.scalar(select(func.count(t.Asset.id)).where(t.Asset.project_id == project_id)) or 0)
