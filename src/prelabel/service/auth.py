@@ -50,7 +50,11 @@ def verify_password(password: str, stored: str) -> bool:
     if scheme != "scrypt":
         return False
     digest = hashlib.scrypt(
-        password.encode(), salt=bytes.fromhex(salt_hex), n=int(n), r=int(r), p=int(p),
+        password.encode(),
+        salt=bytes.fromhex(salt_hex),
+        n=int(n),
+        r=int(r),
+        p=int(p),
         dklen=len(hash_hex) // 2,
     )
     return hmac.compare_digest(digest.hex(), hash_hex)
@@ -71,9 +75,7 @@ def _actor(user: t.User) -> Actor:
 def create_user(store: Store, username: str, password: str, *, is_superuser: bool = False) -> UserOut:
     """Create a user; InvalidInput for a bad username or a password under 8 characters, Conflict if taken."""
     if not _USERNAME_RE.match(username or ""):
-        raise InvalidInput(
-            f"Invalid username {username!r}: use 1-100 letters, digits or '_', '.', '@', '-'."
-        )
+        raise InvalidInput(f"Invalid username {username!r}: use 1-100 letters, digits or '_', '.', '@', '-'.")
     if len(password or "") < MIN_PASSWORD_LENGTH:
         raise InvalidInput(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
     with store.transaction() as s:

@@ -1,0 +1,219 @@
+"""Labels: creation with validation, status transitions and acceptance tracking; listing; undo; the effective
+labels the trainer learns from.
+
+Status transitions: a DEFAULT label makes the asset LABELED (a REVIEWED asset stays REVIEWED), a REVIEW label
+makes it REVIEWED and clears its review flag; both release the asset's queue lease. AUTOSAVE labels change
+nothing. Undo reverts the status to what the remaining labels imply (REVIEWED, LABELED or TODO).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from prelabel.domain import AssetStatus, LabelType, Role, validate_label_response
+from prelabel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from prelabel.service._access import interface_of, require
+from prelabel.service.assets import label_out
+from prelabel.service.auth import Actor
+from prelabel.service.dto import LabelOut
+from prelabel.store import repositories as repo
+from prelabel.store import tables as t
+from prelabel.store.engine import Store
+
+UNDO_WINDOW_SECONDS = 600
+MAX_LABEL_PAGE = 1000
+
+
+def _names(resp: dict[str, Any], job: str) -> set[str]:
+    value = resp.get(job) or {}
+    return {c["name"] for c in value.get("categories", []) if isinstance(c, dict)}
+
+
+def agrees(label: dict[str, Any], prediction: dict[str, Any]) -> bool | None:
+    """Whether a label chose exactly the predicted categories on every job both answer (None: none)."""
+    common = [j for j in label if j in prediction]
+    if not common:
+        return None
+    return all(_names(label, j) == _names(prediction, j) for j in common)
+
+
+def _parse_type(label_type: LabelType | str) -> LabelType:
+    try:
+        return LabelType(label_type)
+    except ValueError:
+        raise InvalidInput(
+            f"Unknown label type {label_type!r}; use one of {[k.value for k in LabelType]}."
+        ) from None
+
+
+def create_label(
+    store: Store,
+    actor: Actor,
+    project_id: int,
+    asset_id: int,
+    *,
+    json_response: dict[str, Any],
+    label_type: LabelType | str = LabelType.DEFAULT,
+    seconds_to_label: float | None = None,
+    model_version_id: int | None = None,
+) -> LabelOut:
+    """Label an asset. REVIEW labels need a reviewer or admin. `model_version_id` names the model whose
+    prediction the labeler saw; agreement is recorded against it (or against the current prediction)."""
+    kind = _parse_type(label_type)
+    if seconds_to_label is not None and (
+        not isinstance(seconds_to_label, int | float)
+        or not math.isfinite(seconds_to_label)
+        or seconds_to_label < 0
+    ):
+        raise InvalidInput(f"seconds_to_label must be a non-negative number; got {seconds_to_label!r}.")
+    with store.transaction() as s:
+        least = Role.REVIEWER if kind == LabelType.REVIEW else Role.LABELER
+        project, _ = require(s, actor, project_id, least, f"write {kind.value} labels")
+        response = validate_label_response(interface_of(project), json_response)
+        asset = s.get(t.Asset, asset_id)
+        if asset is None or asset.project_id != project_id:
+            raise NotFound(f"Asset {asset_id} not found in project {project_id}.")
+        prediction: dict[str, Any] | None = None
+        if model_version_id is not None:
+            mv = s.get(t.ModelVersion, model_version_id)
+            if mv is None or mv.project_id != project_id:
+                raise InvalidInput(
+                    f"Model version {model_version_id} does not belong to project {project_id}."
+                )
+            prediction = s.scalar(
+                select(t.Prediction.json_response).where(
+                    t.Prediction.asset_id == asset_id, t.Prediction.model_version_id == model_version_id
+                )
+            )
+        else:
+            current = repo.current_predictions(s, [asset_id]).get(asset_id)
+            if current is not None:
+                prediction = current[0].json_response
+                model_version_id = current[0].model_version_id
+        now = t.utcnow()
+        label = t.Label(
+            project_id=project_id,
+            asset_id=asset_id,
+            author_id=actor.user_id,
+            label_type=kind.value,
+            json_response=response,
+            seconds_to_label=float(seconds_to_label) if seconds_to_label is not None else None,
+            model_version_id=model_version_id,
+            agrees_with_prediction=agrees(response, prediction) if prediction is not None else None,
+            created_at=now,
+        )
+        s.add(label)
+        if kind == LabelType.REVIEW:
+            asset.status = AssetStatus.REVIEWED.value
+            asset.review_reason = None
+            asset.review_score = None
+        elif kind == LabelType.DEFAULT and asset.status != AssetStatus.REVIEWED.value:
+            asset.status = AssetStatus.LABELED.value
+        if kind != LabelType.AUTOSAVE:
+            asset.lease_user_id = None
+            asset.lease_expires_at = None
+        asset.updated_at = now
+        s.flush()
+        return label_out(label, actor.username)
+
+
+def list_labels(
+    store: Store,
+    actor: Actor,
+    project_id: int,
+    *,
+    asset_id: int | None = None,
+    after_id: int | None = None,
+    limit: int = 100,
+) -> list[LabelOut]:
+    """The project's labels (optionally of one asset) in id order; keyset: pass the last id as `after_id`."""
+    if not 1 <= int(limit) <= MAX_LABEL_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LABEL_PAGE}; got {limit}.")
+    with store.transaction(read_only=True) as s:
+        require(s, actor, project_id)
+        q = (
+            select(t.Label, t.User.username)
+            .outerjoin(t.User, t.User.id == t.Label.author_id)
+            .where(t.Label.project_id == project_id)
+        )
+        if asset_id is not None:
+            q = q.where(t.Label.asset_id == asset_id)
+        if after_id is not None:
+            q = q.where(t.Label.id > after_id)
+        rows = s.execute(q.order_by(t.Label.id).limit(int(limit))).all()
+        return [label_out(lb, who) for lb, who in rows]
+
+
+def _status_from_labels(s: Any, asset_id: int) -> str:
+    kind = repo.effective_label_status(s, asset_id)
+    if kind == LabelType.REVIEW.value:
+        return AssetStatus.REVIEWED.value
+    if kind == LabelType.DEFAULT.value:
+        return AssetStatus.LABELED.value
+    return AssetStatus.TODO.value
+
+
+def undo_label(
+    store: Store,
+    actor: Actor,
+    project_id: int,
+    label_id: int,
+    *,
+    max_age_seconds: float = UNDO_WINDOW_SECONDS,
+) -> LabelOut:
+    """Remove the actor's own newest label on an asset, within `max_age_seconds` of its creation; the asset's
+    status reverts to what its remaining labels imply. Returns the removed label."""
+    with store.transaction() as s:
+        require(s, actor, project_id)
+        label = s.get(t.Label, label_id)
+        if label is None or label.project_id != project_id:
+            raise NotFound(f"Label {label_id} not found in project {project_id}.")
+        if label.author_id != actor.user_id:
+            raise PermissionDenied("Only the author of a label can undo it.")
+        newest = s.scalar(
+            select(t.Label.id)
+            .where(t.Label.asset_id == label.asset_id, t.Label.author_id == actor.user_id)
+            .order_by(t.Label.id.desc())
+            .limit(1)
+        )
+        if newest != label.id:
+            raise Conflict(
+                f"Label {label_id} is not your newest label on this asset; only the newest can be undone."
+            )
+        age = t.utcnow() - label.created_at
+        if age > timedelta(seconds=max_age_seconds):
+            raise Conflict(
+                f"Label {label_id} is {int(age.total_seconds())} s old; labels can be undone within "
+                f"{int(max_age_seconds)} s. Write a new label instead."
+            )
+        out = label_out(label, actor.username)
+        s.execute(delete(t.Label).where(t.Label.id == label.id))
+        asset = s.get(t.Asset, label.asset_id)
+        assert asset is not None
+        asset.status = _status_from_labels(s, asset.id)
+        asset.updated_at = t.utcnow()
+        return out
+
+
+def effective_labels(
+    store: Store, project_id: int, *, chunk: int = 1000
+) -> Iterator[tuple[int, str, str, dict[str, Any]]]:
+    """(asset_id, external_id, content, json_response) per labeled asset, by asset id: the newest REVIEW
+    label, else the newest DEFAULT label. Reads in chunks, each in its own short transaction (no role
+    check)."""
+    after: int | None = 0
+    while after is not None:
+        with store.transaction(read_only=True) as s:
+            rows, after = repo.effective_labels_chunk(s, project_id, after_id=after, chunk=chunk)
+        yield from rows
+
+
+def count_effective_labels(store: Store, project_id: int) -> int:
+    """How many assets have a DEFAULT or REVIEW label."""
+    with store.transaction(read_only=True) as s:
+        return repo.count_labeled_assets(s, project_id)

@@ -1,0 +1,398 @@
+"""Projects, their members and roles, settings, and per-project counts.
+
+Visibility: a project exists for a user only when they are a member (superusers see every project and act as
+admins); everyone else gets NotFound. Roles rank labeler < reviewer < admin.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select
+
+from prelabel.domain import AssetStatus, Interface, LabelType, Role, parse_interface
+from prelabel.errors import Conflict, InvalidInput, NotFound
+from prelabel.service._access import interface_of, load_project, require, role_of
+from prelabel.service.auth import Actor
+from prelabel.service.dto import MemberOut, ProjectOut, ProjectStats
+from prelabel.service.training import TRAINING_SETTINGS
+from prelabel.store import repositories as repo
+from prelabel.store import tables as t
+from prelabel.store.engine import Store
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    default: Any
+    help: str
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+_QUEUE_STRATEGIES = ("random", "least_confidence", "margin", "entropy", "mix")
+_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "honeypot_rate": (0.0, 1.0),
+    "queue_random_share": (0.0, 1.0),
+    "train_growth": (0.0, 10.0),
+    "train_min_labels": (1, None),
+    "search_min_labels": (1, None),
+    "search_budget_s": (1.0, 3600.0),
+    "train_debounce_s": (0.0, 3600.0),
+    "review_threshold": (0.0, 1.0),
+}
+
+# Every project setting: default, help text and limits. The trainer's settings (service.training) are
+# included; `ProjectOut.settings` always carries every key with defaults filled in.
+PROJECT_SETTINGS: dict[str, SettingSpec] = {
+    key: SettingSpec(
+        default,
+        help_text,
+        choices=_QUEUE_STRATEGIES if key == "queue_strategy" else None,
+        minimum=_BOUNDS.get(key, (None, None))[0],
+        maximum=_BOUNDS.get(key, (None, None))[1],
+    )
+    for key, (default, help_text) in TRAINING_SETTINGS.items()
+}
+
+
+def validate_settings(settings: dict[str, Any] | None, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Merge `settings` into `base` after checking names, types and limits; InvalidInput names the setting."""
+    out = dict(base or {})
+    if settings is None:
+        return out
+    if not isinstance(settings, dict):
+        raise InvalidInput("Project settings must be an object of setting names to values.")
+    for key, value in settings.items():
+        spec = PROJECT_SETTINGS.get(key)
+        if spec is None:
+            raise InvalidInput(
+                f"Unknown project setting {key!r}; known settings: {sorted(PROJECT_SETTINGS)}."
+            )
+        default = spec.default
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif isinstance(default, float):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            value = float(value) if ok else value
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            raise InvalidInput(f"Project setting {key!r} must be a {type(default).__name__}; got {value!r}.")
+        if spec.choices and value not in spec.choices:
+            raise InvalidInput(f"Project setting {key!r} must be one of {list(spec.choices)}; got {value!r}.")
+        if spec.minimum is not None and value < spec.minimum:
+            raise InvalidInput(f"Project setting {key!r} must be at least {spec.minimum}; got {value!r}.")
+        if spec.maximum is not None and value > spec.maximum:
+            raise InvalidInput(f"Project setting {key!r} must be at most {spec.maximum}; got {value!r}.")
+        out[key] = value
+    return out
+
+
+def effective_settings(stored: dict[str, Any] | None) -> dict[str, Any]:
+    """Every setting with its default filled in."""
+    out = {key: spec.default for key, spec in PROJECT_SETTINGS.items()}
+    out.update({k: v for k, v in (stored or {}).items() if k in PROJECT_SETTINGS})
+    return out
+
+
+def _out(project: t.Project, role: Role) -> ProjectOut:
+    return ProjectOut(
+        id=project.id,
+        title=project.title,
+        description=project.description or "",
+        interface=project.interface,
+        settings=effective_settings(project.settings),
+        created_at=project.created_at,
+        updated_at=project.updated_at,
+        role=role,
+    )
+
+
+def _check_title(title: str) -> str:
+    title = (title or "").strip()
+    if not title or len(title) > 200:
+        raise InvalidInput("A project needs a title of 1-200 characters.")
+    return title
+
+
+def _interface_doc(interface: Any) -> dict[str, Any]:
+    return parse_interface(interface).model_dump(mode="json")
+
+
+def create_project(
+    store: Store,
+    actor: Actor,
+    *,
+    title: str,
+    description: str = "",
+    interface: dict[str, Any],
+    settings: dict[str, Any] | None = None,
+) -> ProjectOut:
+    """Create a project (any user); the creator becomes its admin. The interface may be in our shape or the
+    original workflow's ``jsonInterface`` shape; it is stored in ours."""
+    title = _check_title(title)
+    doc = _interface_doc(interface)
+    stored_settings = validate_settings(settings)
+    with store.transaction() as s:
+        if s.get(t.User, actor.user_id) is None:
+            raise NotFound("Your user no longer exists.")
+        project = t.Project(
+            title=title,
+            description=description or "",
+            interface=doc,
+            settings=stored_settings,
+            created_by=actor.user_id,
+        )
+        s.add(project)
+        s.flush()
+        s.add(t.ProjectMember(project_id=project.id, user_id=actor.user_id, role=Role.ADMIN.value))
+        s.flush()
+        return _out(project, Role.ADMIN)
+
+
+def list_projects(store: Store, actor: Actor) -> list[ProjectOut]:
+    """The projects the actor is a member of (superusers: all), oldest first."""
+    with store.transaction(read_only=True) as s:
+        if actor.is_superuser:
+            return [_out(p, Role.ADMIN) for p in s.scalars(select(t.Project).order_by(t.Project.id))]
+        rows = s.execute(
+            select(t.Project, t.ProjectMember.role)
+            .join(t.ProjectMember, t.ProjectMember.project_id == t.Project.id)
+            .where(t.ProjectMember.user_id == actor.user_id)
+            .order_by(t.Project.id)
+        ).all()
+        return [_out(p, Role(role)) for p, role in rows]
+
+
+def get_project(store: Store, actor: Actor, project_id: int) -> ProjectOut:
+    with store.transaction(read_only=True) as s:
+        role = role_of(s, actor, project_id)
+        return _out(load_project(s, project_id), role)
+
+
+def role_in_project(store: Store, actor: Actor, project_id: int) -> Role:
+    """The actor's role (superuser → admin); NotFound for non-members."""
+    with store.transaction(read_only=True) as s:
+        return role_of(s, actor, project_id)
+
+
+def _used_categories(s: Any, project_id: int) -> tuple[Counter[tuple[str, str]], set[str]]:
+    """(job, category) pairs used by labels and honeypot answers, and jobs with multi-category labels."""
+    used: Counter[tuple[str, str]] = Counter()
+    multi: set[str] = set()
+    responses = s.scalars(select(t.Label.json_response).where(t.Label.project_id == project_id))
+    gold = s.scalars(
+        select(t.Asset.honeypot_response).where(
+            t.Asset.project_id == project_id, t.Asset.honeypot_response.is_not(None)
+        )
+    )
+    for resp in [*responses, *gold]:
+        if not isinstance(resp, dict):
+            continue
+        for job, value in resp.items():
+            cats = value.get("categories", []) if isinstance(value, dict) else []
+            if len(cats) > 1:
+                multi.add(job)
+            for c in cats:
+                if isinstance(c, dict) and "name" in c:
+                    used[(job, c["name"])] += 1
+    return used, multi
+
+
+def _check_interface_change(s: Any, project_id: int, new: Interface) -> None:
+    used, multi = _used_categories(s, project_id)
+    jobs = {j.name: j for j in new.jobs}
+    for (job, cat), n in sorted(used.items()):
+        if job not in jobs:
+            raise InvalidInput(
+                f"The interface change removes job {job!r}, which {n} label(s) use; keep it "
+                "(or delete those labels first)."
+            )
+        if cat not in jobs[job].category_keys():
+            raise InvalidInput(
+                f"The interface change removes category {cat!r} of job {job!r}, which {n} label(s) use; "
+                "keep it (you may rename its display name)."
+            )
+    for job in sorted(multi):
+        if job in jobs and jobs[job].input == "single":
+            raise InvalidInput(
+                f"Job {job!r} cannot become single-choice: some labels choose several of its categories."
+            )
+
+
+def update_project(
+    store: Store,
+    actor: Actor,
+    project_id: int,
+    *,
+    title: str | None = None,
+    description: str | None = None,
+    interface: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
+) -> ProjectOut:
+    """Change a project (admin only). `settings` is merged into the stored settings. An interface change may
+    not remove a job or category that labels use (the error names it)."""
+    new_title = _check_title(title) if title is not None else None
+    new_interface = parse_interface(interface) if interface is not None else None
+    with store.transaction() as s:
+        project, role = require(s, actor, project_id, Role.ADMIN, "change the project")
+        if new_interface is not None:
+            _check_interface_change(s, project_id, new_interface)
+            project.interface = new_interface.model_dump(mode="json")
+        if new_title is not None:
+            project.title = new_title
+        if description is not None:
+            project.description = description
+        if settings is not None:
+            project.settings = validate_settings(settings, project.settings)
+        project.updated_at = t.utcnow()
+        s.flush()
+        return _out(project, role)
+
+
+def delete_project(store: Store, actor: Actor, project_id: int) -> None:
+    """Delete a project and everything in it (admin only)."""
+    with store.transaction() as s:
+        project, _ = require(s, actor, project_id, Role.ADMIN, "delete the project")
+        s.delete(project)
+
+
+def _member_out(m: t.ProjectMember, username: str) -> MemberOut:
+    return MemberOut(user_id=m.user_id, username=username, role=Role(m.role), created_at=m.created_at)
+
+
+def _parse_role(role: str | Role) -> Role:
+    try:
+        return Role(role)
+    except ValueError:
+        raise InvalidInput(f"Unknown role {role!r}; use one of {[r.value for r in Role]}.") from None
+
+
+def _admin_count(s: Any, project_id: int) -> int:
+    return int(
+        s.scalar(
+            select(func.count()).where(
+                t.ProjectMember.project_id == project_id, t.ProjectMember.role == Role.ADMIN.value
+            )
+        )
+        or 0
+    )
+
+
+def add_member(store: Store, actor: Actor, project_id: int, *, username: str, role: str | Role) -> MemberOut:
+    """Add a user to the project with a role, or change a member's role (admin only). The last admin cannot be
+    demoted."""
+    new_role = _parse_role(role)
+    with store.transaction() as s:
+        require(s, actor, project_id, Role.ADMIN, "manage members")
+        user = s.scalar(select(t.User).where(t.User.username == username))
+        if user is None:
+            raise NotFound(f"No user named {username!r}; create it first (`prelabel user create`).")
+        member = s.get(t.ProjectMember, (project_id, user.id))
+        if member is None:
+            member = t.ProjectMember(project_id=project_id, user_id=user.id, role=new_role.value)
+            s.add(member)
+        else:
+            if (
+                member.role == Role.ADMIN.value
+                and new_role != Role.ADMIN
+                and _admin_count(s, project_id) <= 1
+            ):
+                raise Conflict(f"{username!r} is the project's last admin; make someone else admin first.")
+            member.role = new_role.value
+        s.flush()
+        return _member_out(member, user.username)
+
+
+def remove_member(store: Store, actor: Actor, project_id: int, *, username: str) -> None:
+    """Remove a member (admin only); the last admin cannot be removed."""
+    with store.transaction() as s:
+        require(s, actor, project_id, Role.ADMIN, "manage members")
+        user = s.scalar(select(t.User).where(t.User.username == username))
+        member = s.get(t.ProjectMember, (project_id, user.id)) if user is not None else None
+        if user is None or member is None:
+            raise NotFound(f"{username!r} is not a member of project {project_id}.")
+        if member.role == Role.ADMIN.value and _admin_count(s, project_id) <= 1:
+            raise Conflict(f"{username!r} is the project's last admin; make someone else admin first.")
+        s.execute(
+            delete(t.ProjectMember).where(
+                t.ProjectMember.project_id == project_id, t.ProjectMember.user_id == user.id
+            )
+        )
+
+
+def list_members(store: Store, actor: Actor, project_id: int) -> list[MemberOut]:
+    with store.transaction(read_only=True) as s:
+        require(s, actor, project_id)
+        rows = s.execute(
+            select(t.ProjectMember, t.User.username)
+            .join(t.User, t.User.id == t.ProjectMember.user_id)
+            .where(t.ProjectMember.project_id == project_id)
+            .order_by(t.User.username)
+        ).all()
+        return [_member_out(m, name) for m, name in rows]
+
+
+def project_stats(store: Store, actor: Actor, project_id: int) -> ProjectStats:
+    """Counts for the project page: assets per status, labeled, predicted, to review, per class."""
+    with store.transaction(read_only=True) as s:
+        project, _ = require(s, actor, project_id)
+        interface = interface_of(project)
+        by_status = {st.value: 0 for st in AssetStatus}
+        for status, n in s.execute(
+            select(t.Asset.status, func.count())
+            .where(t.Asset.project_id == project_id)
+            .group_by(t.Asset.status)
+        ):
+            by_status[status] = int(n)
+        n_assets = sum(by_status.values())
+        n_honeypots = int(
+            s.scalar(
+                select(func.count()).where(t.Asset.project_id == project_id, t.Asset.is_honeypot.is_(True))
+            )
+            or 0
+        )
+        kinds = [LabelType.DEFAULT.value, LabelType.REVIEW.value]
+        n_labels = int(
+            s.scalar(
+                select(func.count()).where(t.Label.project_id == project_id, t.Label.label_type.in_(kinds))
+            )
+            or 0
+        )
+        n_predicted = repo.count_predicted_assets(s, project_id)
+        n_flagged = int(
+            s.scalar(
+                select(func.count()).where(
+                    t.Asset.project_id == project_id,
+                    (t.Asset.review_reason.is_not(None)) | (t.Asset.status == AssetStatus.TO_REVIEW.value),
+                )
+            )
+            or 0
+        )
+        n_versions = int(s.scalar(select(func.count()).where(t.ModelVersion.project_id == project_id)) or 0)
+        class_counts = {job.name: dict.fromkeys(job.category_keys(), 0) for job in interface.jobs}
+        n_labeled = 0
+        for rows in repo.iter_effective_labels(s, project_id):
+            for _asset_id, _ext, _content, resp in rows:
+                n_labeled += 1
+                for job, value in resp.items():
+                    counts = class_counts.setdefault(job, {})
+                    for c in value.get("categories", []):
+                        counts[c["name"]] = counts.get(c["name"], 0) + 1
+        return ProjectStats(
+            project_id=project_id,
+            n_assets=n_assets,
+            n_honeypots=n_honeypots,
+            by_status=by_status,
+            n_labeled=n_labeled,
+            n_labels=n_labels,
+            n_predicted=n_predicted,
+            n_to_review=n_flagged,
+            n_model_versions=n_versions,
+            class_counts=class_counts,
+        )

@@ -1,0 +1,370 @@
+"""Repositories: every SQL statement of the service layer that is more than a one-line ORM call, and every
+dialect specific (SQLite / PostgreSQL) in one place.
+
+* `insert_rows` — bulk INSERT through Core executemany in batches (no ORM unit-of-work per row).
+* `upsert_rows` — INSERT … ON CONFLICT (cols) DO UPDATE / DO NOTHING, the one upsert for both dialects.
+* keyset pagination of assets (`asset_page`) with filters built by `asset_conditions`.
+* "the current prediction" of an asset: its prediction from the newest model version that has one for it
+  (`model_version_id` grows with the version number), available for a page of assets at once
+  (`current_predictions`) and as a filter (`has_prediction`). The unique index (asset_id, model_version_id)
+  makes each lookup an index seek.
+* effective labels: per labeled asset, its newest REVIEW label, else its newest DEFAULT label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, and_, exists, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from prelabel.domain import LabelType
+from prelabel.store import tables as t
+
+IN_CHUNK = 1000  # ids per IN (...) list: far below SQLite's and PostgreSQL's parameter limits
+INSERT_BATCH = 5000
+COUNTED_LABELS = (LabelType.DEFAULT.value, LabelType.REVIEW.value)
+
+
+def chunks(seq: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+def _table(model: Any) -> Table:
+    return model.__table__ if hasattr(model, "__table__") else model
+
+
+# --- bulk writes ----------------------------------------------------------------------------------
+def insert_rows(
+    session: Session, model: Any, rows: Sequence[dict[str, Any]], *, batch: int = INSERT_BATCH
+) -> int:
+    """Bulk INSERT of plain dicts (Core executemany, batched). Returns the number of rows."""
+    table = _table(model)
+    for part in chunks(rows, batch):
+        session.execute(insert(table), list(part))
+    return len(rows)
+
+
+def _dialect_insert(session: Session, table: Table) -> Any:
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    if name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
+    raise NotImplementedError(f"upsert is not implemented for the {name} dialect")
+
+
+def upsert_rows(
+    session: Session,
+    model: Any,
+    rows: Sequence[dict[str, Any]],
+    *,
+    conflict_cols: Sequence[str],
+    update_cols: Sequence[str] = (),
+    batch: int = INSERT_BATCH,
+) -> int:
+    """INSERT … ON CONFLICT (conflict_cols) DO UPDATE SET update_cols (DO NOTHING when none), batched.
+
+    The one upsert of the code base, for SQLite and PostgreSQL alike. Returns the number of rows sent.
+    """
+    if not rows:
+        return 0
+    table = _table(model)
+    stmt = _dialect_insert(session, table)
+    if update_cols:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(conflict_cols), set_={c: stmt.excluded[c] for c in update_cols}
+        )
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict_cols))
+    for part in chunks(rows, batch):
+        session.execute(stmt, list(part))
+    return len(rows)
+
+
+def update_rows_by_id(session: Session, model: Any, rows: Sequence[dict[str, Any]]) -> int:
+    """Bulk UPDATE … WHERE id = :id for dicts that carry "id" plus the columns to set (same keys in each)."""
+    if not rows:
+        return 0
+    table = _table(model)
+    from sqlalchemy import bindparam
+
+    cols = [k for k in rows[0] if k != "id"]
+    stmt = update(table).where(table.c.id == bindparam("_id")).values({c: bindparam(f"_{c}") for c in cols})
+    params = [{f"_{k}": v for k, v in r.items()} for r in rows]
+    for part in chunks(params, INSERT_BATCH):
+        session.connection().execute(stmt, list(part))
+    return len(rows)
+
+
+# --- lookups --------------------------------------------------------------------------------------
+def asset_ids_by_external_id(
+    session: Session, project_id: int, external_ids: Sequence[str]
+) -> dict[str, int]:
+    """external_id → asset id for those of `external_ids` that exist in the project."""
+    out: dict[str, int] = {}
+    for part in chunks(list(external_ids), IN_CHUNK):
+        for ext, aid in session.execute(
+            select(t.Asset.external_id, t.Asset.id).where(
+                t.Asset.project_id == project_id, t.Asset.external_id.in_(part)
+            )
+        ):
+            out[ext] = aid
+    return out
+
+
+def existing_asset_ids(session: Session, project_id: int, asset_ids: Sequence[int]) -> set[int]:
+    out: set[int] = set()
+    for part in chunks(list(asset_ids), IN_CHUNK):
+        out.update(
+            session.scalars(select(t.Asset.id).where(t.Asset.project_id == project_id, t.Asset.id.in_(part)))
+        )
+    return out
+
+
+# --- current prediction ---------------------------------------------------------------------------
+def _newest_version_for(asset_id_col: Any) -> Any:
+    p2 = t.Prediction.__table__.alias("p_newest")
+    return select(func.max(p2.c.model_version_id)).where(p2.c.asset_id == asset_id_col).scalar_subquery()
+
+
+def has_prediction(asset_id_col: Any = None, model_version_id: int | None = None) -> ColumnElement[bool]:
+    """EXISTS (a prediction for the asset [of that model version]) — a filter usable in any asset query."""
+    col = t.Asset.id if asset_id_col is None else asset_id_col
+    cond = [t.Prediction.asset_id == col]
+    if model_version_id is not None:
+        cond.append(t.Prediction.model_version_id == model_version_id)
+    return exists().where(*cond)
+
+
+def current_predictions(session: Session, asset_ids: Iterable[int]) -> dict[int, tuple[t.Prediction, str]]:
+    """asset id → (its current prediction, the model version's display name) for a page of assets at once."""
+    ids = list(asset_ids)
+    out: dict[int, tuple[t.Prediction, str]] = {}
+    p = t.Prediction
+    for part in chunks(ids, IN_CHUNK):
+        q = (
+            select(p, t.ModelVersion.name, t.ModelVersion.version)
+            .join(t.ModelVersion, t.ModelVersion.id == p.model_version_id)
+            .where(p.asset_id.in_(part), p.model_version_id == _newest_version_for(p.asset_id))
+        )
+        for pred, name, version in session.execute(q):
+            out[pred.asset_id] = (pred, f"{name}-{version}")
+    return out
+
+
+def count_predicted_assets(session: Session, project_id: int) -> int:
+    return int(
+        session.scalar(select(func.count()).where(t.Asset.project_id == project_id, has_prediction())) or 0
+    )
+
+
+# --- labels ---------------------------------------------------------------------------------------
+def has_label(asset_id_col: Any = None) -> ColumnElement[bool]:
+    """EXISTS (a DEFAULT or REVIEW label on the asset)."""
+    col = t.Asset.id if asset_id_col is None else asset_id_col
+    return exists().where(t.Label.asset_id == col, t.Label.label_type.in_(COUNTED_LABELS))
+
+
+def labels_for_assets(
+    session: Session, asset_ids: Iterable[int]
+) -> dict[int, list[tuple[t.Label, str | None]]]:
+    """asset id → [(label, author username)], newest first."""
+    out: dict[int, list[tuple[t.Label, str | None]]] = {}
+    for part in chunks(list(asset_ids), IN_CHUNK):
+        q = (
+            select(t.Label, t.User.username)
+            .outerjoin(t.User, t.User.id == t.Label.author_id)
+            .where(t.Label.asset_id.in_(part))
+            .order_by(t.Label.asset_id, t.Label.id.desc())
+        )
+        for label, username in session.execute(q):
+            out.setdefault(label.asset_id, []).append((label, username))
+    return out
+
+
+def pick_effective(labels: Iterable[tuple[int, str, Any]]) -> Any:
+    """From (id, label_type, json_response) rows: the newest REVIEW response, else the newest DEFAULT one."""
+    best: tuple[int, int, Any] | None = None
+    for lid, kind, resp in labels:
+        if kind not in COUNTED_LABELS:
+            continue
+        rank = (1 if kind == LabelType.REVIEW.value else 0, lid)
+        if best is None or rank > best[:2]:
+            best = (rank[0], rank[1], resp)
+    return None if best is None else best[2]
+
+
+def effective_label_status(session: Session, asset_id: int) -> str | None:
+    """'REVIEW' / 'DEFAULT' / None: the type of label that counts for the asset now."""
+    kinds = set(
+        session.scalars(
+            select(t.Label.label_type).where(
+                t.Label.asset_id == asset_id, t.Label.label_type.in_(COUNTED_LABELS)
+            )
+        )
+    )
+    if LabelType.REVIEW.value in kinds:
+        return LabelType.REVIEW.value
+    if LabelType.DEFAULT.value in kinds:
+        return LabelType.DEFAULT.value
+    return None
+
+
+def effective_labels_chunk(
+    session: Session, project_id: int, *, after_id: int = 0, chunk: int = 1000
+) -> tuple[list[tuple[int, str, str, dict[str, Any]]], int | None]:
+    """Up to `chunk` labeled assets with id > after_id: [(asset_id, external_id, content, effective
+    json_response)] and the last asset id seen (None when there are no more)."""
+    assets = session.execute(
+        select(t.Asset.id, t.Asset.external_id, t.Asset.content)
+        .where(t.Asset.project_id == project_id, t.Asset.id > after_id, has_label())
+        .order_by(t.Asset.id)
+        .limit(chunk)
+    ).all()
+    if not assets:
+        return [], None
+    by_asset: dict[int, list[tuple[int, str, Any]]] = {}
+    for aid, lid, kind, resp in session.execute(
+        select(t.Label.asset_id, t.Label.id, t.Label.label_type, t.Label.json_response).where(
+            t.Label.asset_id.in_([a[0] for a in assets]), t.Label.label_type.in_(COUNTED_LABELS)
+        )
+    ):
+        by_asset.setdefault(aid, []).append((lid, kind, resp))
+    out = []
+    for aid, ext, content in assets:
+        resp = pick_effective(by_asset.get(aid, []))
+        if resp is not None:
+            out.append((aid, ext, content, resp))
+    return out, assets[-1][0]
+
+
+def iter_effective_labels(
+    session: Session, project_id: int, *, chunk: int = 1000
+) -> Iterator[list[tuple[int, str, str, dict[str, Any]]]]:
+    """Chunks of (asset_id, external_id, content, effective json_response) within one session."""
+    after: int | None = 0
+    while after is not None:
+        rows, after = effective_labels_chunk(session, project_id, after_id=after, chunk=chunk)
+        if rows:
+            yield rows
+
+
+def count_labeled_assets(session: Session, project_id: int) -> int:
+    return int(session.scalar(select(func.count()).where(t.Asset.project_id == project_id, has_label())) or 0)
+
+
+# --- assets: filters and keyset pagination --------------------------------------------------------
+def asset_conditions(
+    project_id: int,
+    *,
+    statuses: Sequence[str] | None = None,
+    labeled: bool | None = None,
+    predicted: bool | None = None,
+    model_version_id: int | None = None,
+    is_honeypot: bool | None = None,
+    text_contains: str | None = None,
+    external_ids: Sequence[str] | None = None,
+    review_flagged: bool | None = None,
+) -> list[ColumnElement[bool]]:
+    a = t.Asset
+    cond: list[ColumnElement[bool]] = [a.project_id == project_id]
+    if statuses:
+        cond.append(a.status.in_(list(statuses)))
+    if labeled is not None:
+        cond.append(has_label() if labeled else ~has_label())
+    if predicted is not None:
+        cond.append(has_prediction() if predicted else ~has_prediction())
+    if model_version_id is not None:
+        cond.append(has_prediction(model_version_id=model_version_id))
+    if is_honeypot is not None:
+        cond.append(a.is_honeypot.is_(is_honeypot))
+    if text_contains:
+        cond.append(a.content.icontains(text_contains, autoescape=True))
+    if external_ids is not None:
+        cond.append(a.external_id.in_(list(external_ids)))
+    if review_flagged is not None:
+        cond.append(a.review_reason.is_not(None) if review_flagged else a.review_reason.is_(None))
+    return cond
+
+
+def asset_page(
+    session: Session, conditions: Sequence[ColumnElement[bool]], *, after_id: int = 0, limit: int = 100
+) -> tuple[list[t.Asset], bool]:
+    """One keyset page (id > after_id, ordered by id) and whether more rows follow."""
+    rows = list(
+        session.scalars(
+            select(t.Asset)
+            .where(and_(*conditions), t.Asset.id > after_id)
+            .order_by(t.Asset.id)
+            .limit(limit + 1)
+        )
+    )
+    return rows[:limit], len(rows) > limit
+
+
+def count_assets(session: Session, conditions: Sequence[ColumnElement[bool]]) -> int:
+    return int(session.scalar(select(func.count()).select_from(t.Asset).where(and_(*conditions))) or 0)
+
+
+# --- model versions -------------------------------------------------------------------------------
+def next_model_version_number(session: Session, project_id: int) -> int | None:
+    """Atomically increment the project's model version counter and return the new number (None: no project).
+
+    A single UPDATE … RETURNING: PostgreSQL row-locks the project until commit, SQLite has one writer; numbers
+    are therefore never handed out twice, and never reused even if a version row is deleted.
+    """
+    p = t.Project.__table__
+    return session.execute(
+        update(p)  # type: ignore[arg-type]
+        .where(p.c.id == project_id)
+        .values(last_model_version=p.c.last_model_version + 1)
+        .returning(p.c.last_model_version)
+    ).scalar_one_or_none()
+
+
+def model_version_by_display_name(session: Session, project_id: int, name: str) -> t.ModelVersion | None:
+    """The model version whose display name f"{name}-{version}" equals `name`, else the newest whose family
+    name equals it."""
+    mv = t.ModelVersion
+    if "-" in name:
+        family, _, num = name.rpartition("-")
+        if num.isdigit():
+            found = session.scalar(
+                select(mv).where(mv.project_id == project_id, mv.name == family, mv.version == int(num))
+            )
+            if found is not None:
+                return found
+    return session.scalar(
+        select(mv).where(mv.project_id == project_id, mv.name == name).order_by(mv.version.desc()).limit(1)
+    )
+
+
+__all__ = [
+    "asset_conditions",
+    "asset_ids_by_external_id",
+    "asset_page",
+    "count_assets",
+    "count_labeled_assets",
+    "count_predicted_assets",
+    "current_predictions",
+    "effective_label_status",
+    "effective_labels_chunk",
+    "existing_asset_ids",
+    "has_label",
+    "has_prediction",
+    "insert_rows",
+    "iter_effective_labels",
+    "labels_for_assets",
+    "model_version_by_display_name",
+    "next_model_version_number",
+    "pick_effective",
+    "update_rows_by_id",
+    "upsert_rows",
+]
