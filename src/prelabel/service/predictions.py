@@ -58,8 +58,8 @@ def create_predictions(
 
     The model version is `model_version_id`, or the project's version whose display name
     ``f"{name}-{version}"`` or family name equals `model_name` (the newest such), or else a new READY
-    "external" version named `model_name`. Every item is validated (asset known, response valid against the interface, confidence in
-    0-100) before anything is written.
+    "external" version named `model_name`. Every item is validated (asset known, response valid against
+    the interface, confidence in 0-100) before anything is written.
     """
     if not items:
         raise InvalidInput("No predictions given.")
