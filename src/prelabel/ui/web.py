@@ -144,6 +144,8 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, *
     user = request.session.get("user")
     if isinstance(user, dict):
         ctx["session_user"] = user.get("username")
+    if not name.startswith("_"):
+        ctx["flash"] = request.session.pop("flash", None)
     ctx.update(context or {})
     return templates.TemplateResponse(request, name, ctx, status_code=status_code, headers=headers)
 

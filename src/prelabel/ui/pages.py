@@ -1,0 +1,575 @@
+"""The UI's pages. Each handler calls the service layer (which checks roles and validates) and renders a template.
+
+    GET  /login  POST /login  GET /logout  POST /logout
+    GET  /                                  project list
+    GET  /projects/{id}                     counts + import form;   POST /projects/{id}/import
+    GET  /projects/{id}/label               next asset from the queue
+    POST /projects/{id}/label               save a label;  POST …/label/skip;  POST …/label/undo
+    GET  /projects/{id}/review              review list (reviewers, admins);  POST …/review/{asset_id}
+    GET  /projects/{id}/dashboard           model dashboard;  GET …/dashboard/jobs (htmx fragment)
+    POST /projects/{id}/train               "Train now" (admins)
+
+Writes answer with a 303 redirect (post/redirect/get), so a reload never submits twice.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.datastructures import FormData, UploadFile
+
+from prelabel.domain import ROLE_RANK, Interface, LabelType, Role, parse_interface, response_category_names
+from prelabel.errors import InvalidInput, PayloadTooLarge, PermissionDenied, PrelabelError
+from prelabel.service.auth import Actor
+from prelabel.service.dto import AssetOut, PredictionOut, ProjectOut
+from prelabel.store.engine import Store
+from prelabel.ui import charts
+from prelabel.ui.web import (
+    UIRoute,
+    check_csrf,
+    current_actor,
+    form_data,
+    get_store,
+    login_session,
+    redirect,
+    render,
+    safe_next,
+)
+
+router = APIRouter(route_class=UIRoute, dependencies=[Depends(check_csrf)], include_in_schema=False)
+
+ActorDep = Annotated[Actor, Depends(current_actor)]
+StoreDep = Annotated[Store, Depends(get_store)]
+FormDep = Annotated[FormData, Depends(form_data)]
+
+ACTIVE_JOB_STATES = ("QUEUED", "RUNNING")
+LOW_CONFIDENCE = 0.6
+
+
+def flash(request: Request, message: str, kind: str = "ok") -> None:
+    items = request.session.get("flash") or []
+    items.append({"kind": kind, "message": message})
+    request.session["flash"] = items[-5:]
+
+
+def _str(form: FormData, key: str, default: str = "") -> str:
+    value = form.get(key)
+    return value.strip() if isinstance(value, str) else default
+
+
+def _int(form: FormData, key: str) -> int | None:
+    raw = _str(form, key)
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInput(f"The form field {key!r} must be a whole number; got {raw!r}.") from None
+
+
+def _project(store: Store, actor: Actor, project_id: int) -> tuple[ProjectOut, Interface]:
+    from prelabel.service.projects import get_project
+
+    project = get_project(store, actor, project_id)
+    return project, parse_interface(project.interface)
+
+
+def _at_least(project: ProjectOut, role: Role) -> bool:
+    return ROLE_RANK[project.role] >= ROLE_RANK[role]
+
+
+# --- login / logout -----------------------------------------------------------------------------------------
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str = "/") -> Response:
+    return render(request, "login.html", {"next": safe_next(next), "username": ""})
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(request: Request, store: StoreDep, form: FormDep) -> Response:
+    from prelabel.errors import Unauthenticated
+    from prelabel.service.auth import authenticate_password
+
+    username = _str(form, "username")
+    password = form.get("password")
+    target = safe_next(_str(form, "next", "/"))
+    try:
+        actor = authenticate_password(store, username, password if isinstance(password, str) else "")
+    except Unauthenticated as exc:
+        return render(
+            request,
+            "login.html",
+            {"next": target, "username": username, "error": exc.message},
+            status_code=401,
+        )
+    login_session(request, actor)
+    return redirect(target)
+
+
+@router.get("/logout", response_class=HTMLResponse)
+def logout_page(request: Request) -> Response:
+    return render(request, "logout.html")
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    request.session.clear()
+    return redirect("/login")
+
+
+# --- projects ---------------------------------------------------------------------------------------------
+@router.get("/", response_class=HTMLResponse)
+def project_list(request: Request, actor: ActorDep, store: StoreDep) -> Response:
+    from prelabel.service.projects import list_projects, project_stats
+
+    projects = list_projects(store, actor)
+    stats = {p.id: project_stats(store, actor, p.id) for p in projects[:50]}
+    return render(request, "projects.html", {"actor": actor, "projects": projects, "stats": stats})
+
+
+@router.get("/projects/{project_id}", response_class=HTMLResponse)
+def project_page(request: Request, project_id: int, actor: ActorDep, store: StoreDep) -> Response:
+    return _render_project(request, store, actor, project_id)
+
+
+def _render_project(
+    request: Request, store: Store, actor: Actor, project_id: int, *, status_code: int = 200,
+    import_error: str | None = None, import_form: dict[str, str] | None = None,
+) -> Response:
+    from prelabel.service.projects import project_stats
+
+    project, interface = _project(store, actor, project_id)
+    stats = project_stats(store, actor, project_id)
+    classes = [
+        {
+            "job": job,
+            "bars": charts.bars(
+                [(c.name or c.key, stats.class_counts.get(job.name, {}).get(c.key, 0)) for c in job.categories]
+            ),
+        }
+        for job in interface.jobs
+    ]
+    return render(
+        request,
+        "project.html",
+        {
+            "actor": actor,
+            "project": project,
+            "interface": interface,
+            "stats": stats,
+            "classes": classes,
+            "can_import": _at_least(project, Role.ADMIN),
+            "can_review": _at_least(project, Role.REVIEWER),
+            "import_error": import_error,
+            "import_form": import_form or {},
+        },
+        status_code=status_code,
+    )
+
+
+@router.post("/projects/{project_id}/import", response_class=HTMLResponse)
+def import_file(
+    request: Request, project_id: int, actor: ActorDep, store: StoreDep, form: FormDep
+) -> Response:
+    from prelabel.service.assets import import_assets
+    from prelabel.service.importing import parse_records
+
+    settings = request.app.state.ui_settings
+    fields = {
+        k: _str(form, k)
+        for k in ("text_column", "id_column", "metadata_columns", "label_column", "format", "on_conflict")
+    }
+    project, _ = _project(store, actor, project_id)
+    if not _at_least(project, Role.ADMIN):
+        raise PermissionDenied("Only the project's admins can import assets.")
+    upload = form.get("file")
+    try:
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise InvalidInput("Choose a CSV or JSONL file to import.")
+        if upload.size is not None and upload.size > settings.max_upload_bytes:
+            raise PayloadTooLarge(
+                f"The file is {upload.size:,} bytes; the largest accepted upload is "
+                f"{settings.max_upload_bytes:,} bytes. Import it with `prelabel import` instead."
+            )
+        data = upload.file.read()
+        fmt = fields["format"] or _guess_format(upload.filename)
+        if fmt not in ("csv", "jsonl", "json"):
+            raise InvalidInput(f"Unknown file format {fmt!r}; choose CSV, JSONL or JSON.")
+        on_conflict = fields["on_conflict"] or "skip"
+        if on_conflict not in ("skip", "update", "error"):
+            raise InvalidInput(f"Unknown on-conflict choice {on_conflict!r}; use skip, update or error.")
+        metadata = [c.strip() for c in fields["metadata_columns"].split(",") if c.strip()] or None
+        records = parse_records(
+            data,
+            fmt=fmt,  # type: ignore[arg-type]
+            text_column=fields["text_column"] or "text",
+            id_column=fields["id_column"] or None,
+            metadata_columns=metadata,
+            label_column=fields["label_column"] or None,
+        )
+        result = import_assets(store, actor, project_id, records, on_conflict=on_conflict)  # type: ignore[arg-type]
+    except PrelabelError as exc:
+        status = exc.status_code if exc.status_code < 500 else 400
+        return _render_project(
+            request, store, actor, project_id, status_code=status, import_error=exc.message, import_form=fields
+        )
+    parts = [f"{result.created:,} created", f"{result.updated:,} updated", f"{result.skipped:,} skipped"]
+    if getattr(result, "labels_created", 0):
+        parts.append(f"{result.labels_created:,} labels")
+    flash(request, f"Imported {upload.filename}: " + ", ".join(parts) + ".")
+    return redirect(f"/projects/{project_id}")
+
+
+def _guess_format(filename: str) -> str:
+    name = filename.lower()
+    if name.endswith(".jsonl") or name.endswith(".ndjson"):
+        return "jsonl"
+    if name.endswith(".json"):
+        return "json"
+    return "csv"
+
+
+# --- labeling ---------------------------------------------------------------------------------------------
+def _job_views(
+    interface: Interface, prediction: PredictionOut | None, chosen: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Per job: its categories with index, hotkey, probability and whether each is preselected."""
+    views = []
+    pred = prediction.json_response if prediction is not None else {}
+    for job in interface.jobs:
+        entry = pred.get(job.name) if isinstance(pred, dict) else None
+        probs: dict[str, float] = {}
+        if isinstance(entry, dict):
+            probs = {k: float(v) for k, v in (entry.get("probabilities") or {}).items()}
+            for c in entry.get("categories", []):
+                if isinstance(c, dict) and "probability" in c:
+                    probs.setdefault(c["name"], float(c["probability"]))
+        predicted = set(response_category_names(pred, job.name)) if pred else set()
+        selected = set(response_category_names(chosen, job.name)) if chosen is not None else predicted
+        top = max(probs.values()) if probs else None
+        cats = []
+        for i, cat in enumerate(job.categories):
+            p = probs.get(cat.key)
+            cats.append(
+                {
+                    "key": cat.key,
+                    "name": cat.name or cat.key,
+                    "index": i + 1,
+                    "number_key": str(i + 1) if i < 9 else None,
+                    "hotkey": cat.hotkey,
+                    "probability": p,
+                    "predicted": cat.key in predicted,
+                    "checked": cat.key in selected,
+                }
+            )
+        views.append(
+            {
+                "name": job.name,
+                "instruction": job.instruction,
+                "input": job.input,
+                "required": job.required,
+                "categories": cats,
+                "predicted": [c for c in cats if c["predicted"]],
+                "top": top,
+                "uncertain": top is not None and top < LOW_CONFIDENCE,
+            }
+        )
+    return views
+
+
+def _response_from_form(interface: Interface, form: FormData) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for job in interface.jobs:
+        values = [v for v in form.getlist(f"job:{job.name}") if isinstance(v, str) and v]
+        if job.input == "single" and len(values) > 1:
+            values = values[:1]
+        if not values and job.required:
+            raise InvalidInput(f"Choose a category for {job.name!r} (number keys or click), then press Enter.")
+        out[job.name] = {"categories": [{"name": v} for v in values]}
+    return out
+
+
+def _last_label(request: Request, project_id: int) -> dict[str, Any] | None:
+    last = request.session.get("last_label")
+    if isinstance(last, dict) and last.get("project_id") == project_id:
+        return last
+    return None
+
+
+@router.get("/projects/{project_id}/label", response_class=HTMLResponse)
+def label_page(
+    request: Request, project_id: int, actor: ActorDep, store: StoreDep, asset: int | None = None
+) -> Response:
+    from prelabel.service.assets import get_asset
+    from prelabel.service.queue import next_asset
+
+    project, interface = _project(store, actor, project_id)
+    item: AssetOut | None
+    if asset is not None:
+        item = get_asset(store, actor, project_id, asset)
+        if item.current_prediction is None:
+            item.current_prediction = _current_prediction(store, actor, project_id, asset)
+    else:
+        item = next_asset(store, actor, project_id)
+    return _render_label(request, project, interface, item)
+
+
+def _current_prediction(store: Store, actor: Actor, project_id: int, asset_id: int) -> PredictionOut | None:
+    from prelabel.service.predictions import get_current_prediction
+
+    try:
+        return get_current_prediction(store, actor, project_id, asset_id)
+    except PrelabelError:
+        return None
+
+
+def _render_label(
+    request: Request, project: ProjectOut, interface: Interface, item: AssetOut | None, *,
+    error: str | None = None, chosen: dict[str, Any] | None = None, status_code: int = 200,
+) -> Response:
+    prediction = item.current_prediction if item is not None else None
+    return render(
+        request,
+        "label.html",
+        {
+            "project": project,
+            "asset": item,
+            "prediction": prediction,
+            "jobs": _job_views(interface, prediction, chosen) if item is not None else [],
+            "shown_at": f"{time.time():.3f}",
+            "last": _last_label(request, project.id),
+            "done_count": int(request.session.get(f"count:{project.id}", 0)),
+            "error": error,
+            "can_review": _at_least(project, Role.REVIEWER),
+        },
+        status_code=status_code,
+    )
+
+
+def _seconds(form: FormData) -> float | None:
+    """The JS timer's active seconds, else the time since the page was rendered (capped at an hour)."""
+    for key in ("seconds", "shown_at"):
+        raw = _str(form, key)
+        if not raw:
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            continue
+        if key == "shown_at":
+            value = time.time() - value
+        if 0 <= value < 24 * 3600:
+            return round(min(value, 3600.0), 3)
+    return None
+
+
+@router.post("/projects/{project_id}/label", response_class=HTMLResponse)
+def submit_label(
+    request: Request, project_id: int, actor: ActorDep, store: StoreDep, form: FormDep
+) -> Response:
+    from prelabel.service.assets import get_asset
+    from prelabel.service.labels import create_label
+
+    project, interface = _project(store, actor, project_id)
+    asset_id = _int(form, "asset_id")
+    if asset_id is None:
+        raise InvalidInput("The form has no asset_id; reload the labeling page.")
+    model_version_id = _int(form, "model_version_id")
+    try:
+        response = _response_from_form(interface, form)
+        label = create_label(
+            store, actor, project_id, asset_id,
+            json_response=response,
+            label_type=LabelType.DEFAULT,
+            seconds_to_label=_seconds(form),
+            model_version_id=model_version_id,
+        )
+    except InvalidInput as exc:
+        item = get_asset(store, actor, project_id, asset_id)
+        if item.current_prediction is None:
+            item.current_prediction = _current_prediction(store, actor, project_id, asset_id)
+        partial = {
+            job.name: {"categories": [{"name": v} for v in form.getlist(f"job:{job.name}") if isinstance(v, str)]}
+            for job in interface.jobs
+        }
+        return _render_label(request, project, interface, item, error=exc.message, chosen=partial,
+                             status_code=422)
+    request.session["last_label"] = {"project_id": project_id, "label_id": label.id, "asset_id": asset_id}
+    key = f"count:{project_id}"
+    request.session[key] = int(request.session.get(key, 0)) + 1
+    return redirect(f"/projects/{project_id}/label")
+
+
+@router.post("/projects/{project_id}/label/skip")
+def skip(request: Request, project_id: int, actor: ActorDep, store: StoreDep, form: FormDep) -> Response:
+    from prelabel.service.queue import skip_asset
+
+    asset_id = _int(form, "asset_id")
+    if asset_id is None:
+        raise InvalidInput("The form has no asset_id; reload the labeling page.")
+    skip_asset(store, actor, project_id, asset_id)
+    return redirect(f"/projects/{project_id}/label")
+
+
+@router.post("/projects/{project_id}/label/undo")
+def undo(request: Request, project_id: int, actor: ActorDep, store: StoreDep) -> Response:
+    from prelabel.service.labels import undo_label
+
+    last = _last_label(request, project_id)
+    if last is None:
+        flash(request, "There is no label of yours to undo here.", "error")
+        return redirect(f"/projects/{project_id}/label")
+    undo_label(store, actor, project_id, int(last["label_id"]))
+    request.session.pop("last_label", None)
+    key = f"count:{project_id}"
+    request.session[key] = max(0, int(request.session.get(key, 0)) - 1)
+    flash(request, "Undone: your last label was removed. Label this asset again.")
+    return redirect(f"/projects/{project_id}/label?asset={int(last['asset_id'])}")
+
+
+# --- review -----------------------------------------------------------------------------------------------
+def _effective(item: AssetOut) -> dict[str, Any] | None:
+    for lab in item.labels:
+        if lab.label_type == LabelType.REVIEW:
+            return lab.json_response
+    for lab in item.labels:
+        if lab.label_type == LabelType.DEFAULT:
+            return lab.json_response
+    return None
+
+
+@router.get("/projects/{project_id}/review", response_class=HTMLResponse)
+def review_page(
+    request: Request, project_id: int, actor: ActorDep, store: StoreDep, after: str | None = None
+) -> Response:
+    from prelabel.service.queue import review_list
+
+    project, interface = _project(store, actor, project_id)
+    if not _at_least(project, Role.REVIEWER):
+        raise PermissionDenied("Only reviewers and admins can open the review list of this project.")
+    page = review_list(store, actor, project_id, after=after, limit=20)
+    items = []
+    for item in page.items:
+        label = _effective(item)
+        items.append(
+            {
+                "asset": item,
+                "label": label,
+                "author": next((lab.author for lab in item.labels), None),
+                "jobs": _job_views(interface, item.current_prediction, label),
+            }
+        )
+    return render(
+        request,
+        "review.html",
+        {"project": project, "items": items, "next_cursor": page.next_cursor, "after": after},
+    )
+
+
+@router.post("/projects/{project_id}/review/{asset_id}")
+def review_submit(
+    request: Request, project_id: int, asset_id: int, actor: ActorDep, store: StoreDep, form: FormDep
+) -> Response:
+    from prelabel.service.assets import get_asset
+    from prelabel.service.labels import create_label
+
+    project, interface = _project(store, actor, project_id)
+    if not _at_least(project, Role.REVIEWER):
+        raise PermissionDenied("Only reviewers and admins can review labels in this project.")
+    action = _str(form, "action", "correct")
+    item = get_asset(store, actor, project_id, asset_id)
+    if action == "accept":
+        from prelabel.service.labels import list_labels
+
+        labels = list_labels(store, actor, project_id, asset_id=asset_id, limit=100)
+        item.labels = sorted(labels, key=lambda lab: lab.id, reverse=True)
+        response = _effective(item)
+        if response is None:
+            raise InvalidInput(f"Asset {asset_id} has no label to accept; choose a category and save a correction.")
+    else:
+        response = _response_from_form(interface, form)
+    prediction = item.current_prediction or _current_prediction(store, actor, project_id, asset_id)
+    create_label(
+        store, actor, project_id, asset_id,
+        json_response=response,
+        label_type=LabelType.REVIEW,
+        model_version_id=prediction.model_version_id if prediction is not None else None,
+    )
+    verb = "Accepted" if action == "accept" else "Corrected"
+    flash(request, f"{verb} the label of asset {item.external_id}.")
+    after = _str(form, "after")
+    return redirect(f"/projects/{project_id}/review" + (f"?after={after}" if after else ""))
+
+
+# --- dashboard --------------------------------------------------------------------------------------------
+@router.get("/projects/{project_id}/dashboard", response_class=HTMLResponse)
+def dashboard_page(request: Request, project_id: int, actor: ActorDep, store: StoreDep) -> Response:
+    from prelabel.service.analytics import dashboard, model_score
+    from prelabel.service.models import list_model_versions
+    from prelabel.service.projects import project_stats
+    from prelabel.service.training import list_training_jobs
+
+    project, _interface = _project(store, actor, project_id)
+    data = dashboard(store, actor, project_id)
+    versions = list_model_versions(store, actor, project_id)
+    versions = sorted(versions, key=lambda v: v.version, reverse=True)
+    acceptance = {a.model_version_id: a for a in data.acceptance}
+    rows = []
+    for v in versions:
+        score, metric = model_score(v.metrics)
+        rows.append({"v": v, "score": score, "metric": metric, "acc": acceptance.get(v.id)})
+    latest_board = next((v for v in versions if isinstance(v.metrics.get("leaderboard"), list)), None)
+    board = charts.table_of(latest_board.metrics["leaderboard"]) if latest_board is not None else None
+    jobs = list_training_jobs(store, actor, project_id, limit=10)
+    stats = project_stats(store, actor, project_id)
+    return render(
+        request,
+        "dashboard.html",
+        {
+            "project": project,
+            "stats": stats,
+            "data": data,
+            "versions": rows,
+            "board": board,
+            "board_version": latest_board,
+            "curve_svg": charts.learning_curve_svg(data.learning_curve),
+            "class_bars": charts.class_bars(data.class_distribution),
+            "jobs": jobs,
+            "jobs_active": any(j.status in ACTIVE_JOB_STATES for j in jobs),
+            "can_train": _at_least(project, Role.ADMIN),
+            "can_review": _at_least(project, Role.REVIEWER),
+        },
+    )
+
+
+@router.get("/projects/{project_id}/dashboard/jobs", response_class=HTMLResponse)
+def jobs_fragment(
+    request: Request, project_id: int, actor: ActorDep, store: StoreDep, was_active: int = 0
+) -> Response:
+    from prelabel.service.training import list_training_jobs
+
+    project, _ = _project(store, actor, project_id)
+    jobs = list_training_jobs(store, actor, project_id, limit=10)
+    active = any(j.status in ACTIVE_JOB_STATES for j in jobs)
+    headers = {"HX-Refresh": "true"} if was_active and not active else None
+    return render(
+        request, "_jobs.html", {"project": project, "jobs": jobs, "jobs_active": active}, headers=headers
+    )
+
+
+@router.post("/projects/{project_id}/train")
+def train_now(request: Request, project_id: int, actor: ActorDep, store: StoreDep, form: FormDep) -> Response:
+    from prelabel.service.training import request_training
+
+    tier = _str(form, "tier", "both") or "both"
+    if tier not in ("fast", "search", "both"):
+        raise InvalidInput(f"Unknown training tier {tier!r}; choose fast, search or both.")
+    try:
+        jobs = request_training(store, actor, project_id, tier=tier, reason="manual")  # type: ignore[arg-type]
+    except InvalidInput as exc:
+        flash(request, exc.message, "error")
+    else:
+        flash(request, "Training queued: " + ", ".join(f"job {j.id} ({j.tier})" for j in jobs) + ".")
+    return redirect(f"/projects/{project_id}/dashboard")
