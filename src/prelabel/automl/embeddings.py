@@ -5,8 +5,8 @@ offline with sentence-transformers; nothing is downloaded. torch and sentence-tr
 when a text actually has to be encoded, so importing :mod:`prelabel.automl` stays light.
 
 Encoding runs at roughly 100 texts/s on two CPU cores, so a text is never encoded twice: every vector is
-stored under the SHA-1 of its text in ``<cache_dir>/embeddings/<model>/shard-*.npz`` (append-only shards written
-atomically, so concurrent processes never corrupt the cache).
+stored under the SHA-1 of its text in ``<cache_dir>/embeddings/<model>/shard-*.npz`` (append-only shards
+written atomically, so concurrent processes never corrupt the cache).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Ensemble selection (Caruana et al., 2004) over out-of-fold probabilities, and the fitted ensemble.
 
 Greedy forward selection with replacement: start from the best candidate, repeatedly add the candidate whose
-inclusion maximises the out-of-fold metric of the averaged probabilities, and keep the best prefix.
-Weights are the selection counts. This is what auto-sklearn does; it only needs the out-of-fold probabilities the search
-already computed.
+inclusion maximises the out-of-fold metric of the averaged probabilities, and keep the best prefix. Weights
+are the selection counts. This is what auto-sklearn does; it only needs the out-of-fold probabilities the
+search already computed.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ A feature configuration is a JSON-serialisable dict::
      "emb_weight": 1.0}
 
 Only the blocks that ``kind`` names are used. The expensive part of a configuration is fitting a vectorizer,
-so the search caches vectorizer outputs per (vectorizer parameters, CV fold) — see :func:`vectorizer_key` — and
-builds every feature matrix from those blocks (selection, stacking and weighting are cheap).
+so the search caches vectorizer outputs per (vectorizer parameters, CV fold) — see :func:`vectorizer_key` —
+and builds every feature matrix from those blocks (selection, stacking and weighting are cheap).
 """
 
 from __future__ import annotations
