@@ -353,9 +353,9 @@ class Client:
             Label.from_json(x) for x in self._json("GET", f"/projects/{project_id}/labels", params=params)
         ]
 
-    def undo_label(self, project_id: int, label_id: int) -> None:
-        """Remove your own newest label on an asset (the asset's status reverts)."""
-        self._request("DELETE", f"/projects/{project_id}/labels/{label_id}")
+    def undo_label(self, project_id: int, label_id: int) -> Label:
+        """Remove your own newest label on an asset (the asset's status reverts); returns the removed label."""
+        return Label.from_json(self._json("DELETE", f"/projects/{project_id}/labels/{label_id}"))
 
     # --- predictions and model versions ---------------------------------------------------------------------
     def push_predictions(

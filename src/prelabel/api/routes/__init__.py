@@ -35,7 +35,7 @@ A project the caller is not a member of is reported as 404 (nobody learns anothe
     POST   /api/v1/projects/{pid}/assets/{asset_id}/labels {json_response, label_type?, seconds_to_label?,
                                                           model_version_id?}                → 201 LabelOut
     GET    /api/v1/projects/{pid}/labels                 query: asset_id, after (label id), limit
-    DELETE /api/v1/projects/{pid}/labels/{label_id}      undo my own newest label → 204
+    DELETE /api/v1/projects/{pid}/labels/{label_id}      undo my own newest label → the removed LabelOut
 
     POST   /api/v1/projects/{pid}/predictions            {"model_name"? | "model_version_id"?, "items":
                                                           [{"external_id"|"asset_id", "json_response"}]}
@@ -63,6 +63,11 @@ API_PREFIX = "/api/v1"
 ROUTER_MODULES: list[str] = [
     "me",
     "projects",
+    "assets",
+    "labels",
+    "predictions",
+    "models",
+    "export",
 ]
 
 

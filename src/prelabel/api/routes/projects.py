@@ -58,7 +58,11 @@ def list_projects(store: StoreDep, actor: ActorDep) -> list[ProjectResponse]:
 @router.post("/projects", status_code=201, summary="Create a project; I become its admin.")
 def create_project(body: ProjectCreate, store: StoreDep, actor: ActorDep) -> ProjectResponse:
     project = projects.create_project(
-        store, actor, title=body.title, description=body.description, interface=body.interface,
+        store,
+        actor,
+        title=body.title,
+        description=body.description,
+        interface=body.interface,
         settings=body.settings,
     )
     return _response(project)
@@ -72,7 +76,12 @@ def get_project(project_id: int, store: StoreDep, actor: ActorDep) -> ProjectRes
 @router.patch("/projects/{project_id}", summary="Change title, description, interface or settings (admin).")
 def update_project(project_id: int, body: ProjectUpdate, store: StoreDep, actor: ActorDep) -> ProjectResponse:
     project = projects.update_project(
-        store, actor, project_id, title=body.title, description=body.description, interface=body.interface,
+        store,
+        actor,
+        project_id,
+        title=body.title,
+        description=body.description,
+        interface=body.interface,
         settings=body.settings,
     )
     return _response(project)

@@ -1,0 +1,130 @@
+"""Fixtures for the API, SDK and CLI tests: the real app in-process over a real database (SQLite file and, with
+PRELABEL_TEST_POSTGRES_URL, PostgreSQL), reached through the SDK.
+
+`make_client(token)` builds a `prelabel.Client` whose transport runs the app in-process (`InProcessTransport`:
+httpx's own ASGITransport driven from a blocking anyio portal, so the SDK's synchronous httpx.Client makes a
+real ASGI round trip: routing, validation, error mapping, serialisation). Starlette's TestClient is built on a
+different httpx fork, so its transport cannot be handed to the SDK."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+import anyio.from_thread
+import httpx
+
+from prelabel.api.app import create_app
+from prelabel.client import Client
+from prelabel.config import Settings
+from prelabel.service import auth
+from prelabel.store.engine import Store
+
+TWEETS_INTERFACE: dict[str, Any] = {
+    "jobs": [
+        {
+            "name": "JOB_0",
+            "input": "single",
+            "categories": [
+                {"key": "DISASTER", "name": "Disaster", "hotkey": "1"},
+                {"key": "NOT_DISASTER", "name": "Not a disaster", "hotkey": "2"},
+            ],
+        }
+    ]
+}
+
+
+@dataclass
+class UserCtx:
+    username: str
+    token: str
+    client: Client
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Any) -> Settings:
+    return Settings(database_url=db_url, data_dir=tmp_path, environment="test", run_worker=False,
+                    max_upload_bytes=2_000_000)
+
+
+@pytest.fixture
+def app(settings: Settings, store: Store) -> FastAPI:
+    return create_app(settings, store=store)
+
+
+class InProcessTransport(httpx.BaseTransport):
+    """A synchronous httpx transport that calls an ASGI app in-process (no network, no server thread)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self._inner = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        self._portal_cm = anyio.from_thread.start_blocking_portal()
+        self._portal = self._portal_cm.__enter__()
+        self._closed = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        async def call() -> httpx.Response:
+            response = await self._inner.handle_async_request(request)
+            body = await response.aread()
+            return httpx.Response(
+                response.status_code, headers=response.headers, content=body, request=request
+            )
+
+        return self._portal.call(call)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._portal_cm.__exit__(None, None, None)
+
+
+@pytest.fixture
+def transport(app: FastAPI) -> Iterator[InProcessTransport]:
+    t = InProcessTransport(app)
+    yield t
+    t.close()
+
+
+@pytest.fixture
+def raw(transport: InProcessTransport) -> Iterator[httpx.Client]:
+    """A plain httpx client on the app (no token), for requests the SDK would not make."""
+    with httpx.Client(base_url="http://testserver", transport=transport) as c:
+        yield c
+
+
+@pytest.fixture
+def make_client(transport: InProcessTransport) -> Iterator[Callable[[str], Client]]:
+    clients: list[Client] = []
+
+    def make(token: str) -> Client:
+        c = Client("http://testserver", token, transport=transport)
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        c.close()
+
+
+@pytest.fixture
+def make_user(store: Store, make_client: Callable[[str], Client]) -> Callable[..., UserCtx]:
+    def make(username: str, *, superuser: bool = False) -> UserCtx:
+        user = auth.create_user(store, username, "password-123", is_superuser=superuser)
+        actor = auth.Actor(user_id=user.id, username=user.username, is_superuser=superuser)
+        _, token = auth.create_token(store, actor, "tests")
+        return UserCtx(username, token, make_client(token))
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user: Callable[..., UserCtx]) -> UserCtx:
+    """A plain user who creates the projects in the tests (so she is their admin)."""
+    return make_user("alice")
+
+
+@pytest.fixture
+def project_id(alice: UserCtx) -> int:
+    return alice.client.create_project("Tweets", TWEETS_INTERFACE, description="test").id
