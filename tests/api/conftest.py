@@ -1,4 +1,4 @@
-"""Fixtures for the API, SDK and CLI tests: the real app in-process over a real database (SQLite file and, with
+"""Fixtures for the API and SDK tests: the real app in-process over a real database (SQLite file and, with
 PRELABEL_TEST_POSTGRES_URL, PostgreSQL), reached through the SDK.
 
 `make_client(token)` builds a `prelabel.Client` whose transport runs the app in-process (`InProcessTransport`:
@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
-from fastapi import FastAPI
 import anyio.from_thread
 import httpx
+import pytest
+from fastapi import FastAPI
 
 from prelabel.api.app import create_app
 from prelabel.client import Client

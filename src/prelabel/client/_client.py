@@ -354,7 +354,7 @@ class Client:
         ]
 
     def undo_label(self, project_id: int, label_id: int) -> Label:
-        """Remove your own newest label on an asset (the asset's status reverts); returns the removed label."""
+        """Remove your own newest label on an asset (its status reverts); returns the removed label."""
         return Label.from_json(self._json("DELETE", f"/projects/{project_id}/labels/{label_id}"))
 
     # --- predictions and model versions ---------------------------------------------------------------------
