@@ -13,7 +13,9 @@ app = typer.Typer(help="Fit and apply the AutoML text classifier on CSV / JSONL 
 
 @app.command("fit")
 def fit(
-    train: Path = typer.Option(..., "--train", exists=True, dir_okay=False, help="CSV or JSONL training file."),
+    train: Path = typer.Option(
+        ..., "--train", exists=True, dir_okay=False, help="CSV or JSONL training file."
+    ),
     text_column: str = typer.Option("text", help="Column holding the text."),
     label_column: str = typer.Option("label", help="Column holding the label (single-label tasks)."),
     labels_column: str | None = typer.Option(
@@ -77,9 +79,8 @@ def fit(
     from prelabel.automl.features import describe
 
     for m in clf.ensemble_:
-        members.add_row(
-            f"{m['weight']:.2f}", describe(m["config"]["features"]), m["config"]["model"], f"{m['cv_score']:.4f}"
-        )
+        cfg = m["config"]
+        members.add_row(f"{m['weight']:.2f}", describe(cfg["features"]), cfg["model"], f"{m['cv_score']:.4f}")
     console.print(members)
 
 

@@ -2,6 +2,37 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 app = typer.Typer(help="Benchmarks: each prints a table of medians and ratios against a baseline.")
+
+
+@app.command("automl")
+def automl(
+    train: Path = typer.Option(
+        ..., "--train", exists=True, dir_okay=False, help="Labelled CSV or JSONL file."
+    ),
+    test: Path | None = typer.Option(None, "--test", exists=True, dir_okay=False, help="Labelled test file."),
+    text_column: str = typer.Option("text", help="Column holding the text."),
+    label_column: str = typer.Option("label", help="Column holding the label (single-label tasks)."),
+    labels_column: str | None = typer.Option(None, help="Column holding label lists (multi-label)."),
+    budget: float = typer.Option(60.0, min=0, help="Time budget in seconds for each AutoML system."),
+    test_split: float | None = typer.Option(None, min=0.05, max=0.95, help="Hold out this share of --train."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the table as JSON."),
+    systems: str = typer.Option("original,flaml,prelabel,prelabel+emb", help="Comma-separated systems."),
+    metric: str = typer.Option("auto", help="Search metric (auto: f1 / f1_macro / f1_micro)."),
+    n_jobs: int = typer.Option(2, help="Parallel workers for the AutoML systems."),
+    seed: int = typer.Option(0, help="Random seed (split, folds, searches)."),
+    cache_dir: Path | None = typer.Option(None, help="Embedding cache (default ~/.cache/prelabel)."),
+) -> None:
+    """AutoML: original pipeline vs FLAML vs prelabel (with and without embeddings), same data and budget."""
+    from prelabel.bench.automl import run
+
+    if test is None and test_split is None:
+        raise typer.BadParameter("give --test FILE or --test-split FRACTION")
+    run(
+        train, test, text_column, label_column, labels_column, budget, test_split, json_out,
+        [s.strip() for s in systems.split(",") if s.strip()], metric, n_jobs, seed, cache_dir,
+    )
