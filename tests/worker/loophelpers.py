@@ -1,4 +1,5 @@
-"""Helpers for the trainer and queue tests: real users, projects and assets through the service layer."""
+"""Helpers (imported as `loophelpers`) for the trainer and queue tests: real users, projects and assets
+through the service layer."""
 
 from __future__ import annotations
 
@@ -6,8 +7,6 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from prelabel.service.assets import import_assets
 from prelabel.service.auth import Actor, create_user
@@ -17,7 +16,11 @@ from prelabel.store.engine import Store
 
 SINGLE = {
     "jobs": [
-        {"name": "TOPIC", "input": "single", "categories": [{"key": "SPORT"}, {"key": "TECH"}, {"key": "POLITICS"}]}
+        {
+            "name": "TOPIC",
+            "input": "single",
+            "categories": [{"key": "SPORT"}, {"key": "TECH"}, {"key": "POLITICS"}],
+        }
     ]
 }
 
@@ -94,7 +97,10 @@ def label(world: World, asset_id: int, key: str, *, who: Actor | None = None, jo
     from prelabel.service.labels import create_label
 
     create_label(
-        world.store, who or world.labeler, world.project_id, asset_id,
+        world.store,
+        who or world.labeler,
+        world.project_id,
+        asset_id,
         json_response={job: {"categories": [{"name": key}]}},
     )
 
@@ -102,8 +108,3 @@ def label(world: World, asset_id: int, key: str, *, who: Actor | None = None, jo
 def read_csv(path: Path, limit: int) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as fh:
         return [row for _, row in zip(range(limit), csv.DictReader(fh), strict=False)]
-
-
-@pytest.fixture
-def topics() -> tuple[list[str], list[str]]:
-    return topic_corpus(60)

@@ -79,7 +79,9 @@ def test_exact_ties_are_broken_reproducibly() -> None:
 def test_mix_spreads_the_batch_over_clusters() -> None:
     rng = np.random.default_rng(0)
     # two tight clusters in feature space; every point of cluster A is more uncertain than any point of B
-    feats = np.vstack([rng.normal(0, 0.01, (40, 2)) + [5, 0], rng.normal(0, 0.01, (40, 2)) + [0, 5]])
+    feats = np.vstack(
+        [rng.normal(0, 0.01, (40, 2)) + np.array([5, 0]), rng.normal(0, 0.01, (40, 2)) + np.array([0, 5])]
+    )
     margin_a = rng.uniform(0.0, 0.1, 40)
     margin_b = rng.uniform(0.2, 0.3, 40)
     top = (1 + np.concatenate([margin_a, margin_b])) / 2
