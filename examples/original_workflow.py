@@ -1,17 +1,17 @@
 """The original pre-annotation workflow, ported to prelabel's SDK.
 
-The original script (a Kili tutorial for the Kaggle disaster tweets) appended the tweets to a project, then looped
-forever: sleep 60 s, export the first 100 assets, keep their DEFAULT labels, vectorise with TF-IDF, fit
-auto-sklearn for 200 s, and push predictions named ``automl-{version}`` with confidence 100. This port keeps its
-shape and method names (``append_many_to_dataset``, ``projects``, ``assets``, ``create_predictions``) and fixes its
-defects:
+The original script (a Kili tutorial for the Kaggle disaster tweets) appended the tweets to a project,
+then looped forever: sleep 60 s, export the first 100 assets, keep their DEFAULT labels, vectorise with
+TF-IDF, fit auto-sklearn for 200 s, and push predictions named ``automl-{version}`` with confidence 100.
+This port keeps its shape and method names (``append_many_to_dataset``, ``projects``, ``assets``,
+``create_predictions``) and fixes its defects:
 
 - it reads ALL assets (the SDK's keyset iterator), not the first 100;
 - it keeps REVIEW labels (a reviewer's label overrides the labeler's), not only DEFAULT ones;
 - the model name is versioned from the server's own model versions (``example-automl-1``, ``-2``, …), so a
   restart never reuses a name (the original reset its counter inside the loop);
-- predictions carry the classifier's real probabilities (``confidence`` 0-100 and per-class ``probabilities``),
-  not a constant 100;
+- predictions carry the classifier's real probabilities (``confidence`` 0-100 and per-class
+  ``probabilities``), not a constant 100;
 - it retrains when enough new labels have arrived (``--min-new-labels``), polling every ``--poll`` seconds,
   instead of blindly every 60 s;
 - the classifier is ``prelabel.automl.AutoTextClassifier`` when it is importable, else the original TF-IDF +
@@ -41,15 +41,23 @@ FAMILY = "example-automl"
 
 
 # --- the original's steps, ported ---------------------------------------------------------------------------
-def append_csv(client: Client, project_id: int, path: str, prefix: str, text_column: str, id_column: str) -> int:
+def append_csv(
+    client: Client, project_id: int, path: str, prefix: str, text_column: str, id_column: str
+) -> int:
     """Append a CSV's texts as assets (idempotent: external ids already present are skipped)."""
     with open(path, encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     content_array = [r[text_column] for r in rows]
     external_id_array = [f"{prefix}{r[id_column]}" for r in rows]
-    json_metadata_array = [{k: v for k, v in r.items() if k not in (text_column, id_column) and v} for r in rows]
+    json_metadata_array = [
+        {k: v for k, v in r.items() if k not in (text_column, id_column) and v} for r in rows
+    ]
     result = client.append_many_to_dataset(
-        project_id, content_array, external_id_array, json_metadata_array=json_metadata_array, on_conflict="skip"
+        project_id,
+        content_array,
+        external_id_array,
+        json_metadata_array=json_metadata_array,
+        on_conflict="skip",
     )
     return int(result["created"])
 
@@ -70,9 +78,7 @@ def extract_train_and_rest(
     """(texts, labels) of the labeled assets and (texts, external ids) of the rest — over every asset."""
     x, y, x_rest, ids_rest = [], [], [], []
     for asset in client.iter_assets(project_id, page_size=1000):
-        labels = [
-            {"labelType": lb.label_type, "jsonResponse": lb.json_response} for lb in asset.labels
-        ]
+        labels = [{"labelType": lb.label_type, "jsonResponse": lb.json_response} for lb in asset.labels]
         category = effective_label(labels, job)
         if category is not None:
             x.append(asset.content)
@@ -88,7 +94,7 @@ def make_classifier(budget: float) -> Any:
     try:
         from prelabel.automl import AutoTextClassifier
     except ImportError:
-        AutoTextClassifier = None  # noqa: N806
+        AutoTextClassifier = None
     if AutoTextClassifier is not None:
         return AutoTextClassifier(time_budget=budget, random_state=0)
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -107,8 +113,8 @@ def next_model_name(client: Client, project_id: int) -> str:
     """``example-automl-<n>`` with n one past every version this script pushed before (kept by the server)."""
     used = [0]
     for mv in client.list_model_versions(project_id):
-        if mv.name.startswith(FAMILY + "-") and mv.name[len(FAMILY) + 1:].isdigit():
-            used.append(int(mv.name[len(FAMILY) + 1:]))
+        if mv.name.startswith(FAMILY + "-") and mv.name[len(FAMILY) + 1 :].isdigit():
+            used.append(int(mv.name[len(FAMILY) + 1 :]))
     return f"{FAMILY}-{max(used) + 1}"
 
 
@@ -117,12 +123,14 @@ def prediction_responses(job: str, classes: list[str], proba: Any) -> list[dict[
     for row in proba:
         probs = {str(c): float(p) for c, p in zip(classes, row, strict=True)}
         best = max(probs, key=lambda c: probs[c])
-        out.append({
-            job: {
-                "categories": [{"name": best, "confidence": round(100 * probs[best])}],
-                "probabilities": probs,
+        out.append(
+            {
+                job: {
+                    "categories": [{"name": best, "confidence": round(100 * probs[best])}],
+                    "probabilities": probs,
+                }
             }
-        })
+        )
     return out
 
 
@@ -159,11 +167,14 @@ def count_labels(client: Client, project_id: int) -> int:
     return client.project_stats(project_id).n_labeled
 
 
-# --- main loop ------------------------------------------------------------------------------------------------
+# --- main loop
+# ------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default=os.environ.get("PRELABEL_URL", "http://127.0.0.1:8000"))
-    parser.add_argument("--token", default=os.environ.get("PRELABEL_TOKEN"), help="API token (PRELABEL_TOKEN)")
+    parser.add_argument(
+        "--token", default=os.environ.get("PRELABEL_TOKEN"), help="API token (PRELABEL_TOKEN)"
+    )
     parser.add_argument("--project", type=int, default=None, help="project id (default: 'Disaster tweets')")
     parser.add_argument("--job", default=None, help="the job to learn (default: the interface's first job)")
     parser.add_argument("--import-csv", default=None, help="append this CSV's texts as assets first")
@@ -191,8 +202,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"project {project['title']!r}: job {job} with categories {categories}")
 
         if args.import_csv:
-            created = append_csv(client, args.project, args.import_csv, args.id_prefix, args.text_column,
-                                 args.id_column)
+            created = append_csv(
+                client, args.project, args.import_csv, args.id_prefix, args.text_column, args.id_column
+            )
             print(f"appended {created} new assets from {args.import_csv}")
 
         trained_at: int | None = None

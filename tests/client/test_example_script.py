@@ -25,8 +25,11 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "examples" / "original_workflow.py"
 INTERFACE = {
     "jobs": [
-        {"name": "JOB_0", "input": "single",
-         "categories": [{"key": "DISASTER", "hotkey": "1"}, {"key": "NOT_DISASTER", "hotkey": "2"}]}
+        {
+            "name": "JOB_0",
+            "input": "single",
+            "categories": [{"key": "DISASTER", "hotkey": "1"}, {"key": "NOT_DISASTER", "hotkey": "2"}],
+        }
     ]
 }
 
@@ -42,7 +45,9 @@ def server(db_url: str, store: Store, tmp_path: Path) -> Iterator[str]:
     settings = Settings(database_url=db_url, data_dir=tmp_path, environment="test", run_worker=False)
     app = create_app(settings, store=store)
     port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    srv = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -78,8 +83,12 @@ def test_original_workflow_once_against_a_real_server(
         # A reviewer's correction must win over the labeler's label.
         first = labeled[0]
         wrong = "NOT_DISASTER" if first["target"] == "1" else "DISASTER"
-        client.create_label(pid, by_ext[f"train-{first['id']}"], {"JOB_0": {"categories": [{"name": wrong}]}},
-                            label_type="REVIEW")
+        client.create_label(
+            pid,
+            by_ext[f"train-{first['id']}"],
+            {"JOB_0": {"categories": [{"name": wrong}]}},
+            label_type="REVIEW",
+        )
 
     csv_path = tmp_path / "test_tweets.csv"
     with open(csv_path, "w", encoding="utf-8", newline="") as fh:
@@ -88,8 +97,23 @@ def test_original_workflow_once_against_a_real_server(
         for r in to_append:
             w.writerow({k: r[k] for k in ("id", "keyword", "location", "text")})
 
-    cmd = [sys.executable, str(SCRIPT), "--url", server, "--token", token, "--project", str(pid), "--once",
-           "--budget", "3", "--import-csv", str(csv_path), "--id-prefix", "test-"]
+    cmd = [
+        sys.executable,
+        str(SCRIPT),
+        "--url",
+        server,
+        "--token",
+        token,
+        "--project",
+        str(pid),
+        "--once",
+        "--budget",
+        "3",
+        "--import-csv",
+        str(csv_path),
+        "--id-prefix",
+        "test-",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "appended 20 new assets" in done.stdout
