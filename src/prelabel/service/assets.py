@@ -365,10 +365,11 @@ def iter_assets(
         with store.transaction(read_only=True) as s:
             rows, more = repo.asset_page(s, conditions, after_id=after_id, limit=chunk)
             items = assets_out(s, rows, include_labels=include_labels, include_prediction=include_prediction)
+            last_id = rows[-1].id if rows else None
         yield from items
-        if not more or not rows:
+        if not more or last_id is None:
             return
-        after_id = rows[-1].id
+        after_id = last_id
 
 
 def _effective(labels: list[LabelOut]) -> LabelOut | None:

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from prelabel.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from prelabel.service import auth
+from prelabel.store import tables as t
+from prelabel.store.engine import Store
+
+
+def test_users_are_created_with_hashed_passwords_and_authenticate(store: Store) -> None:
+    user = auth.create_user(store, "alice", "s3cret-password")
+    assert "password" not in user.model_dump() and "password_hash" not in user.model_dump()
+    with store.transaction(read_only=True) as s:
+        stored = s.scalar(select(t.User.password_hash).where(t.User.username == "alice"))
+    assert stored is not None and stored.startswith("scrypt$") and "s3cret-password" not in stored
+    actor = auth.authenticate_password(store, "alice", "s3cret-password")
+    assert actor == auth.Actor(user_id=user.id, username="alice", is_superuser=False)
+    assert auth.get_user_by_name(store, "alice").id == user.id
+
+
+def test_two_users_with_the_same_password_get_different_hashes(store: Store) -> None:
+    auth.create_user(store, "a1", "same-password")
+    auth.create_user(store, "a2", "same-password")
+    with store.transaction(read_only=True) as s:
+        hashes = list(s.scalars(select(t.User.password_hash)))
+    assert len(set(hashes)) == 2
+
+
+@pytest.mark.parametrize(
+    ("username", "password"), [("alice", "wrong-password"), ("nobody", "s3cret-password")]
+)
+def test_bad_credentials_are_refused(store: Store, username: str, password: str) -> None:
+    auth.create_user(store, "alice", "s3cret-password")
+    with pytest.raises(Unauthenticated, match="Wrong username or password"):
+        auth.authenticate_password(store, username, password)
+
+
+def test_bad_user_input_is_refused(store: Store) -> None:
+    with pytest.raises(InvalidInput, match="at least 8"):
+        auth.create_user(store, "alice", "short")
+    with pytest.raises(InvalidInput, match="Invalid username"):
+        auth.create_user(store, "al ice", "long-enough-password")
+    auth.create_user(store, "alice", "long-enough-password")
+    with pytest.raises(Conflict, match="already exists"):
+        auth.create_user(store, "alice", "another-password")
+    with pytest.raises(NotFound):
+        auth.get_user_by_name(store, "bob")
+
+
+def test_tokens_are_stored_hashed_shown_once_and_revocable(store: Store) -> None:
+    auth.create_user(store, "alice", "s3cret-password")
+    actor = auth.authenticate_password(store, "alice", "s3cret-password")
+    out, token = auth.create_token(store, actor, "laptop")
+    assert token.startswith("pl_") and len(token) > 40
+    assert token not in out.model_dump_json()
+    with store.transaction(read_only=True) as s:
+        stored = s.scalar(select(t.ApiToken.token_hash))
+    assert stored is not None and stored != token and len(stored) == 64
+    assert auth.authenticate_token(store, token) == actor
+    assert [tok.name for tok in auth.list_tokens(store, actor)] == ["laptop"]
+    assert auth.list_tokens(store, actor)[0].last_used_at is not None
+    auth.revoke_token(store, actor, out.id)
+    with pytest.raises(Unauthenticated, match="revoked"):
+        auth.authenticate_token(store, token)
+
+
+@pytest.mark.parametrize("token", ["", "nope", "pl_" + "x" * 43])
+def test_invalid_tokens_are_refused(store: Store, token: str) -> None:
+    with pytest.raises(Unauthenticated):
+        auth.authenticate_token(store, token)
+
+
+def test_a_user_cannot_revoke_someone_elses_token(store: Store) -> None:
+    auth.create_user(store, "alice", "s3cret-password")
+    auth.create_user(store, "bob", "s3cret-password")
+    alice = auth.authenticate_password(store, "alice", "s3cret-password")
+    bob = auth.authenticate_password(store, "bob", "s3cret-password")
+    out, token = auth.create_token(store, alice, "ci")
+    with pytest.raises(NotFound):
+        auth.revoke_token(store, bob, out.id)
+    assert auth.authenticate_token(store, token) == alice
