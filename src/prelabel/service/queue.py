@@ -127,8 +127,8 @@ def next_asset(store: Store, actor: Actor, project_id: int, *, lease_seconds: fl
                 .order_by(t.Asset.id)
                 .limit(5)
             )
-            if pg:
-                stmt = stmt.with_for_update(skip_locked=True)
+            if pg:  # lock only the row we take; other requests skip it
+                stmt = stmt.limit(1).with_for_update(skip_locked=True)
             for aid in s.scalars(stmt).all():
                 if _take(s, aid, actor, lease_seconds):
                     return _asset_out(s, s.get(t.Asset, aid, populate_existing=True))  # type: ignore[arg-type]
@@ -143,8 +143,8 @@ def next_asset(store: Store, actor: Actor, project_id: int, *, lease_seconds: fl
             .order_by(t.Asset.priority.desc(), t.Asset.id)
             .limit(10)
         )
-        if pg:
-            stmt = stmt.with_for_update(skip_locked=True)
+        if pg:  # lock only the row we take; other requests skip it
+            stmt = stmt.limit(1).with_for_update(skip_locked=True)
         for aid in s.scalars(stmt).all():
             if _take(s, aid, actor, lease_seconds):
                 return _asset_out(s, s.get(t.Asset, aid, populate_existing=True))  # type: ignore[arg-type]

@@ -49,8 +49,8 @@ def claim_job(
         stmt = stmt.where(t.TrainingJob.project_id == project_id)
     tier_rank = case((t.TrainingJob.tier == "fast", 0), else_=1)
     stmt = stmt.order_by(tier_rank, t.TrainingJob.created_at, t.TrainingJob.id).limit(5)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
+    if session.get_bind().dialect.name == "postgresql":  # lock only the row we take
+        stmt = stmt.limit(1).with_for_update(skip_locked=True)
     for job_id in session.scalars(stmt).all():
         result = session.execute(
             update(t.TrainingJob)
