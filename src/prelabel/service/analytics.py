@@ -99,14 +99,25 @@ class Dashboard(BaseModel):
 
 
 def model_score(metrics: dict[str, Any] | None) -> tuple[float | None, str | None]:
-    """The headline score of a model version's metrics and the metric's name (None, None if there is none)."""
+    """The headline score of a model version's metrics and the metric's name (None, None if there is none).
+
+    The trainer stores the mean CV score over the project's jobs as ``cv_score`` and each job's metric name
+    under ``jobs.<job>.metric``; predictions pushed through the API may carry any of `SCORE_KEYS`.
+    """
     if not metrics:
         return None, None
     metric = metrics.get("metric")
+    if not isinstance(metric, str):
+        jobs = metrics.get("jobs")
+        if isinstance(jobs, dict):
+            metric = next(
+                (j["metric"] for j in jobs.values() if isinstance(j, dict) and isinstance(j.get("metric"), str)),
+                None,
+            )
     for key in SCORE_KEYS:
         value = metrics.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value), str(metric) if isinstance(metric, str) else key
+            return float(value), metric if isinstance(metric, str) else key
     return None, None
 
 
@@ -120,7 +131,7 @@ def _names(s: Session, user_ids: Iterable[int | None]) -> dict[int | None, str]:
     ids = [u for u in set(user_ids) if u is not None]
     names: dict[int | None, str] = {None: "(deleted user)"}
     if ids:
-        names.update(dict(s.execute(select(t.User.id, t.User.username).where(t.User.id.in_(ids))).tuples().all()))
+        names.update(dict(s.execute(select(t.User.id, t.User.username).where(t.User.id.in_(ids))).all()))
     return names
 
 
@@ -149,7 +160,7 @@ def _acceptance(s: Session, project_id: int) -> list[VersionAcceptance]:
                 t.Label.label_type.in_(_COUNTED),
             )
             .group_by(t.Label.model_version_id)
-        ).tuples()
+        )
     )
     out = []
     for mv in s.scalars(_versions(project_id)):
@@ -185,7 +196,7 @@ def _throughput(s: Session, project_id: int) -> list[LabelerThroughput]:
         select(t.Label.author_id, t.Label.label_type, t.Label.created_at, t.Label.seconds_to_label)
         .where(t.Label.project_id == project_id, t.Label.label_type.in_(_COUNTED))
         .order_by(t.Label.author_id, t.Label.created_at)
-    ).tuples()
+    )
     per_user: dict[int | None, list[tuple[str, datetime, float | None]]] = defaultdict(list)
     for author, kind, created, secs in rows:
         per_user[author].append((kind, created, secs))
@@ -244,7 +255,7 @@ def _honeypots(s: Session, project_id: int) -> list[HoneypotAccuracy]:
             t.Asset.is_honeypot.is_(True),
             t.Asset.honeypot_response.is_not(None),
         )
-    ).tuples()
+    )
     counts: dict[int | None, list[int]] = defaultdict(lambda: [0, 0])
     for author, response, gold in rows:
         if not isinstance(gold, dict) or not gold:
@@ -310,7 +321,7 @@ def _distribution(
         select(t.Label.asset_id, t.Label.label_type, t.Label.json_response)
         .where(t.Label.project_id == project_id, t.Label.label_type.in_(_COUNTED))
         .order_by(t.Label.asset_id, t.Label.id)
-    ).tuples()
+    )
     effective: dict[int, tuple[bool, dict[str, Any]]] = {}
     for asset_id, kind, response in rows:
         is_review = kind == LabelType.REVIEW.value
@@ -337,7 +348,7 @@ def _distribution(
         predicted_by = f"{newest[1]}-{newest[2]}"
         for (response,) in s.execute(
             select(t.Prediction.json_response).where(t.Prediction.model_version_id == newest[0])
-        ).tuples():
+        ):
             for job in interface.jobs:
                 for cat in _category_set(response, job.name):
                     predicted[(job.name, cat)] += 1

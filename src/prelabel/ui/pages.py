@@ -24,7 +24,7 @@ from starlette.datastructures import FormData, UploadFile
 from prelabel.domain import ROLE_RANK, Interface, LabelType, Role, parse_interface, response_category_names
 from prelabel.errors import InvalidInput, PayloadTooLarge, PermissionDenied, PrelabelError
 from prelabel.service.auth import Actor
-from prelabel.service.dto import AssetOut, PredictionOut, ProjectOut
+from prelabel.service.dto import AssetOut, ModelVersionOut, PredictionOut, ProjectOut
 from prelabel.store.engine import Store
 from prelabel.ui import charts
 from prelabel.ui.web import (
@@ -174,14 +174,14 @@ def import_file(
     request: Request, project_id: int, actor: ActorDep, store: StoreDep, form: FormDep
 ) -> Response:
     from prelabel.service.assets import import_assets
-    from prelabel.service.importing import parse_records
+    from prelabel.service.importing import DEFAULT_ID_COLUMN, parse_records
 
     settings = request.app.state.ui_settings
     fields = {
         k: _str(form, k)
         for k in ("text_column", "id_column", "metadata_columns", "label_column", "format", "on_conflict")
     }
-    project, _ = _project(store, actor, project_id)
+    project, interface = _project(store, actor, project_id)
     if not _at_least(project, Role.ADMIN):
         raise PermissionDenied("Only the project's admins can import assets.")
     upload = form.get("file")
@@ -205,9 +205,10 @@ def import_file(
             data,
             fmt=fmt,  # type: ignore[arg-type]
             text_column=fields["text_column"] or "text",
-            id_column=fields["id_column"] or None,
+            id_column=fields["id_column"] or DEFAULT_ID_COLUMN,
             metadata_columns=metadata,
             label_column=fields["label_column"] or None,
+            interface=interface,
         )
         result = import_assets(store, actor, project_id, records, on_conflict=on_conflict)  # type: ignore[arg-type]
     except PrelabelError as exc:
@@ -481,10 +482,6 @@ def review_submit(
     action = _str(form, "action", "correct")
     item = get_asset(store, actor, project_id, asset_id)
     if action == "accept":
-        from prelabel.service.labels import list_labels
-
-        labels = list_labels(store, actor, project_id, asset_id=asset_id, limit=100)
-        item.labels = sorted(labels, key=lambda lab: lab.id, reverse=True)
         response = _effective(item)
         if response is None:
             raise InvalidInput(f"Asset {asset_id} has no label to accept; choose a category and save a correction.")
@@ -519,9 +516,9 @@ def dashboard_page(request: Request, project_id: int, actor: ActorDep, store: St
     rows = []
     for v in versions:
         score, metric = model_score(v.metrics)
-        rows.append({"v": v, "score": score, "metric": metric, "acc": acceptance.get(v.id)})
-    latest_board = next((v for v in versions if isinstance(v.metrics.get("leaderboard"), list)), None)
-    board = charts.table_of(latest_board.metrics["leaderboard"]) if latest_board is not None else None
+        rows.append({"v": v, "score": score, "metric": metric, "acc": acceptance.get(v.id),
+                     "seconds": train_seconds(v.metrics)})
+    boards, board_version = _leaderboards(versions)
     jobs = list_training_jobs(store, actor, project_id, limit=10)
     stats = project_stats(store, actor, project_id)
     return render(
@@ -532,8 +529,9 @@ def dashboard_page(request: Request, project_id: int, actor: ActorDep, store: St
             "stats": stats,
             "data": data,
             "versions": rows,
-            "board": board,
-            "board_version": latest_board,
+            "boards": boards,
+            "board_version": board_version,
+            "per_class": _per_class(versions[0]) if versions else [],
             "curve_svg": charts.learning_curve_svg(data.learning_curve),
             "class_bars": charts.class_bars(data.class_distribution),
             "jobs": jobs,
@@ -542,6 +540,54 @@ def dashboard_page(request: Request, project_id: int, actor: ActorDep, store: St
             "can_review": _at_least(project, Role.REVIEWER),
         },
     )
+
+
+def _job_metrics(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    jobs = metrics.get("jobs")
+    return {k: v for k, v in jobs.items() if isinstance(v, dict)} if isinstance(jobs, dict) else {}
+
+
+def _leaderboards(versions: list[ModelVersionOut]) -> tuple[list[dict[str, Any]], ModelVersionOut | None]:
+    """Per job, the search leaderboard of the newest version that has one (search tier preferred)."""
+    ordered = [v for v in versions if v.tier == "search"] + [v for v in versions if v.tier != "search"]
+    for v in ordered:
+        boards = []
+        top = charts.table_of(v.metrics.get("leaderboard"))
+        if top is not None:
+            boards.append({"job": None, "table": top})
+        for job, m in _job_metrics(v.metrics).items():
+            table = charts.table_of(m.get("leaderboard"))
+            if table is not None:
+                boards.append({"job": job, "table": table, "metric": m.get("metric"),
+                               "n_trials": m.get("n_trials")})
+        if boards:
+            return boards, v
+    return [], None
+
+
+def _per_class(version: ModelVersionOut) -> list[dict[str, Any]]:
+    """Per job of a version: per-class precision / recall / F1 / support rows, when the trainer stored them."""
+    out = []
+    for job, m in _job_metrics(version.metrics).items():
+        per_class = m.get("per_class")
+        if isinstance(per_class, dict) and per_class:
+            out.append({"job": job, "version": version.display_name,
+                        "rows": [(c, v) for c, v in per_class.items() if isinstance(v, dict)]})
+    return out
+
+
+def train_seconds(metrics: dict[str, Any]) -> float | None:
+    """Total training wall time of a version: the trainer's phase timings, else a single figure."""
+    timings = metrics.get("timings")
+    if isinstance(timings, dict):
+        nums = [float(v) for v in timings.values() if isinstance(v, int | float) and not isinstance(v, bool)]
+        if nums:
+            return sum(nums)
+    for key in ("training_time_s", "fit_seconds", "train_seconds"):
+        value = metrics.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
 
 
 @router.get("/projects/{project_id}/dashboard/jobs", response_class=HTMLResponse)
