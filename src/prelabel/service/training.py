@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select, update
 
 from prelabel.domain import ROLE_RANK, JobStatus, LabelType, ModelStatus, Role
@@ -433,4 +434,60 @@ def complete_job(
             message=f"model version {model_version_id} ready",
             model_version_id=model_version_id,
             n_labels=n_labels,
+        )
+
+
+class TrainingStatus(BaseModel):
+    """What the trainer is doing for a project and when the next model comes (for progress displays)."""
+
+    project_id: int
+    n_labeled: int = Field(description="Assets with a DEFAULT or REVIEW label.")
+    labels_since_last_job: int = Field(
+        description="DEFAULT/REVIEW labels since the last fast job was queued."
+    )
+    labels_needed: int = Field(description="New labels that trigger the next automatic retrain (0: due now).")
+    auto_train: bool
+    active_jobs: list[TrainingJobOut] = Field(default_factory=list, description="QUEUED and RUNNING jobs.")
+    latest_ready_version_id: int | None = None
+    latest_ready_version: str | None = Field(None, description="Display name, e.g. 'automl-4'.")
+    latest_ready_at: datetime | None = None
+
+
+def training_status(store: Store, actor: Actor, project_id: int) -> TrainingStatus:
+    """The trainer's state for a project (any member)."""
+    with store.transaction(read_only=True) as s:
+        project_role(s, actor, project_id)
+        project = s.get(t.Project, project_id)
+        assert project is not None
+        settings = project.settings or {}
+        n = _labeled_count(s, project_id)
+        last = s.scalars(
+            select(t.TrainingJob)
+            .where(t.TrainingJob.project_id == project_id, t.TrainingJob.tier == "fast")
+            .order_by(t.TrainingJob.created_at.desc(), t.TrainingJob.id.desc())
+            .limit(1)
+        ).first()
+        since = _aware(last.created_at) if last is not None else None
+        n_new, _, _ = sql.label_activity(s, project_id, since)
+        min_labels = int(training_setting(settings, "train_min_labels"))
+        if last is None:
+            needed = max(0, min_labels - n)
+        else:
+            needed = max(0, max(min_labels, int(training_setting(settings, "train_growth") * n)) - n_new)
+        mv = s.scalars(
+            select(t.ModelVersion)
+            .where(t.ModelVersion.project_id == project_id, t.ModelVersion.status == ModelStatus.READY)
+            .order_by(t.ModelVersion.version.desc())
+            .limit(1)
+        ).first()
+        return TrainingStatus(
+            project_id=project_id,
+            n_labeled=n,
+            labels_since_last_job=n_new,
+            labels_needed=needed,
+            auto_train=bool(training_setting(settings, "auto_train")),
+            active_jobs=[_out(j) for j in sorted(sql.active_jobs(s, project_id), key=lambda j: j.id)],
+            latest_ready_version_id=mv.id if mv else None,
+            latest_ready_version=f"{mv.name}-{mv.version}" if mv else None,
+            latest_ready_at=mv.finished_at if mv else None,
         )

@@ -68,6 +68,7 @@ ROUTER_MODULES: list[str] = [
     "predictions",
     "models",
     "export",
+    "training",  # the trainer's loop: train now, jobs, queue, review (owned by the trainer engineer)
 ]
 
 
