@@ -39,6 +39,15 @@ def model_version_out(mv: t.ModelVersion) -> ModelVersionOut:
     )
 
 
+def _status(status: ModelStatus | str) -> str:
+    try:
+        return ModelStatus(status).value
+    except ValueError:
+        raise InvalidInput(
+            f"Unknown model status {status!r}; use one of {[m.value for m in ModelStatus]}."
+        ) from None
+
+
 def check_model_name(name: str) -> str:
     name = (name or "").strip()
     if not name or len(name) > 100 or not set(name) <= _NAME_CHARS:
@@ -98,7 +107,7 @@ def create_model_version(
 ) -> ModelVersionOut:
     """A new model version with the project's next version number (atomic; numbers are never reused)."""
     name = check_model_name(name)
-    status = ModelStatus(status).value
+    status = _status(status)
     with store.transaction() as s:
         return model_version_out(
             new_model_version(
@@ -117,7 +126,7 @@ def finish_model_version(
     n_labels: int | None = None,
 ) -> ModelVersionOut:
     """Set the final status (READY / FAILED), metrics (merged into existing ones) and artifact bytes."""
-    status = ModelStatus(status).value
+    status = _status(status)
     with store.transaction() as s:
         mv = s.get(t.ModelVersion, model_version_id)
         if mv is None:
