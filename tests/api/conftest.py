@@ -46,13 +46,27 @@ class UserCtx:
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Any) -> Settings:
-    return Settings(database_url=db_url, data_dir=tmp_path, environment="test", run_worker=False,
-                    max_upload_bytes=2_000_000)
+    return Settings(
+        database_url=db_url,
+        data_dir=tmp_path,
+        environment="test",
+        run_worker=False,
+        max_upload_bytes=2_000_000,
+    )
 
 
 @pytest.fixture
 def app(settings: Settings, store: Store) -> FastAPI:
     return create_app(settings, store=store)
+
+
+class _ReplayStream(httpx.AsyncByteStream):
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = chunks
+
+    async def __aiter__(self) -> Any:
+        for chunk in self._chunks:
+            yield chunk
 
 
 class InProcessTransport(httpx.BaseTransport):
@@ -65,6 +79,9 @@ class InProcessTransport(httpx.BaseTransport):
         self._closed = False
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if not isinstance(request.stream, httpx.AsyncByteStream):  # e.g. a generator body: replay its chunks
+            request.stream = _ReplayStream(list(request.stream))  # type: ignore[arg-type]
+
         async def call() -> httpx.Response:
             response = await self._inner.handle_async_request(request)
             body = await response.aread()
@@ -128,3 +145,23 @@ def alice(make_user: Callable[..., UserCtx]) -> UserCtx:
 @pytest.fixture
 def project_id(alice: UserCtx) -> int:
     return alice.client.create_project("Tweets", TWEETS_INTERFACE, description="test").id
+
+
+def assert_error_shape(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    """The response is an error in the API's one body shape; returns its "error" object."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    err = body["error"]
+    assert set(err) == {"code", "message", "details"}, err
+    assert isinstance(err["code"], str) and err["code"]
+    assert isinstance(err["message"], str) and len(err["message"]) > 10
+    assert isinstance(err["details"], dict)
+    if code is not None:
+        assert err["code"] == code, err
+    return dict(err)
+
+
+@pytest.fixture
+def error_shape() -> Callable[..., dict[str, Any]]:
+    return assert_error_shape

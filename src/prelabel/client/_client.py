@@ -195,6 +195,10 @@ class Client:
         }
         return Project.from_json(self._json("PATCH", f"/projects/{project_id}", json=body))
 
+    def delete_project(self, project_id: int) -> None:
+        """Delete a project and all its assets, labels and predictions (admins)."""
+        self._request("DELETE", f"/projects/{project_id}")
+
     def project_stats(self, project_id: int) -> ProjectStats:
         return ProjectStats.from_json(self._json("GET", f"/projects/{project_id}/stats"))
 
