@@ -116,18 +116,9 @@ def _setup_logging(level: str) -> None:
 
 
 def _start_worker(settings: Settings) -> Any:
-    """The background trainer process (`prelabel.worker.process.start_background_worker`), or None."""
-    try:
-        from prelabel.worker.process import start_background_worker
-    except ModuleNotFoundError as exc:
-        # TODO(trainer): drop this guard once prelabel.worker.process is in the tree; it must not hide any
-        # other import error, so only the missing module itself is tolerated.
-        if exc.name not in ("prelabel.worker", "prelabel.worker.process"):
-            raise
-        console.print(
-            "[yellow]The background trainer (prelabel.worker.process) is not available: no predictions."
-        )
-        return None
+    """The background trainer: one worker process with a `.stop()` handle."""
+    from prelabel.worker.process import start_background_worker
+
     return start_background_worker(settings)
 
 

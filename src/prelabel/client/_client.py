@@ -405,17 +405,48 @@ class Client:
             self._json("GET", f"/projects/{project_id}/model-versions/{model_version_id}")
         )
 
-    # --- training (routes provided by the trainer) ----------------------------------------------------------
+    # --- the pre-annotation loop: training, queue, review ----------------------------------------------
     def train(
         self, project_id: int, *, tier: Literal["fast", "search", "both"] = "both"
     ) -> list[TrainingJob]:
-        """Ask the background trainer to train now (project admins)."""
-        data = self._json("POST", f"/projects/{project_id}/training-jobs", json={"tier": tier})
+        """Ask the background trainer to train now (project admins); returns the queued jobs."""
+        data = self._json("POST", f"/projects/{project_id}/training", json={"tier": tier})
         return [TrainingJob.from_json(x) for x in data]
 
+    def training_status(self, project_id: int) -> dict[str, Any]:
+        """Active jobs and how many labels until the next model."""
+        data: dict[str, Any] = self._json("GET", f"/projects/{project_id}/training")
+        return data
+
     def training_jobs(self, project_id: int, *, limit: int = 20) -> list[TrainingJob]:
-        data = self._json("GET", f"/projects/{project_id}/training-jobs", params={"limit": limit})
+        """Training jobs, newest first."""
+        data = self._json("GET", f"/projects/{project_id}/training/jobs", params={"limit": limit})
         return [TrainingJob.from_json(x) for x in data]
+
+    def training_job(self, project_id: int, job_id: int) -> TrainingJob:
+        return TrainingJob.from_json(self._json("GET", f"/projects/{project_id}/training/jobs/{job_id}"))
+
+    def next_asset(self, project_id: int, *, lease_seconds: float = 300) -> Asset | None:
+        """The next asset to label, leased to you (None when nothing is left)."""
+        response = self._request(
+            "GET", f"/projects/{project_id}/queue/next", params={"lease_seconds": lease_seconds}
+        )
+        if response.status_code == 204:
+            return None
+        return Asset.from_json(response.json())
+
+    def release_asset(self, project_id: int, asset_id: int) -> None:
+        self._request("POST", f"/projects/{project_id}/queue/{asset_id}/release")
+
+    def skip_asset(self, project_id: int, asset_id: int) -> None:
+        self._request("POST", f"/projects/{project_id}/queue/{asset_id}/skip")
+
+    def review_list(self, project_id: int, *, after: str | None = None, limit: int = 50) -> AssetPage:
+        """Assets to review: likely label errors and model disagreements (reviewers and admins)."""
+        params: dict[str, Any] = {"limit": limit}
+        if after is not None:
+            params["after"] = after
+        return AssetPage.from_json(self._json("GET", f"/projects/{project_id}/review", params=params))
 
     # --- export ---------------------------------------------------------------------------------------------
     def export(self, project_id: int, *, format: ExportFormat = "jsonl") -> Iterator[bytes]:
