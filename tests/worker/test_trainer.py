@@ -1,0 +1,313 @@
+"""The trainer end to end on real databases with the real AutoML engine: versions, predictions, priorities,
+kill-safety, multi-label and several jobs, warm start, label-error flags."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+import pytest
+from loophelpers import World, label, make_world, topic_corpus
+from sqlalchemy import func, select
+
+from prelabel.service import queue
+from prelabel.service import training as tsvc
+from prelabel.service.labels import create_label
+from prelabel.store import tables as t
+from prelabel.store.engine import Store
+from prelabel.worker.model import ProjectModel
+from prelabel.worker.trainer import Trainer
+
+KEYS = ["SPORT", "TECH", "POLITICS"]
+
+
+class SimulatedCrash(BaseException):
+    """Raised from the progress callback: the worker stops dead (no cleanup), like a kill."""
+
+
+def _versions(store: Store, project_id: int) -> list[tuple[int, int, str, str]]:
+    with store.transaction(read_only=True) as s:
+        rows = s.execute(
+            select(t.ModelVersion.id, t.ModelVersion.version, t.ModelVersion.status, t.ModelVersion.tier)
+            .where(t.ModelVersion.project_id == project_id)
+            .order_by(t.ModelVersion.version)
+        ).all()
+    return [(int(a), int(b), str(c), str(d)) for a, b, c, d in rows]
+
+
+def _pred_counts(store: Store, mv_id: int) -> tuple[int, int]:
+    with store.transaction(read_only=True) as s:
+        n = s.scalar(select(func.count()).where(t.Prediction.model_version_id == mv_id)) or 0
+        distinct = s.scalar(
+            select(func.count(func.distinct(t.Prediction.asset_id))).where(
+                t.Prediction.model_version_id == mv_id
+            )
+        )
+    return int(n), int(distinct or 0)
+
+
+def _labeled_world(
+    store: Store, n_assets: int = 90, n_labels: int = 12, **settings: Any
+) -> tuple[World, list[str]]:
+    texts, truth = topic_corpus(n_assets)
+    w = make_world(store, texts, settings={"train_debounce_s": 0.0, "search_enabled": False, **settings})
+    for aid, y in list(zip(w.asset_ids, truth, strict=True))[:n_labels]:
+        label(w, aid, y)
+    return w, truth
+
+
+def test_first_model_predicts_every_asset_and_orders_the_queue(store: Store) -> None:
+    w, truth = _labeled_world(store)
+    results = Trainer(store, chunk_size=25).run_until_idle()
+    assert [r.status for r in results] == ["SUCCEEDED"]
+    ((mv_id, version, status, tier),) = _versions(store, w.project_id)
+    assert (version, status, tier) == (1, "READY", "fast")
+    assert _pred_counts(store, mv_id) == (90, 90)  # labeled and unlabeled assets, once each
+    with store.transaction(read_only=True) as s:
+        mv = s.get(t.ModelVersion, mv_id)
+        assert mv is not None
+        metrics = mv.metrics
+        preds = {
+            p.asset_id: p
+            for p in s.scalars(select(t.Prediction).where(t.Prediction.model_version_id == mv_id))
+        }
+        prios = dict(
+            s.execute(select(t.Asset.id, t.Asset.priority).where(t.Asset.project_id == w.project_id)).all()
+        )
+        job = s.scalars(select(t.TrainingJob)).one()
+        s.expunge_all()
+    assert job.status == "SUCCEEDED" and job.model_version_id == mv_id and job.progress == 1.0
+    assert metrics["n_labels"] == 12 and metrics["tier"] == "fast"
+    jm = metrics["jobs"]["TOPIC"]
+    assert set(jm["per_class"]) == set(KEYS) and jm["n_labels"] == 12
+    assert {"cv_score", "ece", "leaderboard", "fit_seconds"} <= set(jm)
+    assert {"fit", "predict", "queue"} <= set(metrics["timings"])
+    # predictions in the domain shape, with calibrated-looking probabilities
+    correct = 0
+    for aid, y in zip(w.asset_ids, truth, strict=True):
+        resp = preds[aid].json_response["TOPIC"]
+        (cat,) = resp["categories"]
+        probs = resp["probabilities"]
+        assert set(probs) == set(KEYS) and abs(sum(probs.values()) - 1) < 1e-3
+        assert cat["probability"] == max(probs.values()) and cat["confidence"] == round(
+            cat["probability"] * 100
+        )
+        assert 0 <= preds[aid].confidence <= 1
+        correct += cat["name"] == y
+    assert correct / 90 > 0.6  # the synthetic topics are easy
+    # priorities: every unlabeled asset got one, the most uncertain first
+    unlabeled = w.asset_ids[12:]
+    assert len({prios[a] for a in unlabeled}) > 10
+    top = max(unlabeled, key=lambda a: prios[a])
+    margins = {a: _margin(preds[a].json_response["TOPIC"]["probabilities"]) for a in unlabeled}
+    assert margins[top] <= np.percentile(list(margins.values()), 10) + 1e-9
+    nxt = queue.next_asset(store, w.labeler, w.project_id)
+    assert nxt is not None and nxt.id == top and nxt.current_prediction is not None
+    assert nxt.current_prediction.model_name == "automl-1"
+
+
+def _margin(probs: dict[str, float]) -> float:
+    a, b = sorted(probs.values(), reverse=True)[:2]
+    return a - b
+
+
+def test_crash_mid_predictions_leaves_no_half_version(store: Store) -> None:
+    w, _ = _labeled_world(store)
+    chunks = {"n": 0}
+
+    def crash(phase: str, fraction: float, message: str) -> None:
+        if phase == "predict":
+            chunks["n"] += 1
+            if chunks["n"] == 2:
+                raise SimulatedCrash
+
+    with pytest.raises(SimulatedCrash):
+        Trainer(store, chunk_size=20, lease_seconds=0.5, progress=crash).run_once()
+    ((mv1, _, status, _),) = _versions(store, w.project_id)
+    assert status == "TRAINING" and _pred_counts(store, mv1)[0] == 40  # two chunks landed, not published
+    with store.transaction(read_only=True) as s:
+        assert queue._current_prediction(s, w.asset_ids[0]) is None  # nothing visible as current
+    import time
+
+    time.sleep(0.7)  # the dead worker's lease expires
+    results = Trainer(store, chunk_size=20).run_until_idle()
+    assert [r.status for r in results] == ["SUCCEEDED"]
+    versions = _versions(store, w.project_id)
+    assert [(v, s) for _, v, s, _ in versions] == [(1, "FAILED"), (2, "READY")]  # numbers never reused
+    assert _pred_counts(store, mv1) == (0, 0)
+    assert _pred_counts(store, versions[1][0]) == (90, 90)
+    with store.transaction(read_only=True) as s:
+        job = s.scalars(select(t.TrainingJob)).one()
+        assert job.attempts == 2 and job.status == "SUCCEEDED"
+
+
+def test_crash_while_publishing_is_recovered(store: Store) -> None:
+    w, _ = _labeled_world(store)
+
+    def crash(phase: str, fraction: float, message: str) -> None:
+        if phase == "finish":
+            raise SimulatedCrash
+
+    with pytest.raises(SimulatedCrash):
+        Trainer(store, lease_seconds=0.3, progress=crash).run_once()
+    import time
+
+    time.sleep(0.5)
+    Trainer(store).run_until_idle()
+    assert [(v, s) for _, v, s, _ in _versions(store, w.project_id)] == [(1, "FAILED"), (2, "READY")]
+
+
+def test_concurrent_workers_number_versions_uniquely(store: Store, db_url: str) -> None:
+    w, _ = _labeled_world(store, n_assets=60)
+    for _ in range(6):
+        with store.transaction() as s:
+            s.add(t.TrainingJob(project_id=w.project_id, tier="fast", status="QUEUED", created_at=t.utcnow()))
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        st = Store(db_url)
+        try:
+            Trainer(st, worker_id=f"w{i}", schedule=False).run_until_idle()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            st.dispose()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    versions = _versions(store, w.project_id)
+    assert [v for _, v, _, _ in versions] == [1, 2, 3, 4, 5, 6]
+    assert all(s == "READY" for _, _, s, _ in versions)
+    for mv_id, *_ in versions:
+        assert _pred_counts(store, mv_id) == (60, 60)
+
+
+def test_not_enough_classes_fails_the_job_clearly(store: Store) -> None:
+    texts, _ = topic_corpus(30)
+    w = make_world(store, texts)
+    for aid in w.asset_ids[:3]:
+        label(w, aid, "SPORT")
+    tsvc.request_training(store, w.admin, w.project_id, tier="fast")
+    (r,) = Trainer(store, schedule=False).run_until_idle()
+    assert r.status == "FAILED" and "at least 2 different categories" in r.message
+    assert _versions(store, w.project_id) == []
+
+
+MULTI = {
+    "jobs": [
+        {"name": "TOPIC", "input": "single", "categories": [{"key": k} for k in KEYS]},
+        {
+            "name": "TAGS",
+            "input": "multi",
+            "required": False,
+            "categories": [{"key": "URGENT"}, {"key": "LOCAL"}, {"key": "OPINION"}],
+        },
+    ]
+}
+
+
+def test_several_jobs_and_multi_label(store: Store) -> None:
+    texts, truth = topic_corpus(90)
+    texts = [
+        tx + (" urgent breaking" if i % 2 else "") + (" our town" if i % 3 == 0 else "")
+        for i, tx in enumerate(texts)
+    ]
+    w = make_world(store, texts, interface=MULTI, settings={"train_debounce_s": 0.0, "search_enabled": False})
+    for i, (aid, y) in enumerate(list(zip(w.asset_ids, truth, strict=True))[:45]):
+        tags = ([{"name": "URGENT"}] if i % 2 else []) + ([{"name": "LOCAL"}] if i % 3 == 0 else [])
+        create_label(
+            store,
+            w.labeler,
+            w.project_id,
+            aid,
+            json_response={"TOPIC": {"categories": [{"name": y}]}, "TAGS": {"categories": tags}},
+        )
+    (r,) = Trainer(store).run_until_idle()
+    assert r.status == "SUCCEEDED", r.message
+    ((mv_id, *_),) = _versions(store, w.project_id)
+    with store.transaction(read_only=True) as s:
+        mv = s.get(t.ModelVersion, mv_id)
+        assert mv is not None
+        jobs = mv.metrics["jobs"]
+        preds = {
+            p.asset_id: p.json_response
+            for p in s.scalars(select(t.Prediction).where(t.Prediction.model_version_id == mv_id))
+        }
+    assert set(jobs) == {"TOPIC", "TAGS"} and jobs["TAGS"]["input"] == "multi"
+    assert set(jobs["TAGS"]["per_class"]) == {"URGENT", "LOCAL"}  # OPINION never used: no column, prob 0
+    hits = 0
+    for i, aid in enumerate(w.asset_ids[45:], start=45):
+        tags = preds[aid]["TAGS"]
+        assert set(tags["probabilities"]) == {"URGENT", "LOCAL", "OPINION"}
+        assert tags["probabilities"]["OPINION"] == 0.0
+        chosen = {c["name"] for c in tags["categories"]}
+        hits += ("URGENT" in chosen) == bool(i % 2)
+        assert len(preds[aid]["TOPIC"]["categories"]) == 1
+    assert hits / 45 > 0.8
+
+
+def test_search_is_warm_started_from_the_previous_version(store: Store) -> None:
+    w, truth = _labeled_world(
+        store, n_labels=45, search_enabled=True, search_min_labels=30, search_budget_s=20.0
+    )
+    trainer = Trainer(store, max_trials=3)
+    results = trainer.run_until_idle()
+    assert [r.tier for r in results] == ["fast", "search"] and all(r.status == "SUCCEEDED" for r in results)
+    for aid, y in list(zip(w.asset_ids, truth, strict=True))[45:60]:
+        label(w, aid, y)
+    tsvc.request_training(store, w.admin, w.project_id, tier="search")
+    (r,) = Trainer(store, max_trials=3, schedule=False).run_until_idle()
+    assert r.status == "SUCCEEDED", r.message
+    versions = _versions(store, w.project_id)
+    assert [tier for *_, tier in versions] == ["fast", "search", "search"]
+    with store.transaction(read_only=True) as s:
+        first = s.get(t.ModelVersion, versions[1][0])
+        second = s.get(t.ModelVersion, versions[2][0])
+        assert first is not None and second is not None
+        prev_best = first.metrics["best_configs"]["TOPIC"]
+        artifact = second.artifact
+        assert second.metrics["warm_started"] is True and first.metrics["warm_started"] is True  # from fast
+    assert prev_best
+    model = ProjectModel.from_bytes(artifact)  # type: ignore[arg-type]
+    assert model.models["TOPIC"].get_params()["warm_start"] == prev_best
+    assert model.models["TOPIC"].mode_ == "search"
+
+
+def test_review_overrides_default_and_planted_mislabel_is_flagged(store: Store) -> None:
+    texts, truth = topic_corpus(90)
+    w = make_world(store, texts, settings={"train_debounce_s": 0.0, "search_enabled": False})
+    planted = w.asset_ids[7]
+    for aid, y in list(zip(w.asset_ids, truth, strict=True))[:60]:
+        given = KEYS[(KEYS.index(y) + 1) % 3] if aid == planted else y
+        label(w, aid, given)
+    # a reviewer fixes asset 3's label to a wrong one on purpose, overriding the (right) DEFAULT label
+    create_label(
+        store,
+        w.reviewer,
+        w.project_id,
+        w.asset_ids[3],
+        json_response={"TOPIC": {"categories": [{"name": truth[4]}]}},
+        label_type="REVIEW",
+    )
+    (r,) = Trainer(store).run_until_idle()
+    assert r.status == "SUCCEEDED"
+    page = queue.review_list(store, w.reviewer, w.project_id)
+    flagged = {a.id: a for a in page.items}
+    assert planted in flagged and flagged[planted].review_reason == "label_error"
+    assert w.asset_ids[3] not in flagged  # REVIEWED assets are settled
+    with store.transaction(read_only=True) as s:
+        mv = s.scalars(select(t.ModelVersion)).one()
+        support = {k: v["support"] for k, v in mv.metrics["jobs"]["TOPIC"]["per_class"].items()}
+    expected = {k: 0 for k in KEYS}
+    for i, y in enumerate(truth[:60]):
+        if i == 3:
+            y = truth[4]
+        elif i == 7:
+            y = KEYS[(KEYS.index(y) + 1) % 3]
+        expected[y] += 1
+    assert support == expected
