@@ -143,7 +143,8 @@ def test_sdk_sources_import_only_httpx_and_the_stdlib() -> None:
 def test_importing_the_sdk_loads_nothing_of_the_server() -> None:
     code = (
         "import sys, prelabel.client, prelabel; "
-        "bad = sorted(m for m in sys.modules if m.startswith('prelabel.') and not m.startswith('prelabel.client')"
+        "bad = sorted(m for m in sys.modules if m.startswith('prelabel.') "
+        "and not m.startswith('prelabel.client')"
         " or m.split('.')[0] in ('sqlalchemy', 'fastapi', 'starlette', 'sklearn', 'numpy', 'pydantic')); "
         "print(','.join(bad))"
     )
