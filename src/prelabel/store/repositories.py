@@ -13,10 +13,10 @@ dialect specific (SQLite / PostgreSQL) in one place.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, exists, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, and_, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from prelabel.domain import LabelType
@@ -36,28 +36,87 @@ def _table(model: Any) -> Table:
     return model.__table__ if hasattr(model, "__table__") else model
 
 
-# --- bulk writes ----------------------------------------------------------------------------------
+# --- bulk writes ------------------------------------------------------------------------------------
+def _processors(table: Table, cols: Sequence[str], dialect: Any) -> list[Callable[[Any], Any] | None]:
+    return [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in cols]
+
+
+def _driver_params(
+    rows: Sequence[dict[str, Any]], cols: Sequence[str], procs: list[Callable[[Any], Any] | None]
+) -> list[tuple[Any, ...]]:
+    """Bind-process each value once per distinct object (constants such as a shared timestamp are processed
+    once). None always becomes SQL NULL (also for JSON columns)."""
+    last_in: list[Any] = [object()] * len(cols)
+    last_out: list[Any] = [None] * len(cols)
+    out = []
+    for row in rows:
+        values: list[Any] = []
+        for i, c in enumerate(cols):
+            v = row[c]
+            if v is None:
+                values.append(None)
+                continue
+            proc = procs[i]
+            if proc is None:
+                values.append(v)
+            elif v is last_in[i]:
+                values.append(last_out[i])
+            else:
+                pv = proc(v)
+                last_in[i], last_out[i] = v, pv
+                values.append(pv)
+        out.append(tuple(values))
+    return out
+
+
+def _fast_write(
+    session: Session, table: Table, rows: Sequence[dict[str, Any]], *, suffix: str = "", batch: int
+) -> None:
+    """INSERT through the driver: column types bind-processed here, SQLite executemany, PostgreSQL multi-row
+    VALUES. `suffix` is an ON CONFLICT clause (same syntax on both dialects)."""
+    conn = session.connection()
+    dialect = conn.dialect
+    cols = list(rows[0])
+    # Columns left out get their Python-side default (evaluated once per call, like a shared timestamp).
+    defaults: dict[str, Any] = {}
+    for col in table.columns:
+        if col.name in rows[0] or col.primary_key or col.default is None:
+            continue
+        arg = getattr(col.default, "arg", None)
+        if getattr(col.default, "is_callable", False):
+            defaults[col.name] = arg(None) if arg is not None else None
+        elif getattr(col.default, "is_scalar", False):
+            defaults[col.name] = arg
+    if defaults:
+        cols += list(defaults)
+        rows = [{**row, **defaults} for row in rows]
+    procs = _processors(table, cols, dialect)
+    q = dialect.identifier_preparer.quote
+    head = f"INSERT INTO {q(table.name)} ({', '.join(q(c) for c in cols)}) VALUES "
+    if dialect.name == "sqlite":
+        sql = head + "(" + ", ".join("?" * len(cols)) + ")" + suffix
+        for part in chunks(rows, batch):
+            conn.exec_driver_sql(sql, _driver_params(part, cols, procs))
+        return
+    one = "(" + ", ".join(["%s"] * len(cols)) + ")"
+    per_stmt = max(1, min(1000, 60000 // len(cols)))  # PostgreSQL allows 65535 parameters per statement
+    for part in chunks(rows, per_stmt):
+        params = _driver_params(part, cols, procs)
+        sql = head + ", ".join([one] * len(params)) + suffix
+        conn.exec_driver_sql(sql, tuple(v for row in params for v in row))
+
+
 def insert_rows(
     session: Session, model: Any, rows: Sequence[dict[str, Any]], *, batch: int = INSERT_BATCH
 ) -> int:
-    """Bulk INSERT of plain dicts (Core executemany, batched). Returns the number of rows."""
-    table = _table(model)
-    for part in chunks(rows, batch):
-        session.execute(insert(table), list(part))
+    """Bulk INSERT of plain dicts (all with the same keys, every column given that needs a value).
+
+    Bypasses per-row SQLAlchemy statement execution: SQLite gets one executemany per batch, PostgreSQL
+    multi-row VALUES statements. Returns the number of rows."""
+    if not rows:
+        return 0
+    _fast_write(session, _table(model), rows, batch=batch)
     return len(rows)
-
-
-def _dialect_insert(session: Session, table: Table) -> Any:
-    name = session.get_bind().dialect.name
-    if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table)
-    if name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(table)
-    raise NotImplementedError(f"upsert is not implemented for the {name} dialect")
 
 
 def upsert_rows(
@@ -69,22 +128,22 @@ def upsert_rows(
     update_cols: Sequence[str] = (),
     batch: int = INSERT_BATCH,
 ) -> int:
-    """INSERT … ON CONFLICT (conflict_cols) DO UPDATE SET update_cols (DO NOTHING when none), batched.
+    """INSERT … ON CONFLICT (conflict_cols) DO UPDATE SET col = excluded.col (DO NOTHING when no update_cols).
 
-    The one upsert of the code base, for SQLite and PostgreSQL alike. Returns the number of rows sent.
-    """
+    The one upsert of the code base: SQLite (≥ 3.24) and PostgreSQL share this syntax. Rows within one call
+    must not repeat a conflict key (PostgreSQL refuses to update a row twice in one statement). Returns the
+    number of rows sent."""
     if not rows:
         return 0
     table = _table(model)
-    stmt = _dialect_insert(session, table)
+    q = session.get_bind().dialect.identifier_preparer.quote
+    target = ", ".join(q(c) for c in conflict_cols)
     if update_cols:
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(conflict_cols), set_={c: stmt.excluded[c] for c in update_cols}
-        )
+        sets = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in update_cols)
+        suffix = f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
     else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict_cols))
-    for part in chunks(rows, batch):
-        session.execute(stmt, list(part))
+        suffix = f" ON CONFLICT ({target}) DO NOTHING"
+    _fast_write(session, table, rows, suffix=suffix, batch=batch)
     return len(rows)
 
 
