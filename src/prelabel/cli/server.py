@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from prelabel.service.dto import AssetIn, ImportResult
     from prelabel.store.engine import Store
 
-console = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -166,8 +166,7 @@ def demo(
         bool, typer.Option("--serve/--no-serve", help="Start the server after setting up (default).")
     ] = True,
 ) -> None:
-    """Set up the demo (database, admin user, token, the 'Disaster tweets' project with its 10,876 tweets)
-    and serve.
+    """Set up the demo (database, admin, token, 'Disaster tweets' project with 10,876 tweets) and serve.
 
     Idempotent: running it again keeps the project and its labels. The admin's password is
     PRELABEL_DEMO_PASSWORD or a new random one, printed below."""
