@@ -1,0 +1,83 @@
+"""The background worker as a real process: it trains as labels arrive, and SIGKILL mid-job loses nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from loophelpers import label, make_world, topic_corpus
+from sqlalchemy import func, select
+
+from prelabel.config import Settings
+from prelabel.service import training as tsvc
+from prelabel.store import tables as t
+from prelabel.store.engine import Store
+from prelabel.worker.process import start_background_worker
+from prelabel.worker.trainer import Trainer
+
+
+def _wait(cond: object, timeout: float, step: float = 0.02) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():  # type: ignore[operator]
+            return True
+        time.sleep(step)
+    return False
+
+
+def test_background_worker_trains_and_survives_sigkill(store: Store, db_url: str) -> None:
+    texts, truth = topic_corpus(4000)
+    w = make_world(store, texts, settings={"train_debounce_s": 0.0, "search_enabled": False})
+    settings = Settings(database_url=db_url, environment="test", log_level="WARNING")
+    handle = start_background_worker(settings, lease_seconds=1.5, poll_seconds=0.1)
+    try:
+        for aid, y in list(zip(w.asset_ids, truth, strict=True))[:10]:
+            label(w, aid, y)
+
+        def ready() -> bool:
+            with store.transaction(read_only=True) as s:
+                return bool(s.scalar(select(func.count()).where(t.ModelVersion.status == "READY")))
+
+        assert _wait(ready, 60), "the background worker produced no model"
+        # a second job, killed with SIGKILL as soon as it writes its version
+        tsvc.request_training(store, w.admin, w.project_id, tier="fast")
+
+        def writing() -> bool:
+            with store.transaction(read_only=True) as s:
+                job = s.scalars(select(t.TrainingJob).order_by(t.TrainingJob.id.desc()).limit(1)).one()
+                return job.status != "QUEUED" and (
+                    job.model_version_id is not None or job.status != "RUNNING"
+                )
+
+        assert _wait(writing, 60, step=0.005)
+        assert handle.pid is not None
+        os.kill(handle.pid, signal.SIGKILL)
+        handle.process.join(5)
+        assert not handle.is_alive()
+    finally:
+        handle.stop()
+    time.sleep(1.6)  # the dead worker's lease runs out
+    Trainer(store, schedule=False).run_until_idle()
+    with store.transaction(read_only=True) as s:
+        jobs = list(s.scalars(select(t.TrainingJob)))
+        assert all(j.status == "SUCCEEDED" for j in jobs)
+        versions = list(s.scalars(select(t.ModelVersion).order_by(t.ModelVersion.version)))
+        counts = dict(
+            s.execute(
+                select(t.Prediction.model_version_id, func.count()).group_by(t.Prediction.model_version_id)
+            ).all()
+        )
+        s.expunge_all()
+    assert [v.version for v in versions] == list(range(1, len(versions) + 1))
+    for v in versions:
+        assert v.status in ("READY", "FAILED")
+        assert counts.get(v.id, 0) == (4000 if v.status == "READY" else 0)
+    assert sum(v.status == "READY" for v in versions) == 2
+
+
+def test_stop_ends_an_idle_worker(db_url: str) -> None:
+    handle = start_background_worker(Settings(database_url=db_url, environment="test"), poll_seconds=0.1)
+    assert handle.is_alive()
+    handle.stop(timeout=30)
+    assert not handle.is_alive() and handle.process.exitcode == 0
