@@ -38,7 +38,8 @@ MAX_EXTERNAL_ID = 255
 
 
 # --- conversion -------------------------------------------------------------------------------------------
-def label_out(label: t.Label, author: str | None) -> LabelOut:
+def label_out(label: Any, author: str | None) -> LabelOut:
+    """A LabelOut from a labels row or ORM object."""
     return LabelOut(
         id=label.id,
         project_id=label.project_id,
@@ -54,7 +55,8 @@ def label_out(label: t.Label, author: str | None) -> LabelOut:
     )
 
 
-def prediction_out(pred: t.Prediction, display_name: str) -> PredictionOut:
+def prediction_out(pred: Any, display_name: str) -> PredictionOut:
+    """A PredictionOut from a predictions row or ORM object."""
     return PredictionOut(
         id=pred.id,
         project_id=pred.project_id,
@@ -68,13 +70,10 @@ def prediction_out(pred: t.Prediction, display_name: str) -> PredictionOut:
 
 
 def assets_out(
-    session: Session,
-    assets: Sequence[t.Asset],
-    *,
-    include_labels: bool = True,
-    include_prediction: bool = True,
+    session: Session, assets: Sequence[Any], *, include_labels: bool = True, include_prediction: bool = True
 ) -> list[AssetOut]:
-    """DTOs for a page of assets, with their labels (newest first) and current prediction in two queries."""
+    """DTOs for a page of assets (asset rows or ORM objects), with their labels (newest first) and current
+    prediction, in two more queries for the whole page."""
     ids = [a.id for a in assets]
     labels = repo.labels_for_assets(session, ids) if include_labels and ids else {}
     preds = repo.current_predictions(session, ids) if include_prediction and ids else {}
@@ -88,7 +87,7 @@ def assets_out(
                 external_id=a.external_id,
                 content=a.content,
                 json_metadata=a.json_metadata or {},
-                is_honeypot=a.is_honeypot,
+                is_honeypot=bool(a.is_honeypot),
                 priority=a.priority,
                 status=AssetStatus(a.status),
                 review_reason=a.review_reason,
@@ -102,7 +101,7 @@ def assets_out(
     return out
 
 
-def asset_out(session: Session, asset: t.Asset) -> AssetOut:
+def asset_out(session: Session, asset: Any) -> AssetOut:
     return assets_out(session, [asset])[0]
 
 

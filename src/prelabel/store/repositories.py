@@ -202,19 +202,34 @@ def has_prediction(asset_id_col: Any = None, model_version_id: int | None = None
     return exists().where(*cond)
 
 
-def current_predictions(session: Session, asset_ids: Iterable[int]) -> dict[int, tuple[t.Prediction, str]]:
-    """asset id → (its current prediction, the model version's display name) for a page of assets at once."""
+_PRED_COLS = [
+    t.Prediction.id,
+    t.Prediction.project_id,
+    t.Prediction.asset_id,
+    t.Prediction.model_version_id,
+    t.Prediction.json_response,
+    t.Prediction.confidence,
+    t.Prediction.created_at,
+]
+
+
+def current_predictions(session: Session, asset_ids: Iterable[int]) -> dict[int, tuple[Any, str]]:
+    """asset id → (its current prediction row, the model version's display name) for a page of assets at
+    once. Rows have the attributes id, project_id, asset_id, model_version_id, json_response, confidence,
+    created_at."""
     ids = list(asset_ids)
-    out: dict[int, tuple[t.Prediction, str]] = {}
+    out: dict[int, tuple[Any, str]] = {}
     p = t.Prediction
     for part in chunks(ids, IN_CHUNK):
         q = (
-            select(p, t.ModelVersion.name, t.ModelVersion.version)
+            select(
+                *_PRED_COLS, t.ModelVersion.name.label("mv_name"), t.ModelVersion.version.label("mv_version")
+            )
             .join(t.ModelVersion, t.ModelVersion.id == p.model_version_id)
             .where(p.asset_id.in_(part), p.model_version_id == _newest_version_for(p.asset_id))
         )
-        for pred, name, version in session.execute(q):
-            out[pred.asset_id] = (pred, f"{name}-{version}")
+        for row in session.execute(q):
+            out[row.asset_id] = (row, f"{row.mv_name}-{row.mv_version}")
     return out
 
 
@@ -231,20 +246,19 @@ def has_label(asset_id_col: Any = None) -> ColumnElement[bool]:
     return exists().where(t.Label.asset_id == col, t.Label.label_type.in_(COUNTED_LABELS))
 
 
-def labels_for_assets(
-    session: Session, asset_ids: Iterable[int]
-) -> dict[int, list[tuple[t.Label, str | None]]]:
-    """asset id → [(label, author username)], newest first."""
-    out: dict[int, list[tuple[t.Label, str | None]]] = {}
+def labels_for_assets(session: Session, asset_ids: Iterable[int]) -> dict[int, list[tuple[Any, str | None]]]:
+    """asset id → [(label row, author username)], newest first (rows carry the labels table's columns)."""
+    out: dict[int, list[tuple[Any, str | None]]] = {}
+    lt = t.Label.__table__
     for part in chunks(list(asset_ids), IN_CHUNK):
         q = (
-            select(t.Label, t.User.username)
-            .outerjoin(t.User, t.User.id == t.Label.author_id)
-            .where(t.Label.asset_id.in_(part))
-            .order_by(t.Label.asset_id, t.Label.id.desc())
+            select(lt, t.User.username.label("author_name"))
+            .outerjoin(t.User, t.User.id == lt.c.author_id)
+            .where(lt.c.asset_id.in_(part))
+            .order_by(lt.c.asset_id, lt.c.id.desc())
         )
-        for label, username in session.execute(q):
-            out.setdefault(label.asset_id, []).append((label, username))
+        for row in session.execute(q):
+            out.setdefault(row.asset_id, []).append((row, row.author_name))
     return out
 
 
@@ -353,13 +367,19 @@ def asset_conditions(
     return cond
 
 
+ASSET_COLUMNS = [
+    c for c in t.Asset.__table__.c if c.name not in ("lease_user_id", "lease_expires_at", "honeypot_response")
+]
+
+
 def asset_page(
     session: Session, conditions: Sequence[ColumnElement[bool]], *, after_id: int = 0, limit: int = 100
-) -> tuple[list[t.Asset], bool]:
-    """One keyset page (id > after_id, ordered by id) and whether more rows follow."""
+) -> tuple[list[Any], bool]:
+    """One keyset page (id > after_id, ordered by id) of asset rows (Core rows with the assets columns but
+    the lease and honeypot answer) and whether more rows follow."""
     rows = list(
-        session.scalars(
-            select(t.Asset)
+        session.execute(
+            select(*ASSET_COLUMNS)
             .where(and_(*conditions), t.Asset.id > after_id)
             .order_by(t.Asset.id)
             .limit(limit + 1)
