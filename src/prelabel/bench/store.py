@@ -1,7 +1,7 @@
 """`prelabel bench store`: throughput of the store and service layer on a temporary database.
 
-For each backend (a temporary SQLite file; with ``--postgres-url`` also a temporary PostgreSQL database created
-on that server and dropped afterwards) and each repeat (into a fresh project), it measures:
+For each backend (a temporary SQLite file; with ``--postgres-url`` also a temporary PostgreSQL database
+created on that server and dropped afterwards) and each repeat (into a fresh project), it measures:
 
 * ``import`` — `service.assets.import_assets` of N records (validation + bulk insert, one transaction);
 * ``iterate`` — `service.assets.iter_assets` over all N assets (keyset chunks of 1000);
@@ -32,10 +32,11 @@ from prelabel.service.dto import AssetFilter, AssetIn, PredictionIn
 from prelabel.store import tables as t
 from prelabel.store.engine import Store, normalize_url
 
-INTERFACE = {
-    "jobs": [{"name": "JOB_0", "input": "single", "categories": [{"key": "POS"}, {"key": "NEG"}]}]
-}
-_WORDS = "the quick brown fox jumps over a lazy dog while fire and flood warnings spread across town".split()
+INTERFACE = {"jobs": [{"name": "JOB_0", "input": "single", "categories": [{"key": "POS"}, {"key": "NEG"}]}]}
+_WORDS = [
+    *("the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while"),
+    *("fire", "and", "flood", "warnings", "spread", "across", "town"),
+]
 
 
 @dataclass
@@ -103,15 +104,28 @@ class _Bench:
     def naive_assets(self, pid: int, recs: list[AssetIn]) -> None:
         with self.store.transaction() as s:
             for r in recs:
-                s.add(t.Asset(project_id=pid, external_id=r.external_id, content=r.content,
-                              json_metadata=r.json_metadata))
+                s.add(
+                    t.Asset(
+                        project_id=pid,
+                        external_id=r.external_id,
+                        content=r.content,
+                        json_metadata=r.json_metadata,
+                    )
+                )
                 s.flush()
 
     def naive_predictions(self, pid: int, mv_id: int, asset_ids: list[int]) -> None:
         with self.store.transaction() as s:
             for i, aid in enumerate(asset_ids):
-                s.add(t.Prediction(project_id=pid, asset_id=aid, model_version_id=mv_id,
-                                   json_response=_response(i), confidence=0.5))
+                s.add(
+                    t.Prediction(
+                        project_id=pid,
+                        asset_id=aid,
+                        model_version_id=mv_id,
+                        json_response=_response(i),
+                        confidence=0.5,
+                    )
+                )
                 s.flush()
 
     def one_repeat(self, rep: int) -> None:
@@ -121,7 +135,9 @@ class _Bench:
         self.add("baseline: ORM insert assets", _timed(lambda: self.naive_assets(pid, base)))
         base_ids = [a.id for a in assets.iter_assets(self.store, pid)]
         mv = models.create_model_version(self.store, pid, name="naive", status=ModelStatus.READY)
-        self.add("baseline: ORM insert predictions", _timed(lambda: self.naive_predictions(pid, mv.id, base_ids)))
+        self.add(
+            "baseline: ORM insert predictions", _timed(lambda: self.naive_predictions(pid, mv.id, base_ids))
+        )
 
         pid = self.new_project()
         recs = _records(self.n, f"r{rep}-")
@@ -150,7 +166,9 @@ class _Bench:
             seen = 0
             cursor = None
             while True:
-                page = assets.list_assets(self.store, self.actor, pid, AssetFilter(), after=cursor, limit=1000)
+                page = assets.list_assets(
+                    self.store, self.actor, pid, AssetFilter(), after=cursor, limit=1000
+                )
                 seen += len(page.items)
                 if page.next_cursor is None:
                     break
@@ -178,7 +196,16 @@ class _Bench:
         for op, n, base_rate, base_name, target in spec:
             r = rate(op, n)
             out.append(
-                Row(self.backend, op, n, statistics.median(self.times[op]), r, r / base_rate, base_name, target)
+                Row(
+                    self.backend,
+                    op,
+                    n,
+                    statistics.median(self.times[op]),
+                    r,
+                    r / base_rate,
+                    base_name,
+                    target,
+                )
             )
         return out
 
@@ -245,13 +272,25 @@ def _print(rows: list[Row], repeats: int) -> None:
 
     table = Table(title=f"prelabel bench store (median of {repeats} repeat(s))")
     for col, justify in [
-        ("backend", "left"), ("operation", "left"), ("rows", "right"), ("median s", "right"),
-        ("rows/s", "right"), ("× baseline", "right"), ("baseline", "left"), ("target", "left"),
+        ("backend", "left"),
+        ("operation", "left"),
+        ("rows", "right"),
+        ("median s", "right"),
+        ("rows/s", "right"),
+        ("x baseline", "right"),
+        ("baseline", "left"),
+        ("target", "left"),
     ]:
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for r in rows:
         table.add_row(
-            r.backend, r.operation, f"{r.rows:,}", f"{r.median_s:.3f}", f"{r.rows_per_s:,.0f}",
-            f"{r.ratio:.1f}" if r.ratio is not None else "", r.baseline, r.target,
+            r.backend,
+            r.operation,
+            f"{r.rows:,}",
+            f"{r.median_s:.3f}",
+            f"{r.rows_per_s:,.0f}",
+            f"{r.ratio:.1f}" if r.ratio is not None else "",
+            r.baseline,
+            r.target,
         )
     Console(width=160).print(table)

@@ -36,3 +36,20 @@ def automl(
         train, test, text_column, label_column, labels_column, budget, test_split, json_out,
         [s.strip() for s in systems.split(",") if s.strip()], metric, n_jobs, seed, cache_dir,
     )
+
+
+@app.command("store")
+def store(
+    n: int = typer.Option(100_000, "--n", min=1, help="Assets imported (and predictions stored) per repeat."),
+    baseline_n: int = typer.Option(2_000, "--baseline-n", min=1, help="Rows of the naive ORM baseline."),
+    repeats: int = typer.Option(3, "--repeats", min=1, help="Repeats; the table shows medians."),
+    postgres_url: str | None = typer.Option(
+        None, "--postgres-url", help="PostgreSQL server URL: also bench a temporary database there."
+    ),
+    sqlite: bool = typer.Option(True, "--sqlite/--no-sqlite", help="Bench a temporary SQLite file."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the rows as JSON."),
+) -> None:
+    """Store: import, iteration and bulk prediction throughput vs a naive ORM insert (SQLite, PostgreSQL)."""
+    from prelabel.bench.store import run
+
+    run(n=n, baseline_n=baseline_n, repeats=repeats, postgres_url=postgres_url, sqlite=sqlite, json_out=json_out)
