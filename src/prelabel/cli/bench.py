@@ -52,4 +52,7 @@ def store(
     """Store: import, iteration and bulk prediction throughput vs a naive ORM insert (SQLite, PostgreSQL)."""
     from prelabel.bench.store import run
 
-    run(n=n, baseline_n=baseline_n, repeats=repeats, postgres_url=postgres_url, sqlite=sqlite, json_out=json_out)
+    run(
+        n=n, baseline_n=baseline_n, repeats=repeats, postgres_url=postgres_url, sqlite=sqlite,
+        json_out=json_out,
+    )
