@@ -16,13 +16,33 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import minimize_scalar
 from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from prelabel.automl.metrics import Task, expected_calibration_error, log_loss
 
 METHODS = ("none", "sigmoid", "isotonic")
 _CLIP = 1e-4
+
+
+def platt(z: NDArray[np.floating], t: NDArray[np.integer], l2: float = 1e-4) -> tuple[float, float]:
+    """Parameters (a, b) of p = sigmoid(a z + b) by Newton's method on the log loss (tiny L2 on a)."""
+    z = np.asarray(z, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    a, b = 1.0, 0.0
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-np.clip(a * z + b, -50, 50)))
+        w = np.maximum(p * (1 - p), 1e-12)
+        r = p - t
+        g = np.array([r @ z + l2 * a, r.sum()])
+        h = np.array([[w @ (z * z) + l2, w @ z], [w @ z, w.sum() + 1e-12]])
+        try:
+            step = np.linalg.solve(h, g)
+        except np.linalg.LinAlgError:
+            break
+        a, b = a - step[0], b - step[1]
+        if np.abs(step).max() < 1e-8:
+            break
+    return float(a), float(b)
 
 
 def _logit(p: NDArray[np.floating]) -> NDArray[np.float64]:
@@ -57,8 +77,7 @@ class Calibrator:
                 self.params.append(None)
                 continue
             if self.method == "sigmoid":
-                lr = LogisticRegression(C=1e4).fit(_logit(col)[:, None], t)
-                self.params.append((float(lr.coef_[0, 0]), float(lr.intercept_[0])))
+                self.params.append(platt(_logit(col), t))
             else:
                 iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(col, t)
                 self.params.append(iso)
@@ -89,7 +108,7 @@ class Calibrator:
                 continue
             if self.method == "sigmoid":
                 a, b = prm
-                out[:, j] = 1.0 / (1.0 + np.exp(-(a * _logit(p[:, j]) + b)))
+                out[:, j] = 1.0 / (1.0 + np.exp(-np.clip(a * _logit(p[:, j]) + b, -50, 50)))
             else:
                 out[:, j] = prm.predict(p[:, j])
         out = np.clip(out, _CLIP, 1 - _CLIP)

@@ -207,7 +207,7 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
         if len(classes) < 2:
             raise ValueError(
                 f"The 'y' parameter of {owner} must contain at least 2 classes. Got 1 class "
-                f"({classes[0]!r}) instead."
+                f"({classes[0].item()!r}) instead."
             )
         return idx.astype(np.int64).ravel(), classes, "binary" if len(classes) == 2 else "multiclass"
 
@@ -346,15 +346,33 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
         weights, blend_score = caruana_selection(oofs, y, task, metric, n_iterations=self.ensemble_size)
         self.best_score_ = float(blend_score)
 
-        # refit the members on every label
+        # refit the members on every label, heaviest first; when the budget cannot cover a member's refit
+        # (estimated from its CV duration) it is dropped and the blend re-weighted over the others
         members: list[Member] = []
-        for idx, wgt in weights.items():
+        end = start + self.time_budget if self.mode_ == "search" else float("inf")
+        n_folds = len(data.folds)
+        dropped: list[str] = []
+        for idx, wgt in sorted(weights.items(), key=lambda kv: -kv[1]):
             cand = candidates[idx]
+            estimate = cand.duration / n_folds * 1.5
+            if members and time.time() + estimate > end:
+                dropped.append(F.describe(cand.config["features"]) + "/" + cand.config["model"])
+                continue
             feat = _fit_featurizer(cand.config, data)
             emb = data.embeddings if "emb" in feat.config_["kind"] else None
             x = feat.transform(data.texts, embeddings=emb)
             model = fit_model(build_model(cand.config, task, data.random_state), x, y)
             members.append(Member(cand.config, float(wgt), feat, model, float(cand.score)))
+        if dropped:
+            kept = {repr(m.config) for m in members}
+            total = sum(m.weight for m in members)
+            for m in members:
+                m.weight /= total
+            weights = {i: w / total for i, w in weights.items() if repr(candidates[i].config) in kept}
+            self.search_info_["dropped_members"] = dropped
+            self.best_score_ = float(
+                metric_score(y, sum(w * oofs[i] for i, w in weights.items()), task, metric)  # type: ignore[arg-type]
+            )
         clear_caches()
         self.search_info_["refit_done_seconds"] = round(time.time() - start, 2)
         members.sort(key=lambda m: -m.weight)

@@ -21,6 +21,7 @@ MULTILABEL_METRICS = ("f1_micro", "f1_samples", "f1_macro", "accuracy", "log_los
 ALL_METRICS = ("auto", "accuracy", "f1", "f1_macro", "f1_micro", "f1_samples", "log_loss")
 
 _EPS = 1e-7
+MIN_POSITIVES_TO_TUNE = 5
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,44 @@ def _best_f1_threshold(y: NDArray[np.integer], p: NDArray[np.floating]) -> tuple
     return float(f1[i]), min(max(threshold, 1e-6), 1.0)
 
 
+def _label_thresholds(y: NDArray[np.integer], proba: NDArray[np.floating], micro: bool) -> NDArray[np.float64]:
+    """Per-label thresholds: each label's best F1 (exact for macro-F1); for micro-F1 a few rounds of
+    coordinate ascent on the pooled counts follow. Labels with fewer than MIN_POSITIVES_TO_TUNE positives keep
+    0.5: a threshold tuned on one or two positives is noise."""
+    n, n_labels = y.shape
+    ths = np.full(n_labels, 0.5)
+    tunable = [j for j in range(n_labels) if y[:, j].sum() >= MIN_POSITIVES_TO_TUNE]
+    for j in tunable:
+        ths[j] = _best_f1_threshold(y[:, j], proba[:, j])[1]
+    if not micro or not tunable:
+        return ths
+    pred = proba >= ths[None, :]
+    tp_j = (pred & (y == 1)).sum(axis=0).astype(np.float64)
+    fp_j = (pred & (y == 0)).sum(axis=0).astype(np.float64)
+    pos_j = y.sum(axis=0).astype(np.float64)
+    for _ in range(2):
+        for j in tunable:
+            tp_rest = tp_j.sum() - tp_j[j]
+            fp_rest = fp_j.sum() - fp_j[j]
+            pos_all = pos_j.sum()
+            order = np.argsort(-proba[:, j], kind="mergesort")
+            ps, ys = proba[order, j], y[order, j]
+            tp = np.r_[0.0, np.cumsum(ys)]
+            fp = np.r_[0.0, np.cumsum(1 - ys)]
+            f1 = 2 * (tp_rest + tp) / (2 * (tp_rest + tp) + (fp_rest + fp) + (pos_all - tp_rest - tp))
+            distinct = np.r_[True, ps[1:] < ps[:-1], True]  # a cut after k rows needs ps[k-1] > ps[k]
+            f1 = np.where(distinct, f1, -1.0)
+            k = int(np.argmax(f1))
+            if k == 0:
+                ths[j] = min(1.0, float(ps[0]) + 1e-6)
+            elif k == n:
+                ths[j] = max(1e-6, float(ps[-1]))
+            else:
+                ths[j] = float((ps[k - 1] + ps[k]) / 2)
+            tp_j[j], fp_j[j] = tp[k], fp[k]
+    return ths
+
+
 def fit_decision(y: NDArray[np.integer], proba: NDArray[np.floating], task: Task, metric: str) -> Decision:
     """Tune decision thresholds on (out-of-fold) probabilities when the metric rewards it (F1 metrics)."""
     if task == "binary" and metric == "f1":
@@ -88,8 +127,7 @@ def fit_decision(y: NDArray[np.integer], proba: NDArray[np.floating], task: Task
         return Decision(np.array([th]))
     if task == "multilabel":
         if metric.startswith("f1"):
-            ths = np.array([_best_f1_threshold(y[:, j], proba[:, j])[1] for j in range(y.shape[1])])
-            return Decision(ths)
+            return Decision(_label_thresholds(y, proba, micro=metric in ("f1_micro", "f1_samples")))
         return Decision(np.full(y.shape[1], 0.5))
     return Decision(None)
 

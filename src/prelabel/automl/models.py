@@ -23,6 +23,7 @@ from sklearn.naive_bayes import ComplementNB, MultinomialNB
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import LinearSVC
 
+from prelabel.automl.calibration import platt
 from prelabel.automl.metrics import Task
 
 ModelConfig = dict[str, Any]
@@ -80,9 +81,7 @@ class SigmoidCalibrated(ClassifierMixin, BaseEstimator):
                 oof[va] = block
             for j, c in enumerate(self.classes_):
                 t = (y == c).astype(int)
-                lr = LogisticRegression(C=1e4).fit(oof[:, [j]], t)
-                self.a_[j] = lr.coef_[0, 0]
-                self.b_[j] = lr.intercept_[0]
+                self.a_[j], self.b_[j] = platt(oof[:, j], t)
         self.estimator_ = clone(self.estimator).fit(x, y)
         return self
 

@@ -398,6 +398,10 @@ def run_search(
         asked += 1
         return trial, suggest_config(trial, space)
 
+    def limits(number: int) -> tuple[float, float]:
+        # the first batch always completes, so that there is a model even when start-up ate the budget
+        return (float("inf"), float("inf")) if number < max(1, n_jobs) else (deadline, trial_limit)
+
     def tell(trial: Any, res: TrialResult) -> None:
         res.number = trial.number
         results.append(res)
@@ -425,7 +429,8 @@ def run_search(
                     tell(trial, _repeat(evaluated[repr(cfg)]))
                     continue
                 bars = _prune_bars(results, n_folds)
-                tell(trial, evaluate(data, cfg, trial.number, deadline, trial_limit, bars))
+                dl, tl = limits(trial.number)
+                tell(trial, evaluate(data, cfg, trial.number, dl, tl, bars))
         else:
             while budget_left() or running:
                 if not deterministic or not running:
@@ -435,9 +440,8 @@ def run_search(
                             tell(trial, _repeat(evaluated[repr(cfg)]))
                             continue
                         bars = _prune_bars(results, n_folds)
-                        fut = executor.submit(
-                            _evaluate_in_worker, path, cfg, trial.number, deadline, trial_limit, bars
-                        )
+                        dl, tl = limits(trial.number)
+                        fut = executor.submit(_evaluate_in_worker, path, cfg, trial.number, dl, tl, bars)
                         running[fut] = trial
                 if not running:
                     break

@@ -1,0 +1,42 @@
+"""Multi-label: per-label probabilities and thresholds tuned out of fold."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from prelabel.automl import AutoTextClassifier
+
+
+def test_multilabel_fit_predict(reuters: tuple[list[str], list[list[str]]]) -> None:
+    texts, labels = reuters
+    est = AutoTextClassifier(time_budget=60, max_trials=3, feature_sets=["word"]).fit(texts, labels)
+    assert est.task_ == "multilabel"
+    assert est.metric_ == "f1_micro"
+    n_labels = len({lab for ls in labels for lab in ls})
+    assert list(est.classes_) == sorted({lab for ls in labels for lab in ls})
+    proba = est.predict_proba(texts[:40])
+    assert proba.shape == (40, n_labels)
+    assert ((proba >= 0) & (proba <= 1)).all()
+    pred = est.predict(texts[:40])
+    assert pred.shape == (40, n_labels)
+    assert set(np.unique(pred)) <= {0, 1}
+    assert est.thresholds_ is not None and len(est.thresholds_) == n_labels
+    sets = est.predict_label_sets(texts[:40])
+    assert sets[0] == [c for c, on in zip(est.classes_, pred[0], strict=True) if on]
+    assert est.oof_proba_.shape == (len(texts), n_labels)
+    assert est.score(texts, labels) > 0.6  # micro-F1 on training texts
+
+
+def test_multilabel_fast_mode(reuters: tuple[list[str], list[list[str]]]) -> None:
+    texts, labels = reuters
+    est = AutoTextClassifier(time_budget=0).fit(texts[:100], labels[:100])
+    assert est.mode_ == "fast"
+    assert est.predict(texts[:5]).shape[0] == 5
+
+
+def test_indicator_matrix_targets(reuters: tuple[list[str], list[list[str]]]) -> None:
+    texts, labels = reuters
+    classes = sorted({lab for ls in labels for lab in ls})
+    ind = np.array([[int(c in ls) for c in classes] for ls in labels])
+    est = AutoTextClassifier(time_budget=0).fit(texts, ind)
+    assert list(est.classes_) == list(range(len(classes)))

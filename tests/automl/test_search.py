@@ -1,0 +1,108 @@
+"""The search: leaderboard, ensemble, calibration, determinism, warm start, pruning."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from prelabel.automl import AutoTextClassifier
+from prelabel.automl.search import TrialResult, _prune_bars, make_folds
+
+FEATURES = ["word", "char", "word+char"]
+
+
+@pytest.fixture(scope="module")
+def searched(tweets: tuple[list[str], list[str]]) -> AutoTextClassifier:
+    texts, y = tweets
+    return AutoTextClassifier(time_budget=60, max_trials=10, feature_sets=FEATURES, n_jobs=1).fit(texts, y)
+
+
+def test_search_attributes(searched: AutoTextClassifier, tweets: tuple[list[str], list[str]]) -> None:
+    texts, y = tweets
+    est = searched
+    assert est.mode_ == "search"
+    assert est.n_trials_ == 10
+    assert len(est.leaderboard_) == 10
+    row = est.leaderboard_[0]
+    assert set(row) >= {"features", "model", "params", "cv_score", "fit_time", "status"}
+    ok_scores = [r["cv_score"] for r in est.leaderboard_ if r["status"] == "ok"]
+    assert ok_scores == sorted(ok_scores, reverse=True)
+    assert all(r["status"] in ("ok", "pruned", "timeout", "failed", "duplicate") for r in est.leaderboard_)
+    weights = [m["weight"] for m in est.ensemble_]
+    assert abs(sum(weights) - 1.0) < 1e-9
+    # ensemble selection starts from the best single trial, so the blend is at least as good out of fold
+    assert est.best_score_ >= max(ok_scores) - 1e-9
+    assert set(est.calibration_) >= {"method", "ece_before", "ece_after"}
+    assert est.calibration_["method"] in ("none", "sigmoid", "isotonic")
+    assert est.oof_proba_.shape == (len(texts), 2)
+    np.testing.assert_allclose(est.oof_proba_.sum(axis=1), 1.0, atol=1e-6)
+    json.dumps(est.best_configs_)  # JSON-serialisable for the trainer
+    assert est.best_configs_[0] == est.ensemble_[0]["config"]
+
+
+def test_predictions_and_features(searched: AutoTextClassifier, tweets_large: tuple[list[str], list[str]]) -> None:
+    texts, y = tweets_large
+    held_out = texts[:300]
+    proba = searched.predict_proba(held_out)
+    assert proba.shape == (300, 2)
+    pred = searched.predict(held_out)
+    assert set(pred) <= {"0", "1"}
+    assert float(np.mean(pred == np.asarray(y[:300]))) > 0.65
+    x = searched.transform_features(held_out)
+    assert x.shape[0] == 300
+    assert searched.score(held_out, y[:300]) > 0.5
+
+
+def test_same_trials_budget_same_model(tweets: tuple[list[str], list[str]], searched: AutoTextClassifier) -> None:
+    texts, y = tweets
+    again = AutoTextClassifier(time_budget=60, max_trials=10, feature_sets=FEATURES, n_jobs=1).fit(texts, y)
+    assert [r["params"] for r in again.leaderboard_] == [r["params"] for r in searched.leaderboard_]
+    np.testing.assert_allclose(again.predict_proba(texts[:50]), searched.predict_proba(texts[:50]))
+
+
+def test_parallel_trials_deterministic(tweets: tuple[list[str], list[str]]) -> None:
+    texts, y = tweets
+    runs = [
+        AutoTextClassifier(time_budget=60, max_trials=4, feature_sets=["word"], n_jobs=2).fit(texts, y)
+        for _ in range(2)
+    ]
+    assert [r["params"] for r in runs[0].leaderboard_] == [r["params"] for r in runs[1].leaderboard_]
+    np.testing.assert_allclose(runs[0].oof_proba_, runs[1].oof_proba_)
+
+
+def test_warm_start_evaluated_first(searched: AutoTextClassifier, tweets: tuple[list[str], list[str]]) -> None:
+    texts, y = tweets
+    warm = searched.best_configs_[:2]
+    est = AutoTextClassifier(time_budget=60, max_trials=2, feature_sets=FEATURES, warm_start=warm).fit(texts, y)
+    by_trial = sorted(est.leaderboard_, key=lambda r: r["trial"])
+    assert [r["params"] for r in by_trial] == [c["params"] for c in warm]
+
+
+def test_time_budget_respected(tweets_large: tuple[list[str], list[str]]) -> None:
+    import time
+
+    texts, y = tweets_large
+    start = time.perf_counter()
+    est = AutoTextClassifier(time_budget=4, feature_sets=FEATURES).fit(texts, y)
+    # the first trial always completes and the refit follows, so allow start-up slack on a busy machine
+    assert time.perf_counter() - start < 4 * 2 + 2
+    assert est.search_info_["search_seconds"] < 4 + 3
+    assert est.n_trials_ >= 1
+
+
+def test_folds_adapt_to_rarest_class() -> None:
+    y = np.array([0] * 50 + [1] * 3)
+    folds = make_folds(y, "binary", None, 0)
+    assert len(folds) == 3
+    for _, va in folds:
+        assert y[va].sum() == 1
+
+
+def test_median_pruning_bars() -> None:
+    done = [TrialResult(i, {}, "ok", fold_scores=[0.5 + 0.1 * i] * 5) for i in range(5)]
+    bars = _prune_bars(done, 5)
+    assert bars[0] is None  # never pruned on a single fold when there are ≥ 4 folds
+    assert bars[1] == pytest.approx(0.7)
+    assert _prune_bars(done[:3], 5) == []  # too few completed trials to judge

@@ -1,0 +1,92 @@
+"""Metrics, thresholds, ensemble selection, calibration and models on small real data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.metrics import f1_score
+from sklearn.model_selection import cross_val_predict
+
+from prelabel.automl.calibration import choose_calibration
+from prelabel.automl.ensemble import caruana_selection
+from prelabel.automl.metrics import _best_f1_threshold, expected_calibration_error, fit_decision, score
+from prelabel.automl.models import NBSVMClassifier, SigmoidCalibrated, build_model
+
+
+@pytest.fixture(scope="module")
+def tfidf(tweets: tuple[list[str], list[str]]) -> tuple[object, np.ndarray]:
+    texts, y = tweets
+    return TfidfVectorizer(min_df=2).fit_transform(texts), np.array([int(v) for v in y])
+
+
+def test_best_f1_threshold_matches_brute_force() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    p = np.clip(y * 0.3 + rng.random(300) * 0.7, 0, 1)
+    best, th = _best_f1_threshold(y, p)
+    brute = max(f1_score(y, (p >= t).astype(int)) for t in np.unique(p))
+    assert best == pytest.approx(brute)
+    assert f1_score(y, (p >= th).astype(int)) == pytest.approx(best)
+
+
+def test_ece() -> None:
+    y = np.array([1, 1, 0, 0])
+    perfect = np.array([[0.0, 1.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]])
+    assert expected_calibration_error(y, perfect, "binary") == pytest.approx(0.0)
+    # always 0.8 confident, right half of the time → ECE 0.3
+    p = np.array([[0.2, 0.8], [0.8, 0.2], [0.2, 0.8], [0.8, 0.2]])
+    y2 = np.array([1, 1, 0, 0])
+    assert expected_calibration_error(y2, p, "binary") == pytest.approx(0.3)
+
+
+def test_decision_thresholds_improve_f1(tfidf: tuple[object, np.ndarray]) -> None:
+    x, y = tfidf
+    oof = cross_val_predict(build_model({"model": "cnb", "params": {"alpha": 1.0}}, "binary", 0), x, y, cv=3,
+                            method="predict_proba")
+    dec = fit_decision(y, oof, "binary", "f1")
+    assert dec.thresholds is not None
+    assert score(y, oof, "binary", "f1", dec) >= f1_score(y, oof.argmax(axis=1)) - 1e-12
+
+
+def test_caruana_picks_complementary_members(tfidf: tuple[object, np.ndarray]) -> None:
+    x, y = tfidf
+    oofs = [
+        cross_val_predict(build_model(cfg, "binary", 0), x, y, cv=3, method="predict_proba")
+        for cfg in (
+            {"model": "logreg", "params": {"C": 4.0, "class_weight": "none"}},
+            {"model": "mnb", "params": {"alpha": 0.1}},
+            {"model": "sgd", "params": {"alpha": 1e-4, "class_weight": "none"}},
+        )
+    ]
+    weights, blended = caruana_selection(oofs, y, "binary", "log_loss", n_iterations=10)
+    assert abs(sum(weights.values()) - 1.0) < 1e-9
+    assert blended >= max(score(y, p, "binary", "log_loss") for p in oofs) - 1e-12
+
+
+def test_calibration_chosen_only_when_it_helps(tfidf: tuple[object, np.ndarray]) -> None:
+    x, y = tfidf
+    oof = cross_val_predict(build_model({"model": "mnb", "params": {"alpha": 0.01}}, "binary", 0), x, y, cv=3,
+                            method="predict_proba")
+    cal, crossed, rep = choose_calibration(y, oof, "binary")
+    assert rep["method"] in ("sigmoid", "isotonic")  # NB is over-confident: calibration must help
+    assert rep["log_loss_after"] < rep["log_loss_before"]
+    assert rep["ece_after"] < rep["ece_before"]
+    assert crossed.shape == oof.shape
+    # an already calibrated input keeps "none" or barely changes
+    rng = np.random.default_rng(0)
+    p1 = rng.random(2000)
+    yy = (rng.random(2000) < p1).astype(int)
+    _, _, rep2 = choose_calibration(yy, np.column_stack([1 - p1, p1]), "binary")
+    assert rep2["log_loss_after"] <= rep2["log_loss_before"] + 1e-12
+
+
+@pytest.mark.parametrize("model", [NBSVMClassifier(C=2.0), SigmoidCalibrated(build_model(
+    {"model": "ridge", "params": {"alpha": 1.0, "class_weight": "none"}}, "binary", 0).estimator, random_state=0)])
+def test_custom_models_probabilities(model: object, bbc: tuple[list[str], list[str]]) -> None:
+    texts, y = bbc
+    x = TfidfVectorizer(min_df=2).fit_transform(texts)
+    yi = np.unique(y, return_inverse=True)[1]
+    p = cross_val_predict(model, x, yi, cv=3, method="predict_proba")  # type: ignore[arg-type]
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-6)
+    assert (p.argmax(axis=1) == yi).mean() > 0.8
