@@ -63,13 +63,29 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return [lo + i * step for i in range(n)]
 
 
+def _int_ticks(hi: int, n: int = 6) -> list[int]:
+    """Round label-count ticks from 0 to at least `hi` (steps of 1, 2, 5, 10, 20, 50 …)."""
+    step = 1
+    while hi / step > n - 1:
+        step = _next_step(step)
+    top = -(-hi // step) * step
+    return list(range(0, top + 1, step))
+
+
+def _next_step(step: int) -> int:
+    s = str(step)
+    lead = int(s[0])
+    return (2 if lead == 1 else 5 if lead == 2 else 10) * 10 ** (len(s) - 1)
+
+
 def learning_curve_svg(points: Sequence[CurvePoint]) -> Markup | None:
     """Score against number of labels, one line per tier, or None when there are no scored versions."""
     if not points:
         return None
     xs = [p.n_labels for p in points]
     ys = [p.score for p in points]
-    x_lo, x_hi = 0, max(max(xs), 1)
+    x_ticks = _int_ticks(max(max(xs), 1))
+    x_lo, x_hi = 0, x_ticks[-1]
     y_lo = min(0.5, min(ys)) if min(ys) >= 0 else min(ys)
     y_hi = max(1.0, max(ys)) if max(ys) <= 1 else max(ys)
     y_lo = max(0.0, (int(y_lo * 10)) / 10) if y_lo >= 0 else y_lo
@@ -93,18 +109,14 @@ def learning_curve_svg(points: Sequence[CurvePoint]) -> Markup | None:
         y = sy(yt)
         parts.append(f'<line x1="{PAD_L}" x2="{W - PAD_R}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
         parts.append(f'<text x="{PAD_L - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">{yt:.2f}</text>')
-    for xt in _ticks(x_lo, x_hi):
+    for xt in x_ticks:
         x = sx(xt)
-        parts.append(
-            f'<text x="{x:.1f}" y="{H - PAD_B + 16}" text-anchor="middle" class="tick">{int(round(xt))}</text>'
-        )
+        parts.append(f'<text x="{x:.1f}" y="{H - PAD_B + 18}" text-anchor="middle" class="tick">{xt}</text>')
     parts.append(
-        f'<text x="{(PAD_L + W - PAD_R) / 2:.0f}" y="{H - 6}" text-anchor="middle" class="axis">labels</text>'
+        f'<text x="{(PAD_L + W - PAD_R) / 2:.0f}" y="{H - 6}" text-anchor="middle" class="axis">'
+        "labels the version learned from</text>"
     )
-    parts.append(
-        f'<text x="12" y="{(PAD_T + H - PAD_B) / 2:.0f}" text-anchor="middle" class="axis" '
-        f'transform="rotate(-90 12 {(PAD_T + H - PAD_B) / 2:.0f})">{escape(metric)}</text>'
-    )
+    parts.append(f'<text x="{W - PAD_R}" y="{PAD_T + 10}" text-anchor="end" class="axis">CV {escape(metric)}</text>')
     tiers: dict[str, list[CurvePoint]] = {}
     for p in points:
         tiers.setdefault(p.tier, []).append(p)

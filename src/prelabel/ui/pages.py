@@ -465,7 +465,7 @@ def review_page(
     return render(
         request,
         "review.html",
-        {"project": project, "items": items, "next_cursor": page.next_cursor, "after": after},
+        {"project": project, "items": items, "next_cursor": page.next_cursor, "after": after, "can_review": True},
     )
 
 
