@@ -45,8 +45,9 @@ logger = logging.getLogger("prelabel.automl")
 MIN_LABELS_FOR_SEARCH = 20
 MIN_PER_CLASS_FOR_SEARCH = 3
 MIN_LABELS_FOR_CALIBRATION = 50
-SEARCH_SHARE = 0.8  # share of the budget for the search; the rest refits the ensemble and calibrates
+SEARCH_SHARE = 0.75  # share of the budget for the search; the rest refits the ensemble and calibrates
 MAX_ENSEMBLE_CANDIDATES = 15
+REFIT_SLACK = 1.1  # the refit may overrun the budget by 10% before members are dropped
 N_BEST_CONFIGS = 10
 
 FAST_CONFIG: Config = {
@@ -349,12 +350,12 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
         # refit the members on every label, heaviest first; when the budget cannot cover a member's refit
         # (estimated from its CV duration) it is dropped and the blend re-weighted over the others
         members: list[Member] = []
-        end = start + self.time_budget if self.mode_ == "search" else float("inf")
+        end = start + REFIT_SLACK * self.time_budget if self.mode_ == "search" else float("inf")
         n_folds = len(data.folds)
         dropped: list[str] = []
         for idx, wgt in sorted(weights.items(), key=lambda kv: -kv[1]):
             cand = candidates[idx]
-            estimate = cand.duration / n_folds * 1.5
+            estimate = cand.duration / n_folds * 1.25
             if members and time.time() + estimate > end:
                 dropped.append(F.describe(cand.config["features"]) + "/" + cand.config["model"])
                 continue

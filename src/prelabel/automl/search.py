@@ -388,7 +388,10 @@ def run_search(
     evaluated: dict[str, TrialResult] = {}  # TPE can propose a configuration again: reuse its result
 
     def budget_left() -> bool:
-        return time.time() < deadline and (max_trials is None or asked < max_trials)
+        # do not start a trial that cannot finish a typical fold before the deadline
+        folds = [r.duration / max(1, len(r.fold_scores)) for r in results if r.fold_scores]
+        typical = float(np.median(folds)) if folds else 0.0
+        return time.time() + typical < deadline and (max_trials is None or asked < max_trials)
 
     def ask() -> tuple[Any, Config]:
         nonlocal asked
