@@ -138,6 +138,11 @@ def test_bulk_store_predictions_upserts_in_batches(team: Team) -> None:
     assert _pred_count(team) == 23
     cur = predictions.get_current_prediction(s, team.admin, team.pid, ids[0])
     assert cur is not None and cur.confidence == pytest.approx(0.65) and cur.model_name == "automl-1"
+    # An asset repeated within one batch: the last row wins (PostgreSQL would refuse a double upsert).
+    twice = [(ids[1], prediction("DISASTER", 0.51), 0.51), (ids[1], prediction("NOT_DISASTER", 0.93), 0.93)]
+    assert predictions.bulk_store_predictions(s, team.pid, mv.id, twice) == 1
+    cur = predictions.get_current_prediction(s, team.admin, team.pid, ids[1])
+    assert cur is not None and cur.confidence == pytest.approx(0.93)
     with pytest.raises(NotFound):
         predictions.bulk_store_predictions(s, team.pid, mv.id + 1, rows)
     models.finish_model_version(s, mv.id, status=ModelStatus.READY, metrics={"f1": 0.7})

@@ -147,37 +147,38 @@ def bulk_store_predictions(
     batch: int = 5000,
 ) -> int:
     """Worker path (no actor, no per-row validation): upsert (asset_id, json_response, confidence) rows for a
-    model version in one transaction, sent in batches. Returns how many rows were stored."""
+    model version in one transaction, sent in batches (an asset repeated within a batch: the last row wins).
+    Returns how many rows were sent."""
     now = t.utcnow()
     with store.transaction() as s:
         mv = s.get(t.ModelVersion, model_version_id)
         if mv is None or mv.project_id != project_id:
             raise NotFound(f"Model version {model_version_id} not found in project {project_id}.")
         n = 0
-        part: list[dict[str, Any]] = []
-        for aid, resp, conf in rows:
-            part.append(
-                {
-                    "project_id": project_id,
-                    "asset_id": aid,
-                    "model_version_id": model_version_id,
-                    "json_response": resp,
-                    "confidence": float(conf),
-                    "created_at": now,
-                }
+        part: dict[int, dict[str, Any]] = {}
+
+        def flush() -> int:
+            return repo.upsert_rows(
+                s,
+                t.Prediction,
+                list(part.values()),
+                conflict_cols=["asset_id", "model_version_id"],
+                update_cols=_UPDATE_COLS,
             )
+
+        for aid, resp, conf in rows:
+            part[aid] = {
+                "project_id": project_id,
+                "asset_id": aid,
+                "model_version_id": model_version_id,
+                "json_response": resp,
+                "confidence": float(conf),
+                "created_at": now,
+            }
             if len(part) >= batch:
-                n += repo.upsert_rows(
-                    s,
-                    t.Prediction,
-                    part,
-                    conflict_cols=["asset_id", "model_version_id"],
-                    update_cols=_UPDATE_COLS,
-                )
-                part = []
-        n += repo.upsert_rows(
-            s, t.Prediction, part, conflict_cols=["asset_id", "model_version_id"], update_cols=_UPDATE_COLS
-        )
+                n += flush()
+                part = {}
+        n += flush()
         return n
 
 
