@@ -14,7 +14,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from prelabel.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from prelabel.service.dto import TokenOut, UserOut
@@ -135,24 +135,27 @@ def authenticate_token(store: Store, token: str) -> Actor:
             "Invalid API token: tokens start with 'pl_'; create one with `prelabel token create`."
         )
     h = _token_hash(token)
-    with store.transaction() as s:
+    # Read-only first: an API request takes no write lock unless the token's last use needs refreshing
+    # (at most once a minute), which matters on SQLite where writers queue.
+    with store.transaction(read_only=True) as s:
         row = s.execute(
-            select(t.ApiToken, t.User)
+            select(t.ApiToken.id, t.ApiToken.revoked_at, t.ApiToken.last_used_at, t.User)
             .join(t.User, t.User.id == t.ApiToken.user_id)
             .where(t.ApiToken.token_hash == h)
         ).first()
         if row is None:
             raise Unauthenticated("Invalid API token.")
-        tok, user = row
-        if tok.revoked_at is not None:
+        token_id, revoked_at, last_used_at, user = row
+        if revoked_at is not None:
             raise Unauthenticated("This API token was revoked; create one with `prelabel token create`.")
         if not user.is_active:
             raise Unauthenticated("The user of this API token is deactivated.")
-        now = t.utcnow()
-        # Avoid a write per request: refresh last use at most once a minute.
-        if tok.last_used_at is None or (now - tok.last_used_at).total_seconds() > 60:
-            tok.last_used_at = now
-        return _actor(user)
+        actor = _actor(user)
+    now = t.utcnow()
+    if last_used_at is None or (now - last_used_at).total_seconds() > 60:
+        with store.transaction() as s:
+            s.execute(update(t.ApiToken).where(t.ApiToken.id == token_id).values(last_used_at=now))
+    return actor
 
 
 def list_tokens(store: Store, actor: Actor) -> list[TokenOut]:
