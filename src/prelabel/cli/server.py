@@ -113,6 +113,8 @@ def _actor(store: Store, username: str) -> Actor:
 
 def _setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Alembic logs every plugin and migration step at INFO; keep start-up output readable.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def _start_worker(settings: Settings) -> Any:
