@@ -59,7 +59,9 @@ def test_unfitted_predict_raises() -> None:
         ({"models": ["xgboost"]}, "The 'models' parameter of AutoTextClassifier must be"),
     ],
 )
-def test_invalid_parameters(params: dict[str, object], pattern: str, tweets: tuple[list[str], list[str]]) -> None:
+def test_invalid_parameters(
+    params: dict[str, object], pattern: str, tweets: tuple[list[str], list[str]]
+) -> None:
     texts, y = tweets
     with pytest.raises(ValueError, match=re.escape(pattern)):
         AutoTextClassifier(**params).fit(texts[:40], y[:40])  # type: ignore[arg-type]
@@ -76,11 +78,13 @@ def test_mismatched_lengths() -> None:
 
 
 def test_empty_texts() -> None:
-    with pytest.raises(ValueError, match=r"must contain non-empty strings\. Got 2 empty text\(s\) at index 1, 3"):
+    with pytest.raises(
+        ValueError, match=r"must contain non-empty strings\. Got 2 empty text\(s\) at index 1, 3"
+    ):
         AutoTextClassifier(time_budget=0).fit(["good", "", "bad", "   "], ["p", "n", "n", "p"])
     with pytest.raises(ValueError, match="must be a non-empty sequence of strings"):
         AutoTextClassifier(time_budget=0).fit([], [])
-    with pytest.raises(ValueError, match="must be a sequence of strings. Got int at index 1"):
+    with pytest.raises(ValueError, match=r"must be a sequence of strings\. Got int at index 1"):
         AutoTextClassifier(time_budget=0).fit(["a", 3], ["x", "y"])  # type: ignore[list-item]
 
 

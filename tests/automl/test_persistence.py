@@ -19,7 +19,9 @@ def fitted(tweets: tuple[list[str], list[str]]) -> AutoTextClassifier:
     return AutoTextClassifier(time_budget=0).fit(texts, y)
 
 
-def test_save_load_roundtrip(fitted: AutoTextClassifier, tmp_path: Path, tweets: tuple[list[str], list[str]]) -> None:
+def test_save_load_roundtrip(
+    fitted: AutoTextClassifier, tmp_path: Path, tweets: tuple[list[str], list[str]]
+) -> None:
     texts, _ = tweets
     path = fitted.save(tmp_path / "m" / "model.joblib")
     loaded = AutoTextClassifier.load(path)

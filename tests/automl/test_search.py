@@ -20,7 +20,7 @@ def searched(tweets: tuple[list[str], list[str]]) -> AutoTextClassifier:
 
 
 def test_search_attributes(searched: AutoTextClassifier, tweets: tuple[list[str], list[str]]) -> None:
-    texts, y = tweets
+    texts, _y = tweets
     est = searched
     assert est.mode_ == "search"
     assert est.n_trials_ == 10
@@ -42,7 +42,9 @@ def test_search_attributes(searched: AutoTextClassifier, tweets: tuple[list[str]
     assert est.best_configs_[0] == est.ensemble_[0]["config"]
 
 
-def test_predictions_and_features(searched: AutoTextClassifier, tweets_large: tuple[list[str], list[str]]) -> None:
+def test_predictions_and_features(
+    searched: AutoTextClassifier, tweets_large: tuple[list[str], list[str]]
+) -> None:
     texts, y = tweets_large
     held_out = texts[:300]
     proba = searched.predict_proba(held_out)
@@ -55,7 +57,9 @@ def test_predictions_and_features(searched: AutoTextClassifier, tweets_large: tu
     assert searched.score(held_out, y[:300]) > 0.5
 
 
-def test_same_trials_budget_same_model(tweets: tuple[list[str], list[str]], searched: AutoTextClassifier) -> None:
+def test_same_trials_budget_same_model(
+    tweets: tuple[list[str], list[str]], searched: AutoTextClassifier
+) -> None:
     texts, y = tweets
     again = AutoTextClassifier(time_budget=60, max_trials=10, feature_sets=FEATURES, n_jobs=1).fit(texts, y)
     assert [r["params"] for r in again.leaderboard_] == [r["params"] for r in searched.leaderboard_]
@@ -72,10 +76,14 @@ def test_parallel_trials_deterministic(tweets: tuple[list[str], list[str]]) -> N
     np.testing.assert_allclose(runs[0].oof_proba_, runs[1].oof_proba_)
 
 
-def test_warm_start_evaluated_first(searched: AutoTextClassifier, tweets: tuple[list[str], list[str]]) -> None:
+def test_warm_start_evaluated_first(
+    searched: AutoTextClassifier, tweets: tuple[list[str], list[str]]
+) -> None:
     texts, y = tweets
     warm = searched.best_configs_[:2]
-    est = AutoTextClassifier(time_budget=60, max_trials=2, feature_sets=FEATURES, warm_start=warm).fit(texts, y)
+    est = AutoTextClassifier(time_budget=60, max_trials=2, feature_sets=FEATURES, warm_start=warm).fit(
+        texts, y
+    )
     by_trial = sorted(est.leaderboard_, key=lambda r: r["trial"])
     assert [r["params"] for r in by_trial] == [c["params"] for c in warm]
 

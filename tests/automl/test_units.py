@@ -42,8 +42,13 @@ def test_ece() -> None:
 
 def test_decision_thresholds_improve_f1(tfidf: tuple[object, np.ndarray]) -> None:
     x, y = tfidf
-    oof = cross_val_predict(build_model({"model": "cnb", "params": {"alpha": 1.0}}, "binary", 0), x, y, cv=3,
-                            method="predict_proba")
+    oof = cross_val_predict(
+        build_model({"model": "cnb", "params": {"alpha": 1.0}}, "binary", 0),
+        x,
+        y,
+        cv=3,
+        method="predict_proba",
+    )
     dec = fit_decision(y, oof, "binary", "f1")
     assert dec.thresholds is not None
     assert score(y, oof, "binary", "f1", dec) >= f1_score(y, oof.argmax(axis=1)) - 1e-12
@@ -66,9 +71,14 @@ def test_caruana_picks_complementary_members(tfidf: tuple[object, np.ndarray]) -
 
 def test_calibration_chosen_only_when_it_helps(tfidf: tuple[object, np.ndarray]) -> None:
     x, y = tfidf
-    oof = cross_val_predict(build_model({"model": "mnb", "params": {"alpha": 0.01}}, "binary", 0), x, y, cv=3,
-                            method="predict_proba")
-    cal, crossed, rep = choose_calibration(y, oof, "binary")
+    oof = cross_val_predict(
+        build_model({"model": "mnb", "params": {"alpha": 0.01}}, "binary", 0),
+        x,
+        y,
+        cv=3,
+        method="predict_proba",
+    )
+    _cal, crossed, rep = choose_calibration(y, oof, "binary")
     assert rep["method"] in ("sigmoid", "isotonic")  # NB is over-confident: calibration must help
     assert rep["log_loss_after"] < rep["log_loss_before"]
     assert rep["ece_after"] < rep["ece_before"]
@@ -81,8 +91,18 @@ def test_calibration_chosen_only_when_it_helps(tfidf: tuple[object, np.ndarray])
     assert rep2["log_loss_after"] <= rep2["log_loss_before"] + 1e-12
 
 
-@pytest.mark.parametrize("model", [NBSVMClassifier(C=2.0), SigmoidCalibrated(build_model(
-    {"model": "ridge", "params": {"alpha": 1.0, "class_weight": "none"}}, "binary", 0).estimator, random_state=0)])
+@pytest.mark.parametrize(
+    "model",
+    [
+        NBSVMClassifier(C=2.0),
+        SigmoidCalibrated(
+            build_model(
+                {"model": "ridge", "params": {"alpha": 1.0, "class_weight": "none"}}, "binary", 0
+            ).estimator,
+            random_state=0,
+        ),
+    ],
+)
 def test_custom_models_probabilities(model: object, bbc: tuple[list[str], list[str]]) -> None:
     texts, y = bbc
     x = TfidfVectorizer(min_df=2).fit_transform(texts)

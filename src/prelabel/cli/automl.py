@@ -56,7 +56,8 @@ def fit(
     try:
         clf.fit(table.texts, table.labels)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     clf.save(out)
     console = Console()
     summary = Table(title=f"prelabel automl fit: {train.name}")

@@ -1,0 +1,92 @@
+"""`prelabel automl fit|predict` and `prelabel bench automl` on small real files."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from automl_samples import sample
+from typer.testing import CliRunner
+
+from prelabel.automl import AutoTextClassifier
+from prelabel.cli.automl import app
+
+
+def _write_csv(path: Path, rows: list[dict[str, str]], fields: list[str]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def test_fit_then_predict_csv(tmp_path: Path) -> None:
+    rows = sample("sms_spam", "train.csv", 220)
+    train = _write_csv(tmp_path / "train.csv", rows[:200], ["text", "label"])
+    test_rows = [{"id": f"m{i}", "text": r["text"]} for i, r in enumerate(rows[200:])]
+    test = _write_csv(tmp_path / "test.csv", test_rows, ["id", "text"])
+    model = tmp_path / "model.joblib"
+    runner = CliRunner()
+    res = runner.invoke(app, ["fit", "--train", str(train), "--budget", "0", "--out", str(model)])
+    assert res.exit_code == 0, res.output
+    assert AutoTextClassifier.load(model).classes_.tolist() == ["ham", "spam"]
+    out = tmp_path / "pred.csv"
+    res = runner.invoke(app, ["predict", "--model", str(model), "--input", str(test), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    with out.open(newline="") as fh:
+        got = list(csv.DictReader(fh))
+    assert list(got[0]) == ["id", "label", "proba_ham", "proba_spam"]
+    assert [g["id"] for g in got] == [f"m{i}" for i in range(20)]
+    assert all(g["label"] in ("ham", "spam") for g in got)
+    assert all(abs(float(g["proba_ham"]) + float(g["proba_spam"]) - 1) < 1e-5 for g in got)
+
+
+def test_fit_multilabel_jsonl_and_bad_input(tmp_path: Path) -> None:
+    rows = sample("reuters21578_top20", "train.jsonl", 120)
+    train = tmp_path / "train.jsonl"
+    train.write_text(
+        "\n".join(json.dumps({"id": r["id"], "text": r["text"], "labels": r["labels"]}) for r in rows)
+    )
+    model = tmp_path / "m.joblib"
+    runner = CliRunner()
+    args = ["fit", "--train", str(train), "--labels-column", "labels", "--budget", "0", "--out", str(model)]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "p.csv"
+    res = runner.invoke(app, ["predict", "--model", str(model), "--input", str(train), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    header = out.read_text().splitlines()[0].split(",")
+    assert header[:2] == ["id", "labels"]
+    one_class = _write_csv(tmp_path / "one.csv", [{"text": "a b", "label": "x"}] * 5, ["text", "label"])
+    res = runner.invoke(app, ["fit", "--train", str(one_class), "--budget", "0", "--out", str(model)])
+    assert res.exit_code != 0
+    assert "at least 2 classes" in res.output
+
+
+def test_bench_automl_table(tmp_path: Path) -> None:
+    from prelabel.bench.automl import run
+
+    rows = sample("disaster_tweets", "train.csv", 300)
+    train = _write_csv(tmp_path / "tweets.csv", rows, ["id", "text", "target"])
+    out = tmp_path / "bench.json"
+    result = run(
+        train,
+        None,
+        "text",
+        "target",
+        None,
+        budget=3,
+        test_split=0.3,
+        json_out=out,
+        systems=["original", "prelabel"],
+        n_jobs=1,
+        print_table=False,
+    )
+    assert [r["system"] for r in result] == ["original", "prelabel"]
+    for r in result:
+        assert r["n_test"] == 90
+        assert 0.0 <= r["test_f1"] <= 1.0 and 0.0 <= r["test_ece"] <= 1.0
+        assert r["test_log_loss"] > 0
+        assert r["wall_time"] > 0
+    assert json.loads(out.read_text())[1]["system"] == "prelabel"

@@ -1,0 +1,71 @@
+"""Sentence embeddings: lazy import, text-hash cache, embedding feature sets."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from prelabel.automl import AutoTextClassifier
+from prelabel.automl import embeddings as emb_mod
+
+needs_extra = pytest.mark.skipif(
+    not emb_mod.embeddings_available(), reason="prelabel[embeddings] is not installed"
+)
+
+
+def test_importing_the_engine_does_not_import_torch() -> None:
+    code = (
+        "import sys, prelabel.automl; from prelabel.automl import AutoTextClassifier; "
+        "AutoTextClassifier(time_budget=0).fit(['good day', 'bad day', 'nice day', 'awful day'], "
+        "['p', 'n', 'p', 'n']); "
+        "bad = [m for m in ('torch', 'sentence_transformers', 'optuna') if m in sys.modules]; "
+        "sys.exit(1 if bad else 0)"
+    )
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    res = subprocess.run(
+        [sys.executable, "-c", code], env={"PYTHONPATH": src}, capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.embeddings
+@needs_extra
+def test_cache_never_encodes_a_text_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tweets: tuple[list[str], list[str]]
+) -> None:
+    texts = tweets[0][:6]
+    first = emb_mod.embed(texts + texts[:2], tmp_path)  # duplicates are encoded once
+    assert first.shape == (8, emb_mod.EMBEDDING_DIM)
+    np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-4)
+    assert len(list((tmp_path / "embeddings").rglob("shard-*.npz"))) == 1
+    # a fresh process: nothing in memory, everything on disk; the model must not be needed
+    monkeypatch.setattr(emb_mod, "_memory", {})
+    monkeypatch.setattr(emb_mod, "_loaded_shards", {})
+
+    def no_model() -> None:
+        raise AssertionError("a cached text was encoded again")
+
+    monkeypatch.setattr(emb_mod, "_load_model", no_model)
+    again = emb_mod.embed(texts, tmp_path)
+    np.testing.assert_allclose(again, first[:6])
+    assert emb_mod.count_missing([*texts, "a text never seen"], tmp_path) == 1
+
+
+@pytest.mark.embeddings
+@needs_extra
+def test_fit_with_embedding_feature_sets(tmp_path: Path, tweets: tuple[list[str], list[str]]) -> None:
+    texts, y = tweets
+    est = AutoTextClassifier(
+        time_budget=60, max_trials=3, feature_sets=["emb", "word+emb"], cache_dir=str(tmp_path)
+    ).fit(texts[:60], y[:60])
+    kinds = {m["config"]["features"]["kind"] for m in est.ensemble_}
+    assert kinds <= {"emb", "word+emb"} and kinds
+    proba = est.predict_proba(texts[60:65])
+    assert proba.shape == (5, 2)
+    assert est.transform_features(texts[60:65]).shape[0] == 5
+    loaded = AutoTextClassifier.from_bytes(est.to_bytes())
+    np.testing.assert_allclose(loaded.predict_proba(texts[60:65]), proba)
