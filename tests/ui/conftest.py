@@ -1,5 +1,5 @@
-"""Fixtures of the UI tests: the real app (`create_app`) on the real databases of tests/conftest.py, real users
-and a project filled with real disaster tweets; `login` drives the real login form (CSRF included)."""
+"""Fixtures of the UI tests: the real app (`create_app`) on the real databases of tests/conftest.py, real
+users and a project filled with real disaster tweets; `login` drives the real login form (CSRF included)."""
 
 from __future__ import annotations
 
@@ -76,10 +76,17 @@ def world(store: Store, datasets: Path) -> World:
     other = projects.create_project(store, outsider, title="Olga's secret project", interface=INTERFACE)
     rows = tweets(datasets, 30)
     import_assets(
-        store, admin, project.id,
-        [AssetIn(external_id=r["id"], content=r["text"], json_metadata={"keyword": r["keyword"],
-                                                                        "location": r["location"]})
-         for r in rows],
+        store,
+        admin,
+        project.id,
+        [
+            AssetIn(
+                external_id=r["id"],
+                content=r["text"],
+                json_metadata={"keyword": r["keyword"], "location": r["location"]},
+            )
+            for r in rows
+        ],
     )
     gold = {r["id"]: ("DISASTER" if r["target"] == "1" else "NOT_DISASTER") for r in rows}
     return World(store, admin, reviewer, labeler, outsider, project.id, other.id, gold)
@@ -87,8 +94,9 @@ def world(store: Store, datasets: Path) -> World:
 
 @pytest.fixture
 def app_client(store: Store) -> Iterator[TestClient]:
-    settings = Settings(database_url=store.url, secret_key="test-secret-" + "x" * 32, environment="test",
-                        run_worker=False)
+    settings = Settings(
+        database_url=store.url, secret_key="test-secret-" + "x" * 32, environment="test", run_worker=False
+    )
     app = create_app(settings, store=store)
     with TestClient(app, follow_redirects=False) as client:
         yield client
@@ -97,8 +105,9 @@ def app_client(store: Store) -> Iterator[TestClient]:
 @pytest.fixture
 def client_factory(store: Store) -> Iterator[Callable[[], TestClient]]:
     """Independent browsers (separate cookie jars) on one app."""
-    settings = Settings(database_url=store.url, secret_key="test-secret-" + "x" * 32, environment="test",
-                        run_worker=False)
+    settings = Settings(
+        database_url=store.url, secret_key="test-secret-" + "x" * 32, environment="test", run_worker=False
+    )
     app = create_app(settings, store=store)
     clients: list[TestClient] = []
 
@@ -123,8 +132,10 @@ def login(client: TestClient, username: str, password: str = PASSWORD) -> str:
     """Log in through the form; returns the session's CSRF token."""
     page = client.get("/login")
     assert page.status_code == 200
-    r = client.post("/login", data={"username": username, "password": password, "next": "/",
-                                    "csrf_token": csrf_of(page.text)})
+    r = client.post(
+        "/login",
+        data={"username": username, "password": password, "next": "/", "csrf_token": csrf_of(page.text)},
+    )
     assert r.status_code == 303, r.text
     home = client.get("/")
     assert home.status_code == 200

@@ -1,9 +1,9 @@
 """Browser tests: Playwright driving Debian's Chromium against a real `prelabel serve` (with its background
 trainer) on 127.0.0.1 and a temporary SQLite database.
 
-Scenario: log in, import a CSV of real disaster tweets, label ten assets with the keyboard only, see the trainer's
-prediction appear and accept it with Enter, undo, review, and the dashboard with "Train now" and live job
-progress. Screenshots of every view at 1280×800 and phone width go to test-output/screenshots/.
+Scenario: log in, import a CSV of real disaster tweets, label ten assets with the keyboard only, see the
+trainer's prediction appear and accept it with Enter, undo, review, and the dashboard with "Train now" and
+live job progress. Screenshots of every view at 1280x800 and phone width go to test-output/screenshots/.
 """
 
 from __future__ import annotations
@@ -32,8 +32,14 @@ from prelabel.store.engine import Store
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 PASSWORD = "correct horse battery"
 INTERFACE = {
@@ -51,7 +57,10 @@ INTERFACE = {
 }
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
-EVIL = '<script>window.__xss = 1; alert("script")</script><img src=x onerror="window.__xss = 2; alert(1)"> 🔥 &amp;'
+EVIL = (
+    '<script>window.__xss = 1; alert("script")</script>'
+    '<img src=x onerror="window.__xss = 2; alert(1)"> 🔥 &amp; مرحبا'
+)
 
 
 @dataclass
@@ -88,8 +97,13 @@ def server(tmp_path_factory: pytest.TempPathFactory, datasets: Path) -> Iterator
     store.upgrade()
     alice = auth.create_user(store, "alice", PASSWORD)
     admin = auth.get_actor(store, alice.id)
-    project = projects.create_project(store, admin, title="Disaster tweets", interface=INTERFACE,
-                                      description="Browser test project: real tweets from the Kaggle set.")
+    project = projects.create_project(
+        store,
+        admin,
+        title="Disaster tweets",
+        interface=INTERFACE,
+        description="Browser test project: real tweets from the Kaggle set.",
+    )
     with (datasets / "disaster_tweets" / "train.csv").open(newline="", encoding="utf-8") as f:
         all_rows = list(csv.DictReader(f))
     # the file starts with a run of disasters: interleave both classes so ten labels can train a model
@@ -98,17 +112,35 @@ def server(tmp_path_factory: pytest.TempPathFactory, datasets: Path) -> Iterator
     rows = [r for pair in zip(pos, neg, strict=True) for r in pair]
     gold = {r["id"]: "DISASTER" if r["target"] == "1" else "NOT_DISASTER" for r in rows}
     (d / "tweets.csv").write_bytes(_csv_bytes(rows))
-    (d / "evil.csv").write_bytes(_csv_bytes([{"id": "evil-1", "keyword": "<b>kw</b>", "location": "", "text": EVIL}]))
+    (d / "evil.csv").write_bytes(
+        _csv_bytes([{"id": "evil-1", "keyword": "<b>kw</b>", "location": "", "text": EVIL}])
+    )
 
     port = _free_port()
-    env = {**os.environ, "PRELABEL_SECRET_KEY": "browser-test-" + "k" * 32, "PRELABEL_DATA_DIR": str(d / "data"),
-           "PRELABEL_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "PRELABEL_SECRET_KEY": "browser-test-" + "k" * 32,
+        "PRELABEL_DATA_DIR": str(d / "data"),
+        "PRELABEL_LOG_LEVEL": "WARNING",
+    }
     log = d / "server.log"
     exe = Path(sys.executable).parent / "prelabel"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--database-url", url, "--worker"],
-            stdout=out, stderr=subprocess.STDOUT, env=env,
+            [
+                str(exe),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--database-url",
+                url,
+                "--worker",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -214,17 +246,24 @@ def test_label_predict_accept_undo_review_dashboard(server: Server, browser: Any
         _press_and_wait(page, "Enter")
         labeled.append(ext)
     with server.store.transaction(read_only=True) as s:
-        labs = s.execute(select(t.Label.json_response, t.Label.seconds_to_label, t.Asset.external_id)
-                         .join(t.Asset, t.Asset.id == t.Label.asset_id)).all()
+        labs = s.execute(
+            select(t.Label.json_response, t.Label.seconds_to_label, t.Asset.external_id).join(
+                t.Asset, t.Asset.id == t.Label.asset_id
+            )
+        ).all()
     assert len(labs) == 10
     assert all(sec is not None and sec > 0 for _, sec, _ in labs)
-    assert {ext: r["JOB_0"]["categories"][0]["name"] for r, _, ext in labs} == {e: server.gold[e] for e in labeled}
+    assert {ext: r["JOB_0"]["categories"][0]["name"] for r, _, ext in labs} == {
+        e: server.gold[e] for e in labeled
+    }
 
     # the background trainer of `prelabel serve` trains on the ten labels: wait for its prediction
     deadline = time.monotonic() + 120
     while "suggests" not in page.inner_text("main"):
         if time.monotonic() > deadline:
-            pytest.fail("no prediction within 120 s; server log:\n" + (server.log / "server.log").read_text()[-3000:])
+            pytest.fail(
+                "no prediction within 120 s; server log:\n" + (server.log / "server.log").read_text()[-3000:]
+            )
         time.sleep(1.0)
         page.reload()
     _shot(page, "desktop-05-label-with-prediction")
@@ -235,8 +274,9 @@ def test_label_predict_accept_undo_review_dashboard(server: Server, browser: Any
     mv_id = int(page.locator("input[name=model_version_id]").get_attribute("value") or 0)
     _press_and_wait(page, "Enter")  # accept the prediction
     with server.store.transaction(read_only=True) as s:
-        lab = s.execute(select(t.Label).join(t.Asset, t.Asset.id == t.Label.asset_id)
-                        .where(t.Asset.external_id == ext)).scalar_one()
+        lab = s.execute(
+            select(t.Label).join(t.Asset, t.Asset.id == t.Label.asset_id).where(t.Asset.external_id == ext)
+        ).scalar_one()
         assert lab.model_version_id == mv_id and lab.agrees_with_prediction is True
         assert lab.json_response == {"JOB_0": {"categories": [{"name": predicted}]}}
 
@@ -246,8 +286,13 @@ def test_label_predict_accept_undo_review_dashboard(server: Server, browser: Any
     assert _asset_external_id(page) == ext
     _shot(page, "desktop-06-label-after-undo")
     with server.store.transaction(read_only=True) as s:
-        n = len(s.execute(select(t.Label.id).join(t.Asset, t.Asset.id == t.Label.asset_id)
-                          .where(t.Asset.external_id == ext)).all())
+        n = len(
+            s.execute(
+                select(t.Label.id)
+                .join(t.Asset, t.Asset.id == t.Label.asset_id)
+                .where(t.Asset.external_id == ext)
+            ).all()
+        )
     assert n == 0
     # skip it with Esc
     _press_and_wait(page, "Escape")
@@ -255,8 +300,11 @@ def test_label_predict_accept_undo_review_dashboard(server: Server, browser: Any
 
     # review: flag one labeled asset as the trainer's label-error detection would, then accept it
     with server.store.transaction() as s:
-        s.execute(update(t.Asset).where(t.Asset.external_id == labeled[0], t.Asset.project_id == pid)
-                  .values(review_reason="label_error", review_score=0.8))
+        s.execute(
+            update(t.Asset)
+            .where(t.Asset.external_id == labeled[0], t.Asset.project_id == pid)
+            .values(review_reason="label_error", review_score=0.8)
+        )
     page.click("nav >> text=Review")
     page.wait_for_url(f"{base}/projects/{pid}/review")
     assert page.locator(".review-item").count() >= 1
@@ -294,8 +342,12 @@ def test_phone_width_views(server: Server, browser: Any) -> None:
     _shot(page, "phone-01-login")
     _login(page, base)
     _shot(page, "phone-02-projects")
-    for name, path in (("03-project", ""), ("04-label", "/label"), ("05-review", "/review"),
-                       ("06-dashboard", "/dashboard")):
+    for name, path in (
+        ("03-project", ""),
+        ("04-label", "/label"),
+        ("05-review", "/review"),
+        ("06-dashboard", "/dashboard"),
+    ):
         page.goto(f"{base}/projects/{pid}{path}")
         _shot(page, f"phone-{name}")
         # nothing wider than the screen except inside scrollable table wrappers

@@ -41,8 +41,13 @@ def shown_asset(page: str) -> int:
 
 # --- login ----------------------------------------------------------------------------------------------
 def test_anonymous_visitors_are_sent_to_login(app_client: TestClient, world: Any) -> None:
-    for path in ("/", f"/projects/{world.project_id}", f"/projects/{world.project_id}/label",
-                 f"/projects/{world.project_id}/review", f"/projects/{world.project_id}/dashboard"):
+    for path in (
+        "/",
+        f"/projects/{world.project_id}",
+        f"/projects/{world.project_id}/label",
+        f"/projects/{world.project_id}/review",
+        f"/projects/{world.project_id}/dashboard",
+    ):
         r = app_client.get(path)
         assert r.status_code == 303, path
         assert r.headers["location"].startswith("/login?next=" + path.split("?")[0])
@@ -50,8 +55,9 @@ def test_anonymous_visitors_are_sent_to_login(app_client: TestClient, world: Any
 
 def test_login_failure_says_so_and_sets_no_session(app_client: TestClient, world: Any) -> None:
     page = app_client.get("/login")
-    r = app_client.post("/login", data={"username": "leo", "password": "wrong password",
-                                        "csrf_token": csrf(page.text)})
+    r = app_client.post(
+        "/login", data={"username": "leo", "password": "wrong password", "csrf_token": csrf(page.text)}
+    )
     assert r.status_code == 401
     assert "Wrong username or password." in r.text
     assert 'value="leo"' in r.text  # the username is kept in the form
@@ -70,8 +76,15 @@ def test_login_then_logout(app_client: TestClient, world: Any, login: Callable[.
 def test_login_redirects_only_to_local_paths(app_client: TestClient, world: Any) -> None:
     page = app_client.get("/login?next=//evil.example/x")
     assert 'value="/"' in page.text
-    r = app_client.post("/login", data={"username": "leo", "password": "correct horse battery",
-                                        "next": "https://evil.example/", "csrf_token": csrf(page.text)})
+    r = app_client.post(
+        "/login",
+        data={
+            "username": "leo",
+            "password": "correct horse battery",
+            "next": "https://evil.example/",
+            "csrf_token": csrf(page.text),
+        },
+    )
     assert r.status_code == 303 and r.headers["location"] == "/"
 
 
@@ -91,13 +104,18 @@ def test_posts_without_or_with_a_wrong_csrf_token_write_nothing(
     pid = world.project_id
     asset_id = shown_asset(app_client.get(f"/projects/{pid}/label").text)
     label = {"asset_id": str(asset_id), "job:JOB_0": "DISASTER"}
-    for bad in ({}, {"csrf_token": "x" * 43}, {"csrf_token": token[:-1] + ("A" if token[-1] != "A" else "B")}):
+    for bad in (
+        {},
+        {"csrf_token": "x" * 43},
+        {"csrf_token": token[:-1] + ("A" if token[-1] != "A" else "B")},
+    ):
         r = app_client.post(f"/projects/{pid}/label", data={**label, **bad})
         assert r.status_code == 403, bad
         r = app_client.post(f"/projects/{pid}/train", data={"tier": "fast", **bad})
         assert r.status_code == 403
-        r = app_client.post(f"/projects/{pid}/import", data=bad,
-                            files={"file": ("a.csv", b"text\nhello\n", "text/csv")})
+        r = app_client.post(
+            f"/projects/{pid}/import", data=bad, files={"file": ("a.csv", b"text\nhello\n", "text/csv")}
+        )
         assert r.status_code == 403
     assert count(world, t.Label, t.Label.project_id == pid) == 0
     assert count(world, t.TrainingJob) == 0
@@ -115,8 +133,10 @@ def test_another_session_token_is_refused(
     token_a = login(a, "alice")
     login(b, "leo")
     asset_id = shown_asset(b.get(f"/projects/{world.project_id}/label").text)
-    r = b.post(f"/projects/{world.project_id}/label",
-               data={"asset_id": str(asset_id), "job:JOB_0": "DISASTER", "csrf_token": token_a})
+    r = b.post(
+        f"/projects/{world.project_id}/label",
+        data={"asset_id": str(asset_id), "job:JOB_0": "DISASTER", "csrf_token": token_a},
+    )
     assert r.status_code == 403
     assert count(world, t.Label) == 0
 
@@ -128,14 +148,21 @@ def test_no_one_sees_another_project(
     olga = client_factory()
     token = login(olga, "olga")
     pid = world.project_id
-    for path in (f"/projects/{pid}", f"/projects/{pid}/label", f"/projects/{pid}/review",
-                 f"/projects/{pid}/dashboard", f"/projects/{pid}/dashboard/jobs"):
+    for path in (
+        f"/projects/{pid}",
+        f"/projects/{pid}/label",
+        f"/projects/{pid}/review",
+        f"/projects/{pid}/dashboard",
+        f"/projects/{pid}/dashboard/jobs",
+    ):
         r = olga.get(path)
         assert r.status_code == 404, path
         assert "Disaster tweets" not in r.text
-    for path, data in ((f"/projects/{pid}/train", {"tier": "fast"}),
-                       (f"/projects/{pid}/label", {"asset_id": "1", "job:JOB_0": "DISASTER"}),
-                       (f"/projects/{pid}/review/1", {"action": "accept"})):
+    for path, data in (
+        (f"/projects/{pid}/train", {"tier": "fast"}),
+        (f"/projects/{pid}/label", {"asset_id": "1", "job:JOB_0": "DISASTER"}),
+        (f"/projects/{pid}/review/1", {"action": "accept"}),
+    ):
         assert olga.post(path, data={**data, "csrf_token": token}).status_code == 404, path
     assert "Disaster tweets" not in olga.get("/").text
     # and the project's admin does not see Olga's project either
@@ -150,11 +177,19 @@ def _label_some(world: Any, n: int) -> None:
     from prelabel.service.labels import create_label
 
     with world.store.transaction(read_only=True) as s:
-        ids = list(s.scalars(select(t.Asset.id).where(t.Asset.project_id == world.project_id)
-                             .order_by(t.Asset.id).limit(n)))
+        ids = list(
+            s.scalars(
+                select(t.Asset.id).where(t.Asset.project_id == world.project_id).order_by(t.Asset.id).limit(n)
+            )
+        )
     for i, aid in enumerate(ids):
-        create_label(world.store, world.admin, world.project_id, aid,
-                     json_response={"JOB_0": {"categories": [{"name": "DISASTER" if i % 2 else "NOT_DISASTER"}]}})
+        create_label(
+            world.store,
+            world.admin,
+            world.project_id,
+            aid,
+            json_response={"JOB_0": {"categories": [{"name": "DISASTER" if i % 2 else "NOT_DISASTER"}]}},
+        )
 
 
 def test_labeler_cannot_use_review_or_admin_actions(
@@ -181,8 +216,11 @@ def test_labeler_cannot_use_review_or_admin_actions(
     assert count(world, t.Label, t.Label.label_type == LabelType.REVIEW.value) == 0
     page = app_client.get(f"/projects/{pid}")
     assert "Only the project's admins can import" in page.text
-    r = app_client.post(f"/projects/{pid}/import", data={"csrf_token": token},
-                        files={"file": ("a.csv", b"text\nhello there\n", "text/csv")})
+    r = app_client.post(
+        f"/projects/{pid}/import",
+        data={"csrf_token": token},
+        files={"file": ("a.csv", b"text\nhello there\n", "text/csv")},
+    )
     assert r.status_code == 403
     assert count(world, t.Asset, t.Asset.project_id == pid) == 30
 
@@ -234,9 +272,13 @@ def test_label_round_trip_records_time_and_skip_and_undo(
     first = shown_asset(page.text)
     assert "No prediction yet" in page.text
     assert "Enter" in page.text and "Esc" in page.text  # the shortcut hint
-    assert app_client.get(f"/projects/{pid}/label").text.count(f'value="{first}"') >= 1  # same lease on reload
-    r = app_client.post(f"/projects/{pid}/label", data={"asset_id": str(first), "job:JOB_0": "DISASTER",
-                                                       "seconds": "4.25", "csrf_token": token})
+    assert (
+        app_client.get(f"/projects/{pid}/label").text.count(f'value="{first}"') >= 1
+    )  # same lease on reload
+    r = app_client.post(
+        f"/projects/{pid}/label",
+        data={"asset_id": str(first), "job:JOB_0": "DISASTER", "seconds": "4.25", "csrf_token": token},
+    )
     assert r.status_code == 303
     with world.store.transaction(read_only=True) as s:
         lab = s.scalars(select(t.Label).where(t.Label.asset_id == first)).one()
@@ -275,8 +317,9 @@ def test_missing_choice_is_refused_with_a_message(
     r = app_client.post(f"/projects/{pid}/label", data={"asset_id": str(aid), "csrf_token": token})
     assert r.status_code == 422
     assert "Choose a category for" in r.text and shown_asset(r.text) == aid
-    r = app_client.post(f"/projects/{pid}/label", data={"asset_id": str(aid), "job:JOB_0": "NOPE",
-                                                       "csrf_token": token})
+    r = app_client.post(
+        f"/projects/{pid}/label", data={"asset_id": str(aid), "job:JOB_0": "NOPE", "csrf_token": token}
+    )
     assert r.status_code == 422 and "unknown category" in r.text
     assert count(world, t.Label) == 0
 
@@ -289,10 +332,19 @@ def test_prediction_is_preselected_and_its_model_version_recorded(
     aid = shown_asset(app_client.get(f"/projects/{pid}/label").text)
     with world.store.transaction(read_only=True) as s:
         ext = s.get(t.Asset, aid).external_id  # type: ignore[union-attr]
-    response = {"JOB_0": {"categories": [{"name": "NOT_DISASTER", "probability": 0.83}],
-                          "probabilities": {"DISASTER": 0.17, "NOT_DISASTER": 0.83}}}
-    create_predictions(world.store, world.admin, pid, [PredictionIn(external_id=ext, json_response=response)],
-                       model_name="automl")
+    response = {
+        "JOB_0": {
+            "categories": [{"name": "NOT_DISASTER", "probability": 0.83}],
+            "probabilities": {"DISASTER": 0.17, "NOT_DISASTER": 0.83},
+        }
+    }
+    create_predictions(
+        world.store,
+        world.admin,
+        pid,
+        [PredictionIn(external_id=ext, json_response=response)],
+        model_name="automl",
+    )
     page = app_client.get(f"/projects/{pid}/label").text
     assert shown_asset(page) == aid
     assert re.search(r'value="NOT_DISASTER"\s+checked', page)
@@ -301,8 +353,15 @@ def test_prediction_is_preselected_and_its_model_version_recorded(
     mv = re.search(r'name="model_version_id" value="(\d+)"', page)
     assert mv is not None
     # Enter in the browser submits the form as rendered: the preselected choice and the model version
-    r = app_client.post(f"/projects/{pid}/label", data={"asset_id": str(aid), "job:JOB_0": "NOT_DISASTER",
-                                                       "model_version_id": mv.group(1), "csrf_token": token})
+    r = app_client.post(
+        f"/projects/{pid}/label",
+        data={
+            "asset_id": str(aid),
+            "job:JOB_0": "NOT_DISASTER",
+            "model_version_id": mv.group(1),
+            "csrf_token": token,
+        },
+    )
     assert r.status_code == 303
     with world.store.transaction(read_only=True) as s:
         lab = s.scalars(select(t.Label).where(t.Label.asset_id == aid)).one()
@@ -312,15 +371,31 @@ def test_prediction_is_preselected_and_its_model_version_recorded(
     assert "100%" in dash and "of 1" in dash  # acceptance of automl-1
 
 
-def test_uncertain_prediction_is_flagged(app_client: TestClient, world: Any, login: Callable[..., str]) -> None:
+def test_uncertain_prediction_is_flagged(
+    app_client: TestClient, world: Any, login: Callable[..., str]
+) -> None:
     login(app_client, "leo")
     pid = world.project_id
     aid = shown_asset(app_client.get(f"/projects/{pid}/label").text)
     with world.store.transaction(read_only=True) as s:
         ext = s.get(t.Asset, aid).external_id  # type: ignore[union-attr]
-    create_predictions(world.store, world.admin, pid, [PredictionIn(external_id=ext, json_response={
-        "JOB_0": {"categories": [{"name": "DISASTER", "probability": 0.52}],
-                  "probabilities": {"DISASTER": 0.52, "NOT_DISASTER": 0.48}}})], model_name="automl")
+    create_predictions(
+        world.store,
+        world.admin,
+        pid,
+        [
+            PredictionIn(
+                external_id=ext,
+                json_response={
+                    "JOB_0": {
+                        "categories": [{"name": "DISASTER", "probability": 0.52}],
+                        "probabilities": {"DISASTER": 0.52, "NOT_DISASTER": 0.48},
+                    }
+                },
+            )
+        ],
+        model_name="automl",
+    )
     page = app_client.get(f"/projects/{pid}/label").text
     assert "unsure" in page and "52%" in page and "48%" in page
 
@@ -329,8 +404,12 @@ def test_hostile_text_is_escaped(app_client: TestClient, world: Any, login: Call
     login(app_client, "alice")
     pid = world.project_id
     evil = '<script>alert("x")</script><img src=x onerror=alert(1)> &amp; \u202eRTL'
-    import_assets(world.store, world.admin, pid,
-                  [AssetIn(external_id="<b>evil</b>", content=evil, json_metadata={"k": "<i>m</i>"})])
+    import_assets(
+        world.store,
+        world.admin,
+        pid,
+        [AssetIn(external_id="<b>evil</b>", content=evil, json_metadata={"k": "<i>m</i>"})],
+    )
     asset = get_asset_by_external_id(world.store, world.admin, pid, "<b>evil</b>")
     page = app_client.get(f"/projects/{pid}/label?asset={asset.id}").text
     assert "<script>alert" not in page and "<img src=x" not in page and "<b>evil" not in page
@@ -347,22 +426,36 @@ def test_review_accept_and_correct_write_review_labels(
     pid = world.project_id
     _label_some(world, 4)
     with world.store.transaction() as s:
-        ids = list(s.scalars(select(t.Asset.id).where(t.Asset.project_id == pid, t.Asset.status == "LABELED")
-                             .order_by(t.Asset.id).limit(2)))
-        s.execute(update(t.Asset).where(t.Asset.id.in_(ids)).values(review_reason="label_error", review_score=0.9))
+        ids = list(
+            s.scalars(
+                select(t.Asset.id)
+                .where(t.Asset.project_id == pid, t.Asset.status == "LABELED")
+                .order_by(t.Asset.id)
+                .limit(2)
+            )
+        )
+        s.execute(
+            update(t.Asset).where(t.Asset.id.in_(ids)).values(review_reason="label_error", review_score=0.9)
+        )
     page = app_client.get(f"/projects/{pid}/review")
     assert page.status_code == 200
     assert page.text.count("Accept label") == 2 and "label error" in page.text
     r = app_client.post(f"/projects/{pid}/review/{ids[0]}", data={"action": "accept", "csrf_token": token})
     assert r.status_code == 303
-    r = app_client.post(f"/projects/{pid}/review/{ids[1]}",
-                        data={"action": "correct", "job:JOB_0": "DISASTER", "csrf_token": token})
+    r = app_client.post(
+        f"/projects/{pid}/review/{ids[1]}",
+        data={"action": "correct", "job:JOB_0": "DISASTER", "csrf_token": token},
+    )
     assert r.status_code == 303
     with world.store.transaction(read_only=True) as s:
-        reviews = {lab.asset_id: lab.json_response for lab in
-                   s.scalars(select(t.Label).where(t.Label.label_type == LabelType.REVIEW.value))}
-        firsts = {lab.asset_id: lab.json_response for lab in
-                  s.scalars(select(t.Label).where(t.Label.label_type == LabelType.DEFAULT.value))}
+        reviews = {
+            lab.asset_id: lab.json_response
+            for lab in s.scalars(select(t.Label).where(t.Label.label_type == LabelType.REVIEW.value))
+        }
+        firsts = {
+            lab.asset_id: lab.json_response
+            for lab in s.scalars(select(t.Label).where(t.Label.label_type == LabelType.DEFAULT.value))
+        }
         statuses = {a: s.get(t.Asset, a).status for a in ids}  # type: ignore[union-attr]
     assert reviews[ids[0]] == firsts[ids[0]]
     assert reviews[ids[1]] == {"JOB_0": {"categories": [{"name": "DISASTER"}]}}
@@ -379,19 +472,32 @@ def test_import_csv_with_column_choice(
     lines = (datasets / "disaster_tweets" / "train.csv").read_bytes().split(b"\n")
     head, body = lines[0], [ln for ln in lines[1:] if ln][100:140]
     data = b"\n".join([head, *body]) + b"\n"
-    form = {"csrf_token": token, "text_column": "text", "id_column": "id", "metadata_columns": "keyword, location",
-            "on_conflict": "skip"}
-    r = app_client.post(f"/projects/{pid}/import", data=form, files={"file": ("tweets.csv", data, "text/csv")})
+    form = {
+        "csrf_token": token,
+        "text_column": "text",
+        "id_column": "id",
+        "metadata_columns": "keyword, location",
+        "on_conflict": "skip",
+    }
+    r = app_client.post(
+        f"/projects/{pid}/import", data=form, files={"file": ("tweets.csv", data, "text/csv")}
+    )
     assert r.status_code == 303, r.text
     page = app_client.get(f"/projects/{pid}").text
     assert "Imported tweets.csv" in page
     created = count(world, t.Asset, t.Asset.project_id == pid) - 30
     assert created > 30 and f"{created} created" in page
     with world.store.transaction(read_only=True) as s:
-        meta = s.scalars(select(t.Asset.json_metadata).where(t.Asset.project_id == pid)
-                         .order_by(t.Asset.id.desc()).limit(1)).one()
+        meta = s.scalars(
+            select(t.Asset.json_metadata)
+            .where(t.Asset.project_id == pid)
+            .order_by(t.Asset.id.desc())
+            .limit(1)
+        ).one()
     assert set(meta) == {"keyword", "location"}
-    r = app_client.post(f"/projects/{pid}/import", data=form, files={"file": ("tweets.csv", data, "text/csv")})
+    r = app_client.post(
+        f"/projects/{pid}/import", data=form, files={"file": ("tweets.csv", data, "text/csv")}
+    )
     assert r.status_code == 303
     assert f"0 created, 0 updated, {created} skipped" in app_client.get(f"/projects/{pid}").text
 
@@ -401,19 +507,26 @@ def test_import_csv_with_column_choice(
     [
         (b"text\n\xff\xfe bad bytes\n", {}, "UTF-8"),
         (b"id,body\n1,hello\n", {"text_column": "text"}, "text"),
-        (b"text\n\"unterminated\n", {}, "row"),
+        (b'text\n"unterminated\n', {}, "row"),
         (b'{"text": "a"}\n{"text": ', {"format": "jsonl"}, "line 2"),
     ],
     ids=["encoding", "missing-column", "malformed-csv", "malformed-jsonl"],
 )
 def test_bad_imports_show_a_message_and_write_nothing(
-    app_client: TestClient, world: Any, login: Callable[..., str], data: bytes, fields: dict[str, str],
+    app_client: TestClient,
+    world: Any,
+    login: Callable[..., str],
+    data: bytes,
+    fields: dict[str, str],
     message: str,
 ) -> None:
     token = login(app_client, "alice")
     pid = world.project_id
-    r = app_client.post(f"/projects/{pid}/import", data={"csrf_token": token, **fields},
-                        files={"file": ("bad.csv", data, "text/csv")})
+    r = app_client.post(
+        f"/projects/{pid}/import",
+        data={"csrf_token": token, **fields},
+        files={"file": ("bad.csv", data, "text/csv")},
+    )
     assert r.status_code in (400, 415, 422), r.status_code
     assert "Import failed, nothing was imported." in r.text and message in r.text
     assert count(world, t.Asset, t.Asset.project_id == pid) == 30
@@ -429,16 +542,43 @@ def test_dashboard_shows_versions_curve_leaderboard_and_people(
     for n, score, tier in ((10, 0.61, "fast"), (20, 0.68, "fast"), (20, 0.72, "search")):
         mv = create_model_version(world.store, pid, tier=tier, n_labels=n)
         board = [{"feature_set": "word", "model": "logreg", "params": {"C": 1.5}, "cv_score": score}]
-        finish_model_version(world.store, mv.id, status="READY", metrics={
-            "cv_score": score, "ece": 0.02, "timings": {"fit": 1.5, "predict": 0.5},
-            "jobs": {"JOB_0": {"metric": "f1", "cv_score": score, "leaderboard": board if tier == "search" else [],
-                               "per_class": {"DISASTER": {"precision": 0.7, "recall": 0.6, "f1": 0.65,
-                                                          "support": 9}}}}})
+        finish_model_version(
+            world.store,
+            mv.id,
+            status="READY",
+            metrics={
+                "cv_score": score,
+                "ece": 0.02,
+                "timings": {"fit": 1.5, "predict": 0.5},
+                "jobs": {
+                    "JOB_0": {
+                        "metric": "f1",
+                        "cv_score": score,
+                        "leaderboard": board if tier == "search" else [],
+                        "per_class": {
+                            "DISASTER": {"precision": 0.7, "recall": 0.6, "f1": 0.65, "support": 9}
+                        },
+                    }
+                },
+            },
+        )
     page = app_client.get(f"/projects/{pid}/dashboard")
     assert page.status_code == 200
     text = page.text
-    for expected in ("automl-1", "automl-2", "automl-3", "0.720", "<svg", "Learning curve", "logreg",
-                     "C=1.5", "Train now", "alice", "2.0 s", "0.650"):
+    for expected in (
+        "automl-1",
+        "automl-2",
+        "automl-3",
+        "0.720",
+        "<svg",
+        "Learning curve",
+        "logreg",
+        "C=1.5",
+        "Train now",
+        "alice",
+        "2.0 s",
+        "0.650",
+    ):
         assert expected in text, expected
     assert text.count("<circle") == 3
 

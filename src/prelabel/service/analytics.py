@@ -1,21 +1,22 @@
 """Project analytics for the model dashboard: how much the model helps and how the people labeling are doing.
 
     acceptance_by_version(store, actor, project_id) -> list[VersionAcceptance]
-        per model version: how many labels were given while its prediction was shown, and how many agreed with it
+        per model version: labels given while its prediction was shown, and how many agreed with it
     labeler_throughput(store, actor, project_id) -> list[LabelerThroughput]
         per author: labels, median seconds per label, active hours, labels per active hour, last label
     honeypot_accuracy(store, actor, project_id) -> list[HoneypotAccuracy]
         per author: DEFAULT labels on honeypots that have a gold answer, and how many match it exactly
     learning_curve(store, actor, project_id) -> list[CurvePoint]
-        per finished model version: its score (the trainer's CV score) against the number of labels it learned from
+        per finished model version: its score (the trainer's CV score) against its number of labels
     class_distribution(store, actor, project_id) -> list[ClassCount]
-        per job and category: assets whose effective label has it, and assets the newest model predicts it for
+        per job and category: assets whose effective label has it, and assets the newest model predicts
     dashboard(store, actor, project_id) -> Dashboard      all of the above
 
-Every function checks that the actor may see the project (`projects.get_project`: NotFound otherwise) and reads in
-one read-only transaction. "Effective label" follows the architecture: the newest REVIEW label of an asset, else its
-newest DEFAULT label. Active time groups one author's labels into sessions split by gaps over `SESSION_GAP_S`; a
-session's length is its span plus the median time of one label, so a lone label still counts.
+Every function checks that the actor may see the project (`projects.get_project`: NotFound otherwise) and
+reads in one read-only transaction. "Effective label" follows the architecture: the newest REVIEW label of an
+asset, else its newest DEFAULT label. Active time groups one author's labels into sessions split by gaps
+over `SESSION_GAP_S`; a session's length is its span plus the median time of one label, so a lone label
+still counts.
 """
 
 from __future__ import annotations
@@ -95,7 +96,9 @@ class Dashboard(BaseModel):
     honeypots: list[HoneypotAccuracy]
     learning_curve: list[CurvePoint]
     class_distribution: list[ClassCount]
-    predicted_by: str | None = Field(None, description="Display name of the version class_distribution predicted by.")
+    predicted_by: str | None = Field(
+        None, description="Display name of the version class_distribution predicted by."
+    )
 
 
 def model_score(metrics: dict[str, Any] | None) -> tuple[float | None, str | None]:
@@ -111,7 +114,11 @@ def model_score(metrics: dict[str, Any] | None) -> tuple[float | None, str | Non
         jobs = metrics.get("jobs")
         if isinstance(jobs, dict):
             metric = next(
-                (j["metric"] for j in jobs.values() if isinstance(j, dict) and isinstance(j.get("metric"), str)),
+                (
+                    j["metric"]
+                    for j in jobs.values()
+                    if isinstance(j, dict) and isinstance(j.get("metric"), str)
+                ),
                 None,
             )
     for key in SCORE_KEYS:
@@ -138,7 +145,9 @@ def _names(s: Session, user_ids: Iterable[int | None]) -> dict[int | None, str]:
 def _category_set(response: dict[str, Any] | None, job: str) -> frozenset[str]:
     if not response or not isinstance(response.get(job), dict):
         return frozenset()
-    return frozenset(c.get("name") for c in response[job].get("categories", []) if isinstance(c, dict))
+    return frozenset(
+        str(c.get("name")) for c in response[job].get("categories", []) if isinstance(c, dict)
+    )
 
 
 def _same_answer(label: dict[str, Any], gold: dict[str, Any]) -> bool:
@@ -180,8 +189,10 @@ def _acceptance(s: Session, project_id: int) -> list[VersionAcceptance]:
     return out
 
 
-def _versions(project_id: int) -> Select[tuple[t.ModelVersion]]:
-    return select(t.ModelVersion).where(t.ModelVersion.project_id == project_id).order_by(t.ModelVersion.version)
+def _versions(project_id: int) -> Select[t.ModelVersion]:
+    return (
+        select(t.ModelVersion).where(t.ModelVersion.project_id == project_id).order_by(t.ModelVersion.version)
+    )
 
 
 def acceptance_by_version(store: Store, actor: Actor, project_id: int) -> list[VersionAcceptance]:
@@ -190,7 +201,7 @@ def acceptance_by_version(store: Store, actor: Actor, project_id: int) -> list[V
         return _acceptance(s, project_id)
 
 
-# --- throughput -----------------------------------------------------------------------------------------------
+# --- throughput ---------------------------------------------------------------------------------------------
 def _throughput(s: Session, project_id: int) -> list[LabelerThroughput]:
     rows = s.execute(
         select(t.Label.author_id, t.Label.label_type, t.Label.created_at, t.Label.seconds_to_label)
@@ -244,7 +255,7 @@ def labeler_throughput(store: Store, actor: Actor, project_id: int) -> list[Labe
         return _throughput(s, project_id)
 
 
-# --- honeypots -----------------------------------------------------------------------------------------------
+# --- honeypots ----------------------------------------------------------------------------------------------
 def _honeypots(s: Session, project_id: int) -> list[HoneypotAccuracy]:
     rows = s.execute(
         select(t.Label.author_id, t.Label.json_response, t.Asset.honeypot_response)
@@ -284,7 +295,7 @@ def honeypot_accuracy(store: Store, actor: Actor, project_id: int) -> list[Honey
         return _honeypots(s, project_id)
 
 
-# --- learning curve ------------------------------------------------------------------------------------------
+# --- learning curve -----------------------------------------------------------------------------------------
 def _curve(s: Session, project_id: int) -> list[CurvePoint]:
     out = []
     for mv in s.scalars(_versions(project_id).where(t.ModelVersion.status == ModelStatus.READY.value)):
@@ -311,7 +322,7 @@ def learning_curve(store: Store, actor: Actor, project_id: int) -> list[CurvePoi
         return _curve(s, project_id)
 
 
-# --- class distribution --------------------------------------------------------------------------------------
+# --- class distribution -------------------------------------------------------------------------------------
 def _distribution(
     s: Session, project_id: int, interface_doc: dict[str, Any]
 ) -> tuple[list[ClassCount], str | None]:

@@ -1,8 +1,9 @@
 """The browser UI: server-rendered Jinja2 pages with a little vanilla JavaScript and vendored htmx.
 
-`install_ui(app, settings, store)` is called by `prelabel.api.app.create_app`. It adds the signed-cookie session
-middleware, mounts ``/static`` and includes the page routes (see `prelabel.ui.pages`). The UI calls the service
-layer directly; it never goes through the REST API. docs/ui.md describes the pages and the keyboard.
+`install_ui(app, settings, store)` is called by `prelabel.api.app.create_app`. It adds the signed-cookie
+session middleware, mounts ``/static`` and includes the page routes (see `prelabel.ui.pages`). The UI calls
+the service layer directly; it never goes through the REST API. docs/ui.md describes the pages and the
+keyboard.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Small server-side charts: horizontal bars (data for CSS) and the learning curve as inline SVG.
 
-The SVG is assembled from numbers and escaped strings only (`markupsafe.escape`), so it is safe to mark as Markup.
+The SVG is assembled from numbers and escaped strings only (`markupsafe.escape`), so it is safe to mark as
+Markup.
 """
 
 from __future__ import annotations
@@ -20,11 +21,16 @@ MAX_BOARD_COLS = 8
 
 
 def bars(items: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
-    """[(name, count)] → rows with a share of the largest count (0–100) for a CSS width."""
+    """[(name, count)] → rows with a share of the largest count (0-100) for a CSS width."""
     top = max((n for _, n in items), default=0)
     total = sum(n for _, n in items)
     return [
-        {"name": name, "count": n, "width": (100 * n / top) if top else 0, "share": (n / total) if total else None}
+        {
+            "name": name,
+            "count": n,
+            "width": (100 * n / top) if top else 0,
+            "share": (n / total) if total else None,
+        }
         for name, n in items
     ]
 
@@ -116,7 +122,9 @@ def learning_curve_svg(points: Sequence[CurvePoint]) -> Markup | None:
         f'<text x="{(PAD_L + W - PAD_R) / 2:.0f}" y="{H - 6}" text-anchor="middle" class="axis">'
         "labels the version learned from</text>"
     )
-    parts.append(f'<text x="{W - PAD_R}" y="{PAD_T + 10}" text-anchor="end" class="axis">CV {escape(metric)}</text>')
+    parts.append(
+        f'<text x="{W - PAD_R}" y="{PAD_T + 10}" text-anchor="end" class="axis">CV {escape(metric)}</text>'
+    )
     tiers: dict[str, list[CurvePoint]] = {}
     for p in points:
         tiers.setdefault(p.tier, []).append(p)

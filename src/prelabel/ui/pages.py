@@ -1,4 +1,5 @@
-"""The UI's pages. Each handler calls the service layer (which checks roles and validates) and renders a template.
+"""The UI's pages. Each handler calls the service layer (which checks roles and validates) and renders a
+template.
 
     GET  /login  POST /login  GET /logout  POST /logout
     GET  /                                  project list
@@ -119,7 +120,7 @@ def logout(request: Request) -> Response:
     return redirect("/login")
 
 
-# --- projects ---------------------------------------------------------------------------------------------
+# --- projects -----------------------------------------------------------------------------------------------
 @router.get("/", response_class=HTMLResponse)
 def project_list(request: Request, actor: ActorDep, store: StoreDep) -> Response:
     from prelabel.service.projects import list_projects, project_stats
@@ -135,8 +136,14 @@ def project_page(request: Request, project_id: int, actor: ActorDep, store: Stor
 
 
 def _render_project(
-    request: Request, store: Store, actor: Actor, project_id: int, *, status_code: int = 200,
-    import_error: str | None = None, import_form: dict[str, str] | None = None,
+    request: Request,
+    store: Store,
+    actor: Actor,
+    project_id: int,
+    *,
+    status_code: int = 200,
+    import_error: str | None = None,
+    import_form: dict[str, str] | None = None,
 ) -> Response:
     from prelabel.service.projects import project_stats
 
@@ -146,7 +153,10 @@ def _render_project(
         {
             "job": job,
             "bars": charts.bars(
-                [(c.name or c.key, stats.class_counts.get(job.name, {}).get(c.key, 0)) for c in job.categories]
+                [
+                    (c.name or c.key, stats.class_counts.get(job.name, {}).get(c.key, 0))
+                    for c in job.categories
+                ]
             ),
         }
         for job in interface.jobs
@@ -210,11 +220,19 @@ def import_file(
             label_column=fields["label_column"] or None,
             interface=interface,
         )
-        result = import_assets(store, actor, project_id, records, on_conflict=on_conflict)  # type: ignore[arg-type]
+        result = import_assets(
+            store, actor, project_id, records, on_conflict=on_conflict  # type: ignore[arg-type]
+        )
     except PrelabelError as exc:
         status = exc.status_code if exc.status_code < 500 else 400
         return _render_project(
-            request, store, actor, project_id, status_code=status, import_error=exc.message, import_form=fields
+            request,
+            store,
+            actor,
+            project_id,
+            status_code=status,
+            import_error=exc.message,
+            import_form=fields,
         )
     parts = [f"{result.created:,} created", f"{result.updated:,} updated", f"{result.skipped:,} skipped"]
     if getattr(result, "labels_created", 0):
@@ -232,7 +250,7 @@ def _guess_format(filename: str) -> str:
     return "csv"
 
 
-# --- labeling ---------------------------------------------------------------------------------------------
+# --- labeling -----------------------------------------------------------------------------------------------
 def _job_views(
     interface: Interface, prediction: PredictionOut | None, chosen: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
@@ -287,7 +305,9 @@ def _response_from_form(interface: Interface, form: FormData) -> dict[str, Any]:
         if job.input == "single" and len(values) > 1:
             values = values[:1]
         if not values and job.required:
-            raise InvalidInput(f"Choose a category for {job.name!r} (number keys or click), then press Enter.")
+            raise InvalidInput(
+                f"Choose a category for {job.name!r} (number keys or click), then press Enter."
+            )
         out[job.name] = {"categories": [{"name": v} for v in values]}
     return out
 
@@ -327,8 +347,14 @@ def _current_prediction(store: Store, actor: Actor, project_id: int, asset_id: i
 
 
 def _render_label(
-    request: Request, project: ProjectOut, interface: Interface, item: AssetOut | None, *,
-    error: str | None = None, chosen: dict[str, Any] | None = None, status_code: int = 200,
+    request: Request,
+    project: ProjectOut,
+    interface: Interface,
+    item: AssetOut | None,
+    *,
+    error: str | None = None,
+    chosen: dict[str, Any] | None = None,
+    status_code: int = 200,
 ) -> Response:
     prediction = item.current_prediction if item is not None else None
     return render(
@@ -381,7 +407,10 @@ def submit_label(
     try:
         response = _response_from_form(interface, form)
         label = create_label(
-            store, actor, project_id, asset_id,
+            store,
+            actor,
+            project_id,
+            asset_id,
             json_response=response,
             label_type=LabelType.DEFAULT,
             seconds_to_label=_seconds(form),
@@ -392,11 +421,14 @@ def submit_label(
         if item.current_prediction is None:
             item.current_prediction = _current_prediction(store, actor, project_id, asset_id)
         partial = {
-            job.name: {"categories": [{"name": v} for v in form.getlist(f"job:{job.name}") if isinstance(v, str)]}
+            job.name: {
+                "categories": [{"name": v} for v in form.getlist(f"job:{job.name}") if isinstance(v, str)]
+            }
             for job in interface.jobs
         }
-        return _render_label(request, project, interface, item, error=exc.message, chosen=partial,
-                             status_code=422)
+        return _render_label(
+            request, project, interface, item, error=exc.message, chosen=partial, status_code=422
+        )
     request.session["last_label"] = {"project_id": project_id, "label_id": label.id, "asset_id": asset_id}
     key = f"count:{project_id}"
     request.session[key] = int(request.session.get(key, 0)) + 1
@@ -430,7 +462,7 @@ def undo(request: Request, project_id: int, actor: ActorDep, store: StoreDep) ->
     return redirect(f"/projects/{project_id}/label?asset={int(last['asset_id'])}")
 
 
-# --- review -----------------------------------------------------------------------------------------------
+# --- review -------------------------------------------------------------------------------------------------
 def _effective(item: AssetOut) -> dict[str, Any] | None:
     for lab in item.labels:
         if lab.label_type == LabelType.REVIEW:
@@ -465,7 +497,13 @@ def review_page(
     return render(
         request,
         "review.html",
-        {"project": project, "items": items, "next_cursor": page.next_cursor, "after": after, "can_review": True},
+        {
+            "project": project,
+            "items": items,
+            "next_cursor": page.next_cursor,
+            "after": after,
+            "can_review": True,
+        },
     )
 
 
@@ -484,12 +522,17 @@ def review_submit(
     if action == "accept":
         response = _effective(item)
         if response is None:
-            raise InvalidInput(f"Asset {asset_id} has no label to accept; choose a category and save a correction.")
+            raise InvalidInput(
+                f"Asset {asset_id} has no label to accept; choose a category and save a correction."
+            )
     else:
         response = _response_from_form(interface, form)
     prediction = item.current_prediction or _current_prediction(store, actor, project_id, asset_id)
     create_label(
-        store, actor, project_id, asset_id,
+        store,
+        actor,
+        project_id,
+        asset_id,
         json_response=response,
         label_type=LabelType.REVIEW,
         model_version_id=prediction.model_version_id if prediction is not None else None,
@@ -500,7 +543,7 @@ def review_submit(
     return redirect(f"/projects/{project_id}/review" + (f"?after={after}" if after else ""))
 
 
-# --- dashboard --------------------------------------------------------------------------------------------
+# --- dashboard ----------------------------------------------------------------------------------------------
 @router.get("/projects/{project_id}/dashboard", response_class=HTMLResponse)
 def dashboard_page(request: Request, project_id: int, actor: ActorDep, store: StoreDep) -> Response:
     from prelabel.service.analytics import dashboard, model_score
@@ -516,8 +559,15 @@ def dashboard_page(request: Request, project_id: int, actor: ActorDep, store: St
     rows = []
     for v in versions:
         score, metric = model_score(v.metrics)
-        rows.append({"v": v, "score": score, "metric": metric, "acc": acceptance.get(v.id),
-                     "seconds": train_seconds(v.metrics)})
+        rows.append(
+            {
+                "v": v,
+                "score": score,
+                "metric": metric,
+                "acc": acceptance.get(v.id),
+                "seconds": train_seconds(v.metrics),
+            }
+        )
     boards, board_version = _leaderboards(versions)
     jobs = list_training_jobs(store, actor, project_id, limit=10)
     stats = project_stats(store, actor, project_id)
@@ -551,28 +601,34 @@ def _leaderboards(versions: list[ModelVersionOut]) -> tuple[list[dict[str, Any]]
     """Per job, the search leaderboard of the newest version that has one (search tier preferred)."""
     ordered = [v for v in versions if v.tier == "search"] + [v for v in versions if v.tier != "search"]
     for v in ordered:
-        boards = []
+        boards: list[dict[str, Any]] = []
         top = charts.table_of(v.metrics.get("leaderboard"))
         if top is not None:
             boards.append({"job": None, "table": top})
         for job, m in _job_metrics(v.metrics).items():
             table = charts.table_of(m.get("leaderboard"))
             if table is not None:
-                boards.append({"job": job, "table": table, "metric": m.get("metric"),
-                               "n_trials": m.get("n_trials")})
+                boards.append(
+                    {"job": job, "table": table, "metric": m.get("metric"), "n_trials": m.get("n_trials")}
+                )
         if boards:
             return boards, v
     return [], None
 
 
 def _per_class(version: ModelVersionOut) -> list[dict[str, Any]]:
-    """Per job of a version: per-class precision / recall / F1 / support rows, when the trainer stored them."""
+    """Per job of a version: per-class precision / recall / F1 / support rows."""
     out = []
     for job, m in _job_metrics(version.metrics).items():
         per_class = m.get("per_class")
         if isinstance(per_class, dict) and per_class:
-            out.append({"job": job, "version": version.display_name,
-                        "rows": [(c, v) for c, v in per_class.items() if isinstance(v, dict)]})
+            out.append(
+                {
+                    "job": job,
+                    "version": version.display_name,
+                    "rows": [(c, v) for c, v in per_class.items() if isinstance(v, dict)],
+                }
+            )
     return out
 
 
@@ -613,7 +669,9 @@ def train_now(request: Request, project_id: int, actor: ActorDep, store: StoreDe
     if tier not in ("fast", "search", "both"):
         raise InvalidInput(f"Unknown training tier {tier!r}; choose fast, search or both.")
     try:
-        jobs = request_training(store, actor, project_id, tier=tier, reason="manual")  # type: ignore[arg-type]
+        jobs = request_training(
+            store, actor, project_id, tier=tier, reason="manual"  # type: ignore[arg-type]
+        )
     except InvalidInput as exc:
         flash(request, exc.message, "error")
     else:

@@ -1,12 +1,13 @@
 """The UI's plumbing: templates, the session user, CSRF, and HTML error pages.
 
-- Sessions are Starlette's signed cookie (itsdangerous, `settings.secret_key`); the session holds the user id, the
-  username, the superuser flag and a CSRF token. Each request re-reads the user so that a deactivated or deleted
+- Sessions are Starlette's signed cookie (itsdangerous, `settings.secret_key`) holding the user id, the
+  username and a CSRF token. Each request re-reads the user (`auth.get_actor`), so a deactivated or deleted
   user is logged out at once.
-- CSRF: every unsafe request (POST …) to a UI route must carry the session's token, either as the form field
+- CSRF: every unsafe request (POST ...) to a UI route must carry the session's token, either as the form field
   ``csrf_token`` or as the header ``X-CSRF-Token`` (htmx / fetch); otherwise 403 and nothing is written.
-- `UIRoute` turns a `PrelabelError` raised by the service layer into an HTML error page with the error's status
-  code (the API's JSON error handler is for ``/api``), and `LoginRequired` into a redirect to ``/login``.
+- `UIRoute` turns a `PrelabelError` raised by the service layer into an HTML error page with the error's
+  status code (the API's JSON error handler is for ``/api``), and `LoginRequired` into a redirect to
+  ``/login``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -37,6 +38,7 @@ STATIC_DIR = HERE / "static"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+DASH = "\u2013"  # shown for a missing value
 
 
 class LoginRequired(Exception):
@@ -51,16 +53,16 @@ def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     env = templates.env
     env.autoescape = True  # every template is HTML; never render a value unescaped
-    env.filters["pct"] = lambda v: "–" if v is None else f"{100 * float(v):.0f}%"
-    env.filters["num"] = lambda v: "–" if v is None else (f"{v:,}" if isinstance(v, int) else f"{v:,.3f}")
-    env.filters["dt"] = lambda v: "–" if v is None else v.strftime("%Y-%m-%d %H:%M:%S UTC")
+    env.filters["pct"] = lambda v: DASH if v is None else f"{100 * float(v):.0f}%"
+    env.filters["num"] = lambda v: DASH if v is None else (f"{v:,}" if isinstance(v, int) else f"{v:,.3f}")
+    env.filters["dt"] = lambda v: DASH if v is None else v.strftime("%Y-%m-%d %H:%M:%S UTC")
     env.filters["secs"] = _fmt_seconds
     return templates
 
 
 def _fmt_seconds(v: float | None) -> str:
     if v is None:
-        return "–"
+        return DASH
     if v < 60:
         return f"{v:.1f} s"
     if v < 3600:
@@ -78,7 +80,7 @@ def csrf_token(request: Request) -> str:
 
 
 async def check_csrf(request: Request) -> None:
-    """Router dependency: refuse an unsafe request whose CSRF token is missing or wrong (403, nothing written)."""
+    """Router dependency: refuse an unsafe request whose CSRF token is missing or wrong (403, no write)."""
     if request.method in SAFE_METHODS:
         return
     expected = request.session.get("csrf")
@@ -137,8 +139,14 @@ def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def render(request: Request, name: str, context: dict[str, Any] | None = None, *, status_code: int = 200,
-           headers: dict[str, str] | None = None) -> HTMLResponse:
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
     templates: Jinja2Templates = request.app.state.ui_templates
     ctx: dict[str, Any] = {"csrf_token": csrf_token(request), "actor": None}
     user = request.session.get("user")
@@ -153,7 +161,7 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, *
 class UIRoute(APIRoute):
     """Renders service errors as HTML pages and sends anonymous visitors to the login page."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
