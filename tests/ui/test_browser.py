@@ -26,6 +26,8 @@ import pytest
 from sqlalchemy import select, update
 
 from prelabel.service import auth, projects
+from prelabel.service.assets import import_assets
+from prelabel.service.dto import AssetIn
 from prelabel.store import tables as t
 from prelabel.store.engine import Store
 
@@ -55,6 +57,21 @@ INTERFACE = {
         }
     ]
 }
+MULTI_INTERFACE = {
+    "jobs": [
+        INTERFACE["jobs"][0],
+        {
+            "name": "topics",
+            "input": "multi",
+            "required": False,
+            "categories": [
+                {"key": "FIRE", "name": "Fire"},
+                {"key": "FLOOD", "name": "Flood"},
+                {"key": "STORM", "name": "Storm", "hotkey": "s"},
+            ],
+        },
+    ]
+}
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 EVIL = (
@@ -70,6 +87,7 @@ class Server:
     project_id: int
     gold: dict[str, str]
     log: Path
+    multi_project_id: int
 
 
 def _free_port() -> int:
@@ -143,6 +161,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, datasets: Path) -> Iterator
             env=env,
         )
     base = f"http://127.0.0.1:{port}"
+    multi = projects.create_project(store, admin, title="Two jobs", interface=MULTI_INTERFACE)
+    import_assets(store, admin, multi.id, [AssetIn(external_id=r["id"], content=r["text"]) for r in rows[:3]])
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -154,7 +174,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, datasets: Path) -> Iterator
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"prelabel serve did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
-        yield Server(base, store, project.id, gold, d)
+        yield Server(base, store, project.id, gold, d, multi.id)
     finally:
         proc.terminate()
         try:
@@ -257,15 +277,19 @@ def test_label_predict_accept_undo_review_dashboard(server: Server, browser: Any
         e: server.gold[e] for e in labeled
     }
 
-    # the background trainer of `prelabel serve` trains on the ten labels: wait for its prediction
-    deadline = time.monotonic() + 120
-    while "suggests" not in page.inner_text("main"):
-        if time.monotonic() > deadline:
-            pytest.fail(
-                "no prediction within 120 s; server log:\n" + (server.log / "server.log").read_text()[-3000:]
-            )
-        time.sleep(1.0)
-        page.reload()
+    # the background trainer of `prelabel serve` trains on the ten labels; the page's status line (htmx) says
+    # when the new model has a suggestion for the text on screen
+    assert page.locator("#model-status[hx-trigger]").count() == 1
+    try:
+        page.wait_for_selector("#model-status a", timeout=120_000)
+    except Exception:
+        pytest.fail(
+            "no prediction within 120 s; server log:\n" + (server.log / "server.log").read_text()[-3000:]
+        )
+    assert "now has a suggestion" in page.inner_text("#model-status")
+    with page.expect_navigation():
+        page.click("#model-status a")
+    assert "suggests" in page.inner_text("main")
     _shot(page, "desktop-05-label-with-prediction")
     ext = _asset_external_id(page)
     predicted = page.locator("input[name='job:JOB_0']:checked").get_attribute("value")
@@ -380,4 +404,35 @@ def test_hostile_text_is_shown_as_text_and_runs_nothing(server: Server, browser:
     assert page.locator("main img").count() == 0 and page.locator("main script").count() == 0
     assert not dialogs and not any("xss" in c for c in console)
     _shot(page, "desktop-09-hostile-text")
+    ctx.close()
+
+
+def test_two_jobs_and_multi_choice_with_the_keyboard(server: Server, browser: Any) -> None:
+    ctx = browser.new_context(viewport=DESKTOP)
+    page = ctx.new_page()
+    _login(page, server.base)
+    pid = server.multi_project_id
+    page.goto(f"{server.base}/projects/{pid}/label")
+    ext = _asset_external_id(page)
+    page.keyboard.press("Enter")  # nothing chosen for the required job: refused in the page
+    assert page.is_visible("[data-client-error]")
+    assert "Choose a category for JOB_0" in page.inner_text("[data-client-error]")
+    page.keyboard.press("2")  # JOB_0 = NOT_DISASTER, then the next job becomes active
+    page.keyboard.press("1")  # topics: toggle FIRE on
+    page.keyboard.press("2")  # FLOOD on
+    page.keyboard.press("2")  # FLOOD off again
+    page.keyboard.press("s")  # STORM by its hotkey
+    assert page.locator("fieldset.job.active").get_attribute("data-job") == "topics"
+    _shot(page, "desktop-10-label-two-jobs")
+    _press_and_wait(page, "Enter")
+    with server.store.transaction(read_only=True) as s:
+        lab = s.execute(
+            select(t.Label.json_response)
+            .join(t.Asset, t.Asset.id == t.Label.asset_id)
+            .where(t.Asset.project_id == pid, t.Asset.external_id == ext)
+        ).scalar_one()
+    assert lab == {
+        "JOB_0": {"categories": [{"name": "NOT_DISASTER"}]},
+        "topics": {"categories": [{"name": "FIRE"}, {"name": "STORM"}]},
+    }
     ctx.close()

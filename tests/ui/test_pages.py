@@ -590,3 +590,35 @@ def test_project_page_counts(app_client: TestClient, world: Any, login: Callable
     assert re.search(r"<dt>Assets</dt><dd>30</dd>", page)
     assert re.search(r"<dt>Labeled</dt><dd>5</dd>", page)
     assert "Not a disaster" in page and "Only the project's admins can import" in page
+
+
+def test_model_status_line_says_when_a_suggestion_arrives(
+    app_client: TestClient, world: Any, login: Callable[..., str]
+) -> None:
+    login(app_client, "leo")
+    pid = world.project_id
+    page = app_client.get(f"/projects/{pid}/label").text
+    aid = shown_asset(page)
+    assert "No model yet" in page and 'hx-trigger="every 4s"' in page  # waits for the first model
+    url = f"/projects/{pid}/label/model-status?asset={aid}&shown=0"
+    frag = app_client.get(url, headers={"HX-Request": "true"}).text
+    assert "No model yet" in frag and "every 4s" in frag
+    with world.store.transaction(read_only=True) as s:
+        ext = s.get(t.Asset, aid).external_id  # type: ignore[union-attr]
+    create_predictions(
+        world.store,
+        world.admin,
+        pid,
+        [
+            PredictionIn(
+                external_id=ext,
+                json_response={"JOB_0": {"categories": [{"name": "DISASTER", "probability": 0.9}]}},
+            )
+        ],
+        model_name="automl",
+    )
+    frag = app_client.get(url, headers={"HX-Request": "true"}).text
+    assert "automl-1 now has a suggestion" in frag and f"/projects/{pid}/label?asset={aid}" in frag
+    assert "hx-trigger" not in frag  # stops polling
+    page = app_client.get(f"/projects/{pid}/label?asset={aid}").text
+    assert "Suggestions from automl-1" in page and 'hx-trigger="every 4s"' not in page

@@ -334,7 +334,7 @@ def label_page(
             item.current_prediction = _current_prediction(store, actor, project_id, asset)
     else:
         item = next_asset(store, actor, project_id)
-    return _render_label(request, project, interface, item)
+    return _render_label(request, store, actor, project, interface, item)
 
 
 def _current_prediction(store: Store, actor: Actor, project_id: int, asset_id: int) -> PredictionOut | None:
@@ -348,6 +348,8 @@ def _current_prediction(store: Store, actor: Actor, project_id: int, asset_id: i
 
 def _render_label(
     request: Request,
+    store: Store,
+    actor: Actor,
     project: ProjectOut,
     interface: Interface,
     item: AssetOut | None,
@@ -357,6 +359,11 @@ def _render_label(
     status_code: int = 200,
 ) -> Response:
     prediction = item.current_prediction if item is not None else None
+    status = _model_status(
+        store, actor, project, None, prediction.model_version_id if prediction is not None else 0
+    )
+    status["asset_id"] = item.id if item is not None else None
+    status["poll"] = item is not None and (status["active_job"] is not None or prediction is None)
     return render(
         request,
         "label.html",
@@ -370,6 +377,7 @@ def _render_label(
             "done_count": int(request.session.get(f"count:{project.id}", 0)),
             "error": error,
             "can_review": _at_least(project, Role.REVIEWER),
+            "status": status,
         },
         status_code=status_code,
     )
@@ -390,6 +398,49 @@ def _seconds(form: FormData) -> float | None:
         if 0 <= value < 24 * 3600:
             return round(min(value, 3600.0), 3)
     return None
+
+
+@router.get("/projects/{project_id}/label/model-status", response_class=HTMLResponse)
+def model_status(
+    request: Request,
+    project_id: int,
+    actor: ActorDep,
+    store: StoreDep,
+    asset: int | None = None,
+    shown: int | None = None,
+) -> Response:
+    """htmx fragment under the labeling form: the trainer's state, and whether a newer model now has a
+    suggestion for the asset on screen (`shown`: the model version id shown with it, 0 for none)."""
+    project, _ = _project(store, actor, project_id)
+    status = _model_status(store, actor, project, asset, shown)
+    return render(request, "_model_status.html", {"project": project, "status": status})
+
+
+def _model_status(
+    store: Store, actor: Actor, project: ProjectOut, asset_id: int | None, shown: int | None
+) -> dict[str, Any]:
+    from prelabel.service.models import list_model_versions
+    from prelabel.service.training import list_training_jobs
+
+    jobs = list_training_jobs(store, actor, project.id, limit=5)
+    active = next((j for j in jobs if j.status in ACTIVE_JOB_STATES), None)
+    ready = [v for v in list_model_versions(store, actor, project.id) if v.status == "READY"]
+    newest = max(ready, key=lambda v: v.version) if ready else None
+    fresher = None
+    if asset_id is not None and newest is not None and newest.id != (shown or 0):
+        pred = _current_prediction(store, actor, project.id, asset_id)
+        if pred is not None and pred.model_version_id != (shown or 0):
+            fresher = pred
+    return {
+        "project": project,
+        "asset_id": asset_id,
+        "shown": shown or 0,
+        "active_job": active,
+        "newest": newest,
+        "fresher": fresher,
+        # keep polling while a model is on its way or the asset on screen has no suggestion yet
+        "poll": asset_id is not None and fresher is None and (active is not None or not shown),
+    }
 
 
 @router.post("/projects/{project_id}/label", response_class=HTMLResponse)
@@ -427,7 +478,8 @@ def submit_label(
             for job in interface.jobs
         }
         return _render_label(
-            request, project, interface, item, error=exc.message, chosen=partial, status_code=422
+            request, store, actor, project, interface, item, error=exc.message, chosen=partial,
+            status_code=422,
         )
     request.session["last_label"] = {"project_id": project_id, "label_id": label.id, "asset_id": asset_id}
     key = f"count:{project_id}"
