@@ -103,19 +103,14 @@
       }
       if (!jobs.length || key.length !== 1) return;
       var job = jobs[active];
-      var input = null;
-      if (/^[1-9]$/.test(key)) {
-        input = job.querySelector('input[data-number="' + key + '"]');
-      } else {
-        var k = key.toLowerCase();
-        var sel = 'input[data-hotkey="' + (window.CSS && CSS.escape ? CSS.escape(k) : k) + '"]';
-        input = job.querySelector(sel);
-        if (!input) {
-          for (var i = 0; i < jobs.length && !input; i++) {
-            input = jobs[i].querySelector(sel);
-            if (input) setActive(i);
-          }
-        }
+      var k = key.toLowerCase();
+      var sel = 'input[data-hotkey="' + (window.CSS && CSS.escape ? CSS.escape(k) : k) + '"]';
+      // a category's own hotkey wins, then the position number, then hotkeys of the other jobs
+      var input = job.querySelector(sel);
+      if (!input && /^[1-9]$/.test(key)) input = job.querySelector('input[data-number="' + key + '"]');
+      for (var i = 0; i < jobs.length && !input; i++) {
+        input = jobs[i].querySelector(sel);
+        if (input) setActive(i);
       }
       if (input) { e.preventDefault(); choose(input); }
     });
