@@ -56,3 +56,32 @@ def store(
         n=n, baseline_n=baseline_n, repeats=repeats, postgres_url=postgres_url, sqlite=sqlite,
         json_out=json_out,
     )
+
+
+@app.command("loop")
+def loop(
+    data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="Labelled CSV or JSONL file."),
+    text_column: str = typer.Option("text", help="Column holding the text."),
+    label_column: str = typer.Option("label", help="Column holding the label (single-label tasks)."),
+    labels_column: str | None = typer.Option(None, help="Column holding label lists (multi-label)."),
+    strategies: str = typer.Option("random,margin,entropy,least_confidence,mix", help="Comma-separated."),
+    batch: int = typer.Option(20, min=1, help="Labels per batch (the trainer runs after each batch)."),
+    first: int = typer.Option(10, min=2, help="Labels of the first batch (the first model comes after it)."),
+    max_labels: int = typer.Option(400, min=2, help="Stop after this many labels."),
+    test_split: float = typer.Option(0.3, min=0.05, max=0.95, help="Held-out share used for scoring."),
+    max_rows: int | None = typer.Option(None, min=10, help="Use a seeded sample of this many rows."),
+    extra_unlabeled: Path | None = typer.Option(
+        None, exists=True, dir_okay=False, help="Unlabeled texts added to the pool (e.g. to reach 10k)."
+    ),
+    out: Path | None = typer.Option(None, "--out", help="Directory for the JSON results and the PNG plot."),
+    seed: int = typer.Option(0, help="Random seed (sample, split, initial queue order)."),
+) -> None:
+    """Loop: simulated labelers through the real queue and trainer; learning curves, latency."""
+    from prelabel.bench.loop import run
+
+    run(
+        data, text_column=text_column, label_column=label_column, labels_column=labels_column,
+        strategies=[s.strip() for s in strategies.split(",") if s.strip()], batch=batch, first=first,
+        max_labels=max_labels, test_split=test_split, max_rows=max_rows, extra_unlabeled=extra_unlabeled,
+        out=out, seed=seed,
+    )
