@@ -416,7 +416,8 @@ def _run(
     full = full_data_score(ds, train_idx, scorer)
     console.print(
         f"[bold]{ds.name}[/]: {len(train_idx)} pool + {len(extra)} unlabeled extra assets, "
-        f"{len(test_idx)} held out, {len(ds.categories)} categories ({'multi' if ds.multi else 'single'}-label); full-data "
+        f"{len(test_idx)} held out, {len(ds.categories)} categories "
+        f"({'multi' if ds.multi else 'single'}-label); full-data "
         f"{scorer.name} = {full:.4f} ({time.perf_counter() - t0:.1f} s)"
     )
     runs = []
