@@ -152,9 +152,7 @@ class Scorer:
         pred_l = [keys[j] for j in p.argmax(axis=1)]
         if len(self.ds.categories) == 2:
             return float(f1_score(self.y_lab, pred_l, pos_label=self.pos, average="binary", zero_division=0))
-        return float(
-            f1_score(self.y_lab, pred_l, labels=self.ds.categories, average="macro", zero_division=0)
-        )
+        return float(f1_score(self.y_lab, pred_l, labels=self.ds.categories, average="macro", zero_division=0))
 
 
 def interface_for(ds: Dataset) -> dict[str, Any]:
@@ -232,9 +230,7 @@ def simulate(
             },
         )
         records = [AssetIn(external_id=f"r{i}", content=ds.texts[i]) for i in train_idx]
-        records += [
-            AssetIn(external_id=f"x{j}", content=text) for j, text in enumerate(extra_unlabeled or [])
-        ]
+        records += [AssetIn(external_id=f"x{j}", content=text) for j, text in enumerate(extra_unlabeled or [])]
         import_assets(store, actor, project.id, records)
         truth = {f"r{i}": ds.targets[i] for i in train_idx}
         # the queue is random until the first model: shuffle the initial priorities reproducibly
@@ -243,9 +239,7 @@ def simulate(
         from prelabel.service.queue import set_priorities
 
         with store.transaction(read_only=True) as s:
-            ids = list(
-                s.scalars(select(t.Asset.id).where(t.Asset.project_id == project.id).order_by(t.Asset.id))
-            )
+            ids = list(s.scalars(select(t.Asset.id).where(t.Asset.project_id == project.id).order_by(t.Asset.id)))
         rng = np.random.default_rng(seed)
         set_priorities(store, project.id, zip(ids, rng.random(len(ids)).tolist(), strict=True))
 
@@ -388,7 +382,7 @@ def _run(
 
     from prelabel.automl.active import STRATEGIES
 
-    console = Console()
+    console = Console(width=None if Console().is_terminal else 140)
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise ValueError(f"Unknown strategies {unknown}; choose from {sorted(STRATEGIES)}.")
@@ -445,9 +439,7 @@ def _run(
                 )
             )
     summarise(runs, full)
-    table = Table(
-        title=f"loop simulation: {ds.name} ({scorer.name}; full data {full:.4f}; 95 % = {0.95 * full:.4f})"
-    )
+    table = Table(title=f"loop simulation: {ds.name} ({scorer.name}; full data {full:.4f}; 95 % = {0.95 * full:.4f})")
     for col in (
         "strategy",
         "area",
