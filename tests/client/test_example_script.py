@@ -64,6 +64,7 @@ def _tweets(datasets: Path, n: int) -> list[dict[str, str]]:
         return [row for _, row in zip(range(n), csv.DictReader(fh), strict=False)]
 
 
+@pytest.mark.slow
 def test_original_workflow_once_against_a_real_server(
     server: str, store: Store, datasets: Path, tmp_path: Path
 ) -> None:
