@@ -85,9 +85,7 @@ class InProcessTransport(httpx.BaseTransport):
         async def call() -> httpx.Response:
             response = await self._inner.handle_async_request(request)
             body = await response.aread()
-            return httpx.Response(
-                response.status_code, headers=response.headers, content=body, request=request
-            )
+            return httpx.Response(response.status_code, headers=response.headers, content=body, request=request)
 
         return self._portal.call(call)
 

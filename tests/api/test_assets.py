@@ -88,13 +88,9 @@ def test_ids_generated_from_text_when_no_id_column(alice: Any, project_id: int) 
 
 def test_on_conflict_error_skip_update(alice: Any, project_id: int) -> None:
     c = alice.client
-    c.import_assets(
-        project_id, [{"external_id": "a", "content": "old"}, {"external_id": "b", "content": "b"}]
-    )
+    c.import_assets(project_id, [{"external_id": "a", "content": "old"}, {"external_id": "b", "content": "b"}])
     with pytest.raises(ConflictError) as exc:
-        c.import_assets(
-            project_id, [{"external_id": "a", "content": "new"}, {"external_id": "c", "content": "c"}]
-        )
+        c.import_assets(project_id, [{"external_id": "a", "content": "new"}, {"external_id": "c", "content": "c"}])
     assert exc.value.status == 409 and "on_conflict" in exc.value.message
     assert _n_assets(alice, project_id) == 2  # 'c' was not written either
     r = c.import_assets(
@@ -210,9 +206,7 @@ def test_import_needs_project_admin(alice: Any, make_user: Callable[..., Any], p
 def test_keyset_pagination_walks_every_asset_once(alice: Any, project_id: int) -> None:
     c = alice.client
     n = 333
-    c.import_assets(
-        project_id, [{"external_id": f"e{i:04d}", "content": f"tweet number {i}"} for i in range(n)]
-    )
+    c.import_assets(project_id, [{"external_id": f"e{i:04d}", "content": f"tweet number {i}"} for i in range(n)])
     seen: list[int] = []
     after = None
     pages = 0
@@ -267,9 +261,7 @@ def test_single_asset_and_not_found(alice: Any, project_id: int) -> None:
         c.get_asset_by_external_id(project_id, "missing")
 
 
-def test_invalid_json_body(
-    alice: Any, project_id: int, raw: httpx.Client, error_shape: Callable[..., Any]
-) -> None:
+def test_invalid_json_body(alice: Any, project_id: int, raw: httpx.Client, error_shape: Callable[..., Any]) -> None:
     r = raw.post(
         f"/api/v1/projects/{project_id}/assets",
         content=b"[{",
@@ -277,3 +269,21 @@ def test_invalid_json_body(
     )
     assert "JSON" in error_shape(r, 422, "invalid_input")["message"]
     assert json.loads(b"[]") == [] and _n_assets(alice, project_id) == 0
+
+
+def test_multipart_without_a_usable_file(
+    alice: Any, project_id: int, raw: httpx.Client, error_shape: Callable[..., Any]
+) -> None:
+    h = {"X-API-Key": alice.token}
+    url = f"/api/v1/projects/{project_id}/assets"
+    r = raw.post(url, files={"upload": ("a.csv", b"external_id,text\n1,a\n", "text/csv")}, headers=h)
+    assert "'file'" in error_shape(r, 422)["message"]
+    r = raw.post(url, files={"file": ("notes.txt", b"hello", "text/plain")}, headers=h)
+    assert "format" in error_shape(r, 415, "unsupported_media_type")["message"]
+    r = raw.post(
+        url,
+        files={"file": ("notes.txt", b"external_id,text\n1,a\n", "text/plain")},
+        params={"format": "csv"},
+        headers=h,
+    )
+    assert r.status_code == 200 and r.json()["created"] == 1

@@ -65,8 +65,7 @@ def test_me_and_tokens(alice: Any, make_client: Callable[[str], Any]) -> None:
     # The list never carries a secret or its hash.
     raw_list = alice.client._http.get("/api/v1/tokens").json()
     assert all(
-        set(t) == {"id", "user_id", "name", "prefix", "created_at", "last_used_at", "revoked_at"}
-        for t in raw_list
+        set(t) == {"id", "user_id", "name", "prefix", "created_at", "last_used_at", "revoked_at"} for t in raw_list
     )
     laptop = make_client(secret)
     assert laptop.me().username == "alice"
@@ -103,3 +102,18 @@ def test_start_up_refuses_an_unmigrated_database(tmp_path: Path) -> None:
         assert "prelabel db upgrade" in exc.value.message
     finally:
         store.dispose()
+
+
+def test_health_reports_an_unreachable_database(app: Any, raw: httpx.Client, error_shape: Callable[..., Any]) -> None:
+    # A real PostgreSQL URL on a port where nothing listens: the connection is refused.
+    unreachable = Store("postgresql+psycopg://postgres@127.0.0.1:9/nowhere", connect_args={"connect_timeout": 2})
+    healthy = app.state.store
+    app.state.store = unreachable
+    try:
+        err = error_shape(raw.get("/health"), 503, "database_unreachable")
+        assert "PRELABEL_DATABASE_URL" in err["message"]
+        assert err["details"]["database"] == "unreachable"
+    finally:
+        app.state.store = healthy
+        unreachable.dispose()
+    assert raw.get("/health").status_code == 200

@@ -62,12 +62,8 @@ def test_every_error_has_the_one_shape(
     assert raw.get(f"/api/v1/projects/{project_id}").status_code == 401
 
 
-def test_validation_error_names_the_field(
-    alice: Any, raw: httpx.Client, error_shape: Callable[..., Any]
-) -> None:
-    r = raw.post(
-        "/api/v1/projects", json={"title": "x", "interface": "nope"}, headers={"X-API-Key": alice.token}
-    )
+def test_validation_error_names_the_field(alice: Any, raw: httpx.Client, error_shape: Callable[..., Any]) -> None:
+    r = raw.post("/api/v1/projects", json={"title": "x", "interface": "nope"}, headers={"X-API-Key": alice.token})
     err = error_shape(r, 422, "invalid_input")
     assert "body interface" in err["message"]
     assert err["details"]["errors"][0]["location"] == "body interface"

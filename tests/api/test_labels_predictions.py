@@ -20,9 +20,7 @@ NOT_DISASTER = {"JOB_0": {"categories": [{"name": "NOT_DISASTER"}]}}
 
 @pytest.fixture
 def assets(alice: Any, project_id: int) -> list[Any]:
-    alice.client.import_assets(
-        project_id, [{"external_id": f"t{i}", "content": f"tweet {i}"} for i in range(10)]
-    )
+    alice.client.import_assets(project_id, [{"external_id": f"t{i}", "content": f"tweet {i}"} for i in range(10)])
     return list(alice.client.iter_assets(project_id))
 
 
@@ -107,9 +105,7 @@ def test_bulk_predictions_and_current_prediction(alice: Any, project_id: int) ->
     first = c.get_asset_by_external_id(project_id, "p1")
     assert first.current_prediction is not None
     assert first.current_prediction.model_version_id == v1.id
-    assert first.current_prediction.json_response["JOB_0"]["categories"][0]["probability"] == pytest.approx(
-        0.61
-    )
+    assert first.current_prediction.json_response["JOB_0"]["categories"][0]["probability"] == pytest.approx(0.61)
 
     # Re-pushing to the same version replaces, never duplicates; a new name makes a newer, current version.
     c.create_predictions(project_id, ["p1"], [_pred("NOT_DISASTER", 90)], model_version_id=v1.id)
@@ -181,9 +177,7 @@ def test_export_streams_both_formats(alice: Any, project_id: int, assets: list[A
     rows = {r["external_id"]: r for r in map(json.loads, lines)}
     assert len(rows) == 10
     assert rows["t0"]["label"] == DISASTER and rows["t0"]["labels"][0]["author"] == "alice"
-    assert (
-        rows["t1"]["current_prediction"]["json_response"]["JOB_0"]["categories"][0]["name"] == "NOT_DISASTER"
-    )
+    assert rows["t1"]["current_prediction"]["json_response"]["JOB_0"]["categories"][0]["name"] == "NOT_DISASTER"
     assert rows["t2"]["label"] is None and rows["t2"]["current_prediction"] is None
 
     text = b"".join(c.export(project_id, format="csv")).decode()

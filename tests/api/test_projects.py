@@ -16,9 +16,7 @@ from prelabel.client import (
 )
 
 TWEETS_INTERFACE = {
-    "jobs": [
-        {"name": "JOB_0", "categories": [{"key": "DISASTER", "name": "Disaster"}, {"key": "NOT_DISASTER"}]}
-    ]
+    "jobs": [{"name": "JOB_0", "categories": [{"key": "DISASTER", "name": "Disaster"}, {"key": "NOT_DISASTER"}]}]
 }
 ORIGINAL_SHAPE = {
     "jobs": {

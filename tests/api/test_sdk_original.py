@@ -39,16 +39,12 @@ def test_append_many_and_assets_in_the_original_shape(alice: Any, project_id: in
     assert a0["labels"][0]["author"]["username"] == "alice" and a0["labels"][0]["createdAt"]
     assert a0["currentPrediction"] is None
     # first/skip page over everything, not only the first 100.
-    assert [a["externalId"] for a in c.assets(project_id, first=10, skip=245)] == [
-        f"x{i}" for i in range(245, 250)
-    ]
+    assert [a["externalId"] for a in c.assets(project_id, first=10, skip=245)] == [f"x{i}" for i in range(245, 250)]
     every = [a["externalId"] for a in c.assets(project_id, first=10_000)]
     assert every == [f"x{i:03d}" for i in range(n)]
     assert len(list(c.iter_assets(project_id, page_size=30))) == n
 
-    slim = c.assets(
-        project_id, first=2, fields=["id", "externalId", "labels.jsonResponse", "labels.labelType"]
-    )
+    slim = c.assets(project_id, first=2, fields=["id", "externalId", "labels.jsonResponse", "labels.labelType"])
     assert set(slim[0]) == {"id", "externalId", "labels"}
     assert slim[0]["labels"] == [
         {"labelType": "DEFAULT", "jsonResponse": {"JOB_0": {"categories": [{"name": "DISASTER"}]}}}
@@ -76,9 +72,7 @@ def test_projects_in_the_original_shape(alice: Any, project_id: int) -> None:
 def test_create_predictions_in_the_original_shape(alice: Any, project_id: int) -> None:
     c = alice.client
     c.append_many_to_dataset(project_id, ["a", "b", "c"], ["e1", "e2", "e3"])
-    responses = [
-        {"JOB_0": {"categories": [{"name": "DISASTER", "confidence": conf}]}} for conf in (91, 55, 70)
-    ]
+    responses = [{"JOB_0": {"categories": [{"name": "DISASTER", "confidence": conf}]}} for conf in (91, 55, 70)]
     assert c.create_predictions(project_id, ["e1", "e2", "e3"], responses, model_name="automl-v1") == {
         "id": project_id,
         "created": 3,

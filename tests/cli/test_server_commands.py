@@ -68,9 +68,7 @@ def test_user_and_token_create(db_url: str, store: Store) -> None:
     r = run("user", "create", "dave", "--password", "short", "--database-url", db_url)
     assert r.exit_code == 1 and "8 characters" in r.output
     # The password can come from the prompt (typed twice).
-    r = runner.invoke(
-        app, ["user", "create", "erin", "--database-url", db_url], input="password-456\npassword-456\n"
-    )
+    r = runner.invoke(app, ["user", "create", "erin", "--database-url", db_url], input="password-456\npassword-456\n")
     assert r.exit_code == 0, r.output
     assert auth.authenticate_password(store, "erin", "password-456").username == "erin"
 
@@ -83,9 +81,7 @@ def test_user_and_token_create(db_url: str, store: Store) -> None:
     assert r.exit_code == 1 and "No user named 'nobody'" in r.output
 
 
-def test_project_create_from_an_interface_file(
-    db_url: str, store: Store, admin: auth.Actor, tmp_path: Path
-) -> None:
+def test_project_create_from_an_interface_file(db_url: str, store: Store, admin: auth.Actor, tmp_path: Path) -> None:
     path = tmp_path / "interface.json"
     path.write_text(json.dumps(INTERFACE), encoding="utf-8")
     r = run(
@@ -196,9 +192,7 @@ def test_import_csv_and_jsonl_with_options(
     assert r.exit_code == 0 and "2 skipped" in r.stdout
 
     jsonl = tmp_path / "more.jsonl"
-    jsonl.write_text(
-        "\n".join(json.dumps({"key": f"k{i}", "body": f"text {i}"}) for i in range(25)), encoding="utf-8"
-    )
+    jsonl.write_text("\n".join(json.dumps({"key": f"k{i}", "body": f"text {i}"}) for i in range(25)), encoding="utf-8")
     r = run(
         "import",
         str(jsonl),
@@ -254,9 +248,7 @@ def test_export_to_file_and_stdout(
 ) -> None:
     from prelabel.service.dto import AssetIn
 
-    assets.import_assets(
-        store, admin, project_id, [AssetIn(external_id=f"e{i}", content=f"t {i}") for i in range(3)]
-    )
+    assets.import_assets(store, admin, project_id, [AssetIn(external_id=f"e{i}", content=f"t {i}") for i in range(3)])
     out = tmp_path / "out.jsonl"
     r = run(
         "export",
@@ -272,9 +264,7 @@ def test_export_to_file_and_stdout(
     assert r.exit_code == 0, r.output
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [row["external_id"] for row in rows] == ["e0", "e1", "e2"]
-    r = run(
-        "export", "--project", str(project_id), "--user", "admin", "--format", "csv", "--database-url", db_url
-    )
+    r = run("export", "--project", str(project_id), "--user", "admin", "--format", "csv", "--database-url", db_url)
     assert r.exit_code == 0
     assert r.stdout.splitlines()[0].startswith("external_id,content") and len(r.stdout.splitlines()) == 4
     r = run("export", "--project", "999", "--user", "admin", "--database-url", db_url)
@@ -326,3 +316,9 @@ def test_demo_no_serve_prints_credentials(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     assert "http://127.0.0.1:8123/" in r.stdout and "hunter2-hunter2" in r.stdout
     assert "pl_" in r.stdout and "10876 tweets" in r.stdout
+
+
+def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    r = run("serve", "--database-url", url, "--no-worker", "--port", "1")
+    assert r.exit_code == 1 and "prelabel db upgrade" in r.output
