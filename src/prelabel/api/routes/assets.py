@@ -127,6 +127,12 @@ async def import_assets(
     honeypot_column: Annotated[str | None, Query(description="Column marking honeypots (1/true).")] = None,
     label_column: Annotated[str | None, Query(description="Column with an initial label.")] = None,
 ) -> ImportResult:
+    """A JSON array body holds asset objects in the API's shape (``external_id``, ``content`` and optional
+    ``json_metadata``, ``is_honeypot``, ``honeypot_response``, ``label``). CSV and JSONL bodies, multipart
+    files, and JSON bodies sent with any column option are parsed as files: the text in ``text_column``
+    (default ``text``), the id in ``id_column`` (default ``external_id``; ids from a text hash when that
+    column is absent), the other columns as metadata unless ``metadata_columns`` picks them.
+    The whole import is one transaction: any bad record refuses it all, naming the row."""
     limit = settings.max_upload_bytes
     media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if media == "multipart/form-data":
@@ -153,7 +159,7 @@ async def import_assets(
         raw_json_body = media == "application/json" and format in (None, "json")
     column_options = (text_column, id_column, metadata_columns, honeypot_column, label_column)
     if raw_json_body and all(opt is None for opt in column_options):
-        records = _json_assets(data)
+        records = await run_in_threadpool(_json_assets, data)
     else:
         interface = None
         if label_column:
