@@ -104,7 +104,8 @@ def load_dataset(
         texts = [texts[i] for i in keep]
         targets = [targets[i] for i in keep]
     cats: list[str] = sorted({c for tg in targets for c in tg}) if multi else sorted(set(targets))
-    return Dataset(path.parent.name or path.stem, texts, targets, multi, cats)
+    name = path.parent.name if path.stem in ("train", "test", "data", "dev") and path.parent.name else path.stem
+    return Dataset(name, texts, targets, multi, cats)
 
 
 def split(ds: Dataset, test_split: float, seed: int) -> tuple[list[int], list[int]]:
