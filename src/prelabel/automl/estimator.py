@@ -37,6 +37,7 @@ from prelabel.automl.search import (
     TrialResult,
     evaluate,
     make_folds,
+    prewarm_workers,
     run_search,
 )
 
@@ -279,6 +280,11 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
                 f"{MIN_PER_CLASS_FOR_SEARCH} per class"
             )
 
+        n_jobs = self.n_jobs if self.n_jobs is not None else 1
+        if n_jobs < 0:
+            n_jobs = max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+        if not fast:
+            prewarm_workers(n_jobs)
         kinds = self._resolve_kinds(n, fast, texts_l)
         embeddings = None
         cache_dir = self._resolve_cache_dir()
@@ -293,9 +299,6 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
         if fast:
             results = [evaluate(data, FAST_CONFIG, 0)]
         else:
-            n_jobs = self.n_jobs if self.n_jobs is not None else 1
-            if n_jobs < 0:
-                n_jobs = max(1, (os.cpu_count() or 1) + 1 + n_jobs)
             elapsed = time.time() - start
             deadline = start + max(SEARCH_SHARE * self.time_budget, elapsed + 1.0)
             limit = self.trial_time_limit or max(self.time_budget / 4.0, 3.0)

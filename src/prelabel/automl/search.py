@@ -49,6 +49,8 @@ logger = logging.getLogger("prelabel.automl")
 Config = dict[str, Any]  # {"features": FeatureConfig, "model": str, "params": {...}}
 PRUNE_MIN_COMPLETED = 5
 FEATURE_CACHE_BYTES = 3 * 1024**3
+WORKER_IDLE_TIMEOUT = 120  # seconds an idle worker process is kept for the next fit
+KILL_GRACE = 1.0  # seconds past the search deadline before busy workers are killed
 
 
 @dataclass
@@ -232,6 +234,21 @@ def evaluate(
     return result
 
 
+def _warm_up() -> int:
+    return os.getpid()
+
+
+def prewarm_workers(n_jobs: int) -> None:
+    """Start the worker processes (and their imports) while the main process prepares the data."""
+    if n_jobs <= 1:
+        return
+    from joblib.externals.loky import get_reusable_executor
+
+    executor = get_reusable_executor(max_workers=n_jobs, timeout=WORKER_IDLE_TIMEOUT)
+    for _ in range(n_jobs):
+        executor.submit(_warm_up)
+
+
 def _evaluate_in_worker(
     path: str, config: Config, number: int, deadline: float, trial_limit: float, bars: list[float | None]
 ) -> TrialResult:
@@ -381,10 +398,11 @@ def run_search(
         tmpdir = tempfile.TemporaryDirectory(prefix="prelabel-automl-")
         path = os.path.join(tmpdir.name, f"data-{data.key}.joblib")
         joblib.dump(data, path)
-        executor = get_reusable_executor(max_workers=n_jobs, timeout=120)
+        executor = get_reusable_executor(max_workers=n_jobs, timeout=WORKER_IDLE_TIMEOUT)
 
     running: dict[Future[TrialResult], Any] = {}
     asked = 0
+    configs: dict[int, Config] = {}
     evaluated: dict[str, TrialResult] = {}  # TPE can propose a configuration again: reuse its result
 
     def budget_left() -> bool:
@@ -399,7 +417,8 @@ def run_search(
             warnings.simplefilter("ignore")
             trial = study.ask()
         asked += 1
-        return trial, suggest_config(trial, space)
+        configs[trial.number] = suggest_config(trial, space)
+        return trial, configs[trial.number]
 
     def limits(number: int) -> tuple[float, float]:
         # the first batch always completes, so that there is a model even when start-up ate the budget
@@ -448,7 +467,24 @@ def run_search(
                         running[fut] = trial
                 if not running:
                     break
-                done, _ = wait(list(running), return_when=ALL_COMPLETED if deterministic else FIRST_COMPLETED)
+                have_model = any(r.status == "ok" for r in results)
+                timeout = max(0.0, deadline + KILL_GRACE - time.time()) if have_model else None
+                done, _ = wait(
+                    list(running),
+                    timeout=timeout,
+                    return_when=ALL_COMPLETED if deterministic else FIRST_COMPLETED,
+                )
+                if not done:
+                    # hard deadline: stop the workers still busy (they are respawned on the next use)
+                    executor.shutdown(wait=False, kill_workers=True)
+                    for trial in sorted(running.values(), key=lambda t: t.number):
+                        late = TrialResult(
+                            trial.number, configs[trial.number], "timeout", error="killed at the search deadline"
+                        )
+                        results.append(late)
+                        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                    running.clear()
+                    break
                 ordered = sorted(done, key=lambda f: running[f].number)
                 for fut in ordered:
                     trial = running.pop(fut)
