@@ -189,8 +189,16 @@ def existing_asset_ids(session: Session, project_id: int, asset_ids: Sequence[in
 
 # --- current prediction ---------------------------------------------------------------------------
 def _newest_version_for(asset_id_col: Any) -> Any:
+    # Only READY versions count: the trainer streams a version's predictions while it is TRAINING and
+    # publishes it (READY) once all are stored, so a half-written or abandoned version is never "current".
     p2 = t.Prediction.__table__.alias("p_newest")
-    return select(func.max(p2.c.model_version_id)).where(p2.c.asset_id == asset_id_col).scalar_subquery()
+    mv = t.ModelVersion.__table__.alias("mv_newest")
+    return (
+        select(func.max(p2.c.model_version_id))
+        .select_from(p2.join(mv, mv.c.id == p2.c.model_version_id))
+        .where(p2.c.asset_id == asset_id_col, mv.c.status == "READY")
+        .scalar_subquery()
+    )
 
 
 def has_prediction(asset_id_col: Any = None, model_version_id: int | None = None) -> ColumnElement[bool]:
