@@ -68,6 +68,7 @@ def test_login_then_logout(app_client: TestClient, world: Any, login: Callable[.
     token = login(app_client, "leo")
     home = app_client.get("/")
     assert "Disaster tweets" in home.text and "Olga" not in home.text
+    assert "<strong>30</strong> assets" in home.text and "<strong>0</strong> labeled" in home.text
     r = app_client.post("/logout", data={"csrf_token": token})
     assert r.status_code == 303 and r.headers["location"] == "/login"
     assert app_client.get("/").status_code == 303

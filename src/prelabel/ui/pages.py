@@ -48,6 +48,7 @@ FormDep = Annotated[FormData, Depends(form_data)]
 
 ACTIVE_JOB_STATES = ("QUEUED", "RUNNING")
 LOW_CONFIDENCE = 0.6
+LIST_COUNTS_FOR = 30
 
 
 def flash(request: Request, message: str, kind: str = "ok") -> None:
@@ -123,10 +124,19 @@ def logout(request: Request) -> Response:
 # --- projects -----------------------------------------------------------------------------------------------
 @router.get("/", response_class=HTMLResponse)
 def project_list(request: Request, actor: ActorDep, store: StoreDep) -> Response:
-    from prelabel.service.projects import list_projects, project_stats
+    from prelabel.service.assets import count_assets
+    from prelabel.service.dto import AssetFilter
+    from prelabel.service.projects import list_projects
 
     projects = list_projects(store, actor)
-    stats = {p.id: project_stats(store, actor, p.id) for p in projects[:50]}
+    # two indexed counts per project (the full project_stats is for the project page); the first 30 only
+    stats = {
+        p.id: {
+            "n_assets": count_assets(store, actor, p.id, AssetFilter()),
+            "n_labeled": count_assets(store, actor, p.id, AssetFilter(labeled=True)),
+        }
+        for p in projects[:LIST_COUNTS_FOR]
+    }
     return render(request, "projects.html", {"actor": actor, "projects": projects, "stats": stats})
 
 
