@@ -70,10 +70,18 @@ def _driver_params(
 
 
 def _fast_write(
-    session: Session, table: Table, rows: Sequence[dict[str, Any]], *, suffix: str = "", batch: int
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    conflict: tuple[Sequence[str], Sequence[str]] | None = None,
+    batch: int,
 ) -> None:
-    """INSERT through the driver: column types bind-processed here, SQLite executemany, PostgreSQL multi-row
-    VALUES. `suffix` is an ON CONFLICT clause (same syntax on both dialects)."""
+    """INSERT through the driver, column types bind-processed here (see `_driver_params`).
+
+    SQLite: executemany per batch. PostgreSQL: COPY straight into the table, or, for an upsert, COPY into a
+    temporary staging table then one INSERT … SELECT … ON CONFLICT per batch. `conflict` is
+    (conflict columns, columns to update) for an upsert (no update columns: DO NOTHING)."""
     conn = session.connection()
     dialect = conn.dialect
     cols = list(rows[0])
@@ -92,23 +100,42 @@ def _fast_write(
         rows = [{**row, **defaults} for row in rows]
     procs = _processors(table, cols, dialect)
     q = dialect.identifier_preparer.quote
-    head = f"INSERT INTO {q(table.name)} ({', '.join(q(c) for c in cols)}) VALUES "
+    col_list = ", ".join(q(c) for c in cols)
+    suffix = ""
+    if conflict is not None:
+        target = ", ".join(q(c) for c in conflict[0])
+        if conflict[1]:
+            sets = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in conflict[1])
+            suffix = f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
+        else:
+            suffix = f" ON CONFLICT ({target}) DO NOTHING"
     if dialect.name == "sqlite":
-        sql = head + "(" + ", ".join("?" * len(cols)) + ")" + suffix
+        sql = f"INSERT INTO {q(table.name)} ({col_list}) VALUES ({', '.join('?' * len(cols))}){suffix}"
         for part in chunks(rows, batch):
             conn.exec_driver_sql(sql, _driver_params(part, cols, procs))
         return
-    one = "(" + ", ".join(["%s"] * len(cols)) + ")"
-    per_stmt = max(1, min(1000, 60000 // len(cols)))  # PostgreSQL allows 65535 parameters per statement
-    for part in chunks(rows, per_stmt):
-        params = _driver_params(part, cols, procs)
-        sql = head + ", ".join([one] * len(params)) + suffix
-        conn.exec_driver_sql(sql, tuple(v for row in params for v in row))
+    if dialect.name != "postgresql":
+        raise NotImplementedError(f"bulk writes are not implemented for the {dialect.name} dialect")
+    raw: Any = conn.connection.driver_connection
+    with raw.cursor() as cur:
+        if conflict is None:
+            for part in chunks(rows, batch):
+                with cur.copy(f"COPY {q(table.name)} ({col_list}) FROM STDIN") as copy:
+                    for values in _driver_params(part, cols, procs):
+                        copy.write_row(values)
+            return
+        stage = q(f"_pl_stage_{table.name}")
+        cur.execute(f"DROP TABLE IF EXISTS {stage}")
+        cur.execute(f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {col_list} FROM {q(table.name)} WITH NO DATA")
+        for part in chunks(rows, batch):
+            with cur.copy(f"COPY {stage} ({col_list}) FROM STDIN") as copy:
+                for values in _driver_params(part, cols, procs):
+                    copy.write_row(values)
+            cur.execute(f"INSERT INTO {q(table.name)} ({col_list}) SELECT {col_list} FROM {stage}{suffix}")
+            cur.execute(f"TRUNCATE {stage}")
 
 
-def insert_rows(
-    session: Session, model: Any, rows: Sequence[dict[str, Any]], *, batch: int = INSERT_BATCH
-) -> int:
+def insert_rows(session: Session, model: Any, rows: Sequence[dict[str, Any]], *, batch: int = INSERT_BATCH) -> int:
     """Bulk INSERT of plain dicts (all with the same keys, every column given that needs a value).
 
     Bypasses per-row SQLAlchemy statement execution: SQLite gets one executemany per batch, PostgreSQL
@@ -130,20 +157,12 @@ def upsert_rows(
 ) -> int:
     """INSERT … ON CONFLICT (conflict_cols) DO UPDATE SET col = excluded.col (DO NOTHING when no update_cols).
 
-    The one upsert of the code base: SQLite (≥ 3.24) and PostgreSQL share this syntax. Rows within one call
-    must not repeat a conflict key (PostgreSQL refuses to update a row twice in one statement). Returns the
-    number of rows sent."""
+    The one upsert of the code base (SQLite ≥ 3.24 and PostgreSQL share the ON CONFLICT syntax). Rows
+    within one call must not repeat a conflict key (PostgreSQL refuses to update a row twice in one
+    statement). Returns the number of rows sent."""
     if not rows:
         return 0
-    table = _table(model)
-    q = session.get_bind().dialect.identifier_preparer.quote
-    target = ", ".join(q(c) for c in conflict_cols)
-    if update_cols:
-        sets = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in update_cols)
-        suffix = f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
-    else:
-        suffix = f" ON CONFLICT ({target}) DO NOTHING"
-    _fast_write(session, table, rows, suffix=suffix, batch=batch)
+    _fast_write(session, _table(model), rows, conflict=(conflict_cols, update_cols), batch=batch)
     return len(rows)
 
 
@@ -163,9 +182,7 @@ def update_rows_by_id(session: Session, model: Any, rows: Sequence[dict[str, Any
 
 
 # --- lookups --------------------------------------------------------------------------------------
-def asset_ids_by_external_id(
-    session: Session, project_id: int, external_ids: Sequence[str]
-) -> dict[str, int]:
+def asset_ids_by_external_id(session: Session, project_id: int, external_ids: Sequence[str]) -> dict[str, int]:
     """external_id → asset id for those of `external_ids` that exist in the project."""
     out: dict[str, int] = {}
     for part in chunks(list(external_ids), IN_CHUNK):
@@ -181,9 +198,7 @@ def asset_ids_by_external_id(
 def existing_asset_ids(session: Session, project_id: int, asset_ids: Sequence[int]) -> set[int]:
     out: set[int] = set()
     for part in chunks(list(asset_ids), IN_CHUNK):
-        out.update(
-            session.scalars(select(t.Asset.id).where(t.Asset.project_id == project_id, t.Asset.id.in_(part)))
-        )
+        out.update(session.scalars(select(t.Asset.id).where(t.Asset.project_id == project_id, t.Asset.id.in_(part))))
     return out
 
 
@@ -230,9 +245,7 @@ def current_predictions(session: Session, asset_ids: Iterable[int]) -> dict[int,
     p = t.Prediction
     for part in chunks(ids, IN_CHUNK):
         q = (
-            select(
-                *_PRED_COLS, t.ModelVersion.name.label("mv_name"), t.ModelVersion.version.label("mv_version")
-            )
+            select(*_PRED_COLS, t.ModelVersion.name.label("mv_name"), t.ModelVersion.version.label("mv_version"))
             .join(t.ModelVersion, t.ModelVersion.id == p.model_version_id)
             .where(p.asset_id.in_(part), p.model_version_id == _newest_version_for(p.asset_id))
         )
@@ -242,9 +255,7 @@ def current_predictions(session: Session, asset_ids: Iterable[int]) -> dict[int,
 
 
 def count_predicted_assets(session: Session, project_id: int) -> int:
-    return int(
-        session.scalar(select(func.count()).where(t.Asset.project_id == project_id, has_prediction())) or 0
-    )
+    return int(session.scalar(select(func.count()).where(t.Asset.project_id == project_id, has_prediction())) or 0)
 
 
 # --- labels ---------------------------------------------------------------------------------------
@@ -286,9 +297,7 @@ def effective_label_status(session: Session, asset_id: int) -> str | None:
     """'REVIEW' / 'DEFAULT' / None: the type of label that counts for the asset now."""
     kinds = set(
         session.scalars(
-            select(t.Label.label_type).where(
-                t.Label.asset_id == asset_id, t.Label.label_type.in_(COUNTED_LABELS)
-            )
+            select(t.Label.label_type).where(t.Label.asset_id == asset_id, t.Label.label_type.in_(COUNTED_LABELS))
         )
     )
     if LabelType.REVIEW.value in kinds:
@@ -387,10 +396,7 @@ def asset_page(
     the lease and honeypot answer) and whether more rows follow."""
     rows = list(
         session.execute(
-            select(*ASSET_COLUMNS)
-            .where(and_(*conditions), t.Asset.id > after_id)
-            .order_by(t.Asset.id)
-            .limit(limit + 1)
+            select(*ASSET_COLUMNS).where(and_(*conditions), t.Asset.id > after_id).order_by(t.Asset.id).limit(limit + 1)
         )
     )
     return rows[:limit], len(rows) > limit
