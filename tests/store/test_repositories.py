@@ -20,8 +20,7 @@ def _project(store: Store) -> int:
 def test_insert_rows_fills_python_defaults_and_stores_none_as_sql_null(store: Store) -> None:
     pid = _project(store)
     rows = [
-        {"project_id": pid, "external_id": f"x{i}", "content": f"c{i}", "honeypot_response": None}
-        for i in range(7)
+        {"project_id": pid, "external_id": f"x{i}", "content": f"c{i}", "honeypot_response": None} for i in range(7)
     ]
     with store.transaction() as s:
         assert repo.insert_rows(s, t.Asset, rows, batch=3) == 7
@@ -36,10 +35,7 @@ def test_insert_rows_fills_python_defaults_and_stores_none_as_sql_null(store: St
 
 def test_upsert_updates_or_skips_on_conflict(store: Store) -> None:
     pid = _project(store)
-    base = [
-        {"project_id": pid, "external_id": f"x{i}", "content": "old", "json_metadata": {"v": 1}}
-        for i in range(4)
-    ]
+    base = [{"project_id": pid, "external_id": f"x{i}", "content": "old", "json_metadata": {"v": 1}} for i in range(4)]
     with store.transaction() as s:
         repo.insert_rows(s, t.Asset, base)
     with store.transaction() as s:
@@ -47,13 +43,10 @@ def test_upsert_updates_or_skips_on_conflict(store: Store) -> None:
             {"project_id": pid, "external_id": f"x{i}", "content": "new", "json_metadata": {"v": 2}}
             for i in range(2, 6)
         ]
-        repo.upsert_rows(
-            s, t.Asset, rows, conflict_cols=["project_id", "external_id"], update_cols=["content"]
-        )
+        repo.upsert_rows(s, t.Asset, rows, conflict_cols=["project_id", "external_id"], update_cols=["content"])
     with store.transaction() as s:
         rows = [
-            {"project_id": pid, "external_id": f"x{i}", "content": "ignored", "json_metadata": {}}
-            for i in range(7)
+            {"project_id": pid, "external_id": f"x{i}", "content": "ignored", "json_metadata": {}} for i in range(7)
         ]
         repo.upsert_rows(s, t.Asset, rows, conflict_cols=["project_id", "external_id"])
     with store.transaction(read_only=True) as s:
@@ -72,9 +65,7 @@ def test_upsert_updates_or_skips_on_conflict(store: Store) -> None:
 def test_current_predictions_for_a_page_and_as_a_filter(store: Store) -> None:
     pid = _project(store)
     with store.transaction() as s:
-        repo.insert_rows(
-            s, t.Asset, [{"project_id": pid, "external_id": f"x{i}", "content": "c"} for i in range(3)]
-        )
+        repo.insert_rows(s, t.Asset, [{"project_id": pid, "external_id": f"x{i}", "content": "c"} for i in range(3)])
         ids = list(s.scalars(select(t.Asset.id).order_by(t.Asset.id)))
         mvs = []
         for v in (1, 2, 3):
@@ -108,3 +99,18 @@ def test_current_predictions_for_a_page_and_as_a_filter(store: Store) -> None:
         conds = repo.asset_conditions(pid, predicted=False)
         assert [r.id for r in repo.asset_page(s, conds)[0]] == ids[2:]
         assert repo.count_predicted_assets(s, pid) == 2
+
+
+def test_bulk_writes_round_trip_awkward_text_and_json(store: Store) -> None:
+    pid = _project(store)
+    texts = ["tab\there", "back\\slash \\N", "new\nline\r\n", "quote \" ' ,;", "emoji \U0001f30d \u202e rtl", "\\."]
+    meta = {"k": "v\t\n\\", "nested": {"list": [1, 2.5, None, True]}, "uni": "\u00e9"}
+    rows = [
+        {"project_id": pid, "external_id": f"x{i}", "content": c, "json_metadata": meta} for i, c in enumerate(texts)
+    ]
+    with store.transaction() as s:
+        repo.insert_rows(s, t.Asset, rows[:3])
+        repo.upsert_rows(s, t.Asset, rows, conflict_cols=["project_id", "external_id"], update_cols=["content"])
+    with store.transaction(read_only=True) as s:
+        got = [(a.content, a.json_metadata) for a in s.scalars(select(t.Asset).order_by(t.Asset.external_id))]
+    assert got == [(c, meta) for c in texts]
