@@ -374,9 +374,7 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
                 m.weight /= total
             weights = {i: w / total for i, w in weights.items() if repr(candidates[i].config) in kept}
             self.search_info_["dropped_members"] = dropped
-            self.best_score_ = float(
-                metric_score(y, sum(w * oofs[i] for i, w in weights.items()), task, metric)  # type: ignore[arg-type]
-            )
+            self.best_score_ = float(metric_score(y, _blend(oofs, weights), task, metric))
         clear_caches()
         self.search_info_["refit_done_seconds"] = round(time.time() - start, 2)
         members.sort(key=lambda m: -m.weight)
@@ -387,9 +385,7 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
         self.best_configs_ = member_cfgs + [c for c in self.best_configs_ if c not in member_cfgs]
         self.best_configs_ = self.best_configs_[:N_BEST_CONFIGS]
 
-        blend = np.zeros_like(oofs[0], dtype=np.float64)
-        for idx, wgt in weights.items():
-            blend += wgt * oofs[idx]
+        blend = _blend(oofs, weights)
         n = len(y)
         methods: tuple[str, ...]
         if self.calibration == "auto":
@@ -514,6 +510,13 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "ensemble_model_")
 
+
+
+def _blend(oofs: list[Any], weights: dict[int, float]) -> NDArray[np.float64]:
+    out = np.zeros(oofs[0].shape, dtype=np.float64)
+    for idx, wgt in weights.items():
+        out += wgt * oofs[idx]
+    return out
 
 
 def _fit_featurizer(config: Config, data: SearchData) -> F.TextFeaturizer:

@@ -314,7 +314,7 @@ def print_rows(rows: list[dict[str, Any]], classes: Sequence[str] | None = None)
     cols = [("system", "system"), ("budget", "budget"), ("wall s", "wall_time"), ("CV", "cv_score"),
             ("accuracy", "test_accuracy"), *f1_cols, ("ECE", "test_ece"), ("log loss", "test_log_loss")]
     for name, _ in cols:
-        table.add_column(name)
+        table.add_column(name, no_wrap=name == "system", min_width=12 if name == "system" else None)
     for r in rows:
         if "skipped" in r:
             table.add_row(r["system"], f"{r['budget']:g}", "—", "skipped: " + r["skipped"][:40])
