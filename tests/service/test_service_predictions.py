@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from prelabel.domain import ModelStatus
 from prelabel.errors import InvalidInput, NotFound, PermissionDenied
 from prelabel.service import assets, models, predictions
-from prelabel.service.dto import PredictionIn
+from prelabel.service.dto import AssetFilter, PredictionIn
 from prelabel.store import tables as t
 
 
@@ -64,9 +64,7 @@ def test_current_prediction_is_the_newest_versions_and_history_is_kept(team: Tea
         "first-1",
         None,
     ]
-    by_version = predictions.list_predictions(
-        s, team.labeler, team.pid, model_version_id=cur1.model_version_id
-    )
+    by_version = predictions.list_predictions(s, team.labeler, team.pid, model_version_id=cur1.model_version_id)
     assert len(by_version) == 2
     after = predictions.list_predictions(s, team.labeler, team.pid, after=history[0].id, limit=10)
     assert all(p.id > history[0].id for p in after)
@@ -97,9 +95,7 @@ def test_current_prediction_is_the_newest_versions_and_history_is_kept(team: Tea
         (PredictionIn(json_response=prediction("DISASTER", 0.5)), "give the asset's external_id or asset_id"),
     ],
 )
-def test_bad_predictions_are_refused_and_nothing_is_written(
-    team: Team, item: PredictionIn, message: str
-) -> None:
+def test_bad_predictions_are_refused_and_nothing_is_written(team: Team, item: PredictionIn, message: str) -> None:
     assets.import_assets(team.store, team.admin, team.pid, records(3))
     good = PredictionIn(external_id="a0", json_response=prediction("DISASTER", 0.5))
     with pytest.raises(InvalidInput, match=message):
@@ -136,6 +132,12 @@ def test_bulk_store_predictions_upserts_in_batches(team: Team) -> None:
     rows = [(aid, prediction("NOT_DISASTER", 0.65), 0.65) for aid in ids[:10]]
     assert predictions.bulk_store_predictions(s, team.pid, mv.id, iter(rows), batch=4) == 10
     assert _pred_count(team) == 23
+    # A TRAINING version's predictions are not current yet; they are once it is READY.
+    assert predictions.get_current_prediction(s, team.admin, team.pid, ids[0]) is None
+    assert assets.count_assets(s, team.admin, team.pid, AssetFilter(predicted=True)) == 0
+    assert assets.count_assets(s, team.admin, team.pid, AssetFilter(model_version_id=mv.id)) == 23
+    models.finish_model_version(s, mv.id, status=ModelStatus.READY, metrics={"f1": 0.7})
+    assert assets.count_assets(s, team.admin, team.pid, AssetFilter(predicted=True)) == 23
     cur = predictions.get_current_prediction(s, team.admin, team.pid, ids[0])
     assert cur is not None and cur.confidence == pytest.approx(0.65) and cur.model_name == "automl-1"
     # An asset repeated within one batch: the last row wins (PostgreSQL would refuse a double upsert).
@@ -145,4 +147,3 @@ def test_bulk_store_predictions_upserts_in_batches(team: Team) -> None:
     assert cur is not None and cur.confidence == pytest.approx(0.93)
     with pytest.raises(NotFound):
         predictions.bulk_store_predictions(s, team.pid, mv.id + 1, rows)
-    models.finish_model_version(s, mv.id, status=ModelStatus.READY, metrics={"f1": 0.7})

@@ -73,7 +73,11 @@ def test_current_predictions_for_a_page_and_as_a_filter(store: Store) -> None:
             s.add(mv)
             s.flush()
             mvs.append(mv.id)
-        preds = [(ids[0], mvs[0]), (ids[0], mvs[2]), (ids[1], mvs[1]), (ids[1], mvs[0])]
+        training = t.ModelVersion(project_id=pid, name="m", version=4, status="TRAINING")
+        s.add(training)
+        s.flush()
+        # ids[1] has a prediction of the newest version, but it is still TRAINING: not current yet.
+        preds = [(ids[0], mvs[0]), (ids[0], mvs[2]), (ids[1], mvs[1]), (ids[1], mvs[0]), (ids[1], training.id)]
         repo.insert_rows(
             s,
             t.Prediction,
@@ -92,6 +96,8 @@ def test_current_predictions_for_a_page_and_as_a_filter(store: Store) -> None:
         cur = repo.current_predictions(s, ids)
         assert {a: name for a, (_, name) in cur.items()} == {ids[0]: "m-3", ids[1]: "m-2"}
         assert cur[ids[0]][0].json_response == {"m": mvs[2]}
+        conds = repo.asset_conditions(pid, model_version_id=training.id)
+        assert [r.id for r in repo.asset_page(s, conds)[0]] == ids[1:2]
         conds = repo.asset_conditions(pid, predicted=True)
         assert [r.id for r in repo.asset_page(s, conds)[0]] == ids[:2]
         conds = repo.asset_conditions(pid, model_version_id=mvs[0])

@@ -203,26 +203,22 @@ def existing_asset_ids(session: Session, project_id: int, asset_ids: Sequence[in
 
 
 # --- current prediction ---------------------------------------------------------------------------
-def _newest_version_for(asset_id_col: Any) -> Any:
-    # Only READY versions count: the trainer streams a version's predictions while it is TRAINING and
-    # publishes it (READY) once all are stored, so a half-written or abandoned version is never "current".
-    p2 = t.Prediction.__table__.alias("p_newest")
-    mv = t.ModelVersion.__table__.alias("mv_newest")
-    return (
-        select(func.max(p2.c.model_version_id))
-        .select_from(p2.join(mv, mv.c.id == p2.c.model_version_id))
-        .where(p2.c.asset_id == asset_id_col, mv.c.status == "READY")
-        .scalar_subquery()
-    )
+def _ready_prediction(p: Any) -> Any:
+    """Condition: prediction `p` (a predictions table or alias) is from a READY model version.
+
+    Only READY versions count: the trainer streams a version's predictions while it is TRAINING and publishes
+    it (READY) once all are stored, so a half-written or abandoned version is never "current"."""
+    return exists().where(t.ModelVersion.id == p.c.model_version_id, t.ModelVersion.status == "READY")
 
 
 def has_prediction(asset_id_col: Any = None, model_version_id: int | None = None) -> ColumnElement[bool]:
-    """EXISTS (a prediction for the asset [of that model version]) — a filter usable in any asset query."""
+    """EXISTS (a current prediction for the asset: one from a READY model version) — or, with
+    `model_version_id`, a prediction of that version whatever its status. Usable in any asset query."""
     col = t.Asset.id if asset_id_col is None else asset_id_col
-    cond = [t.Prediction.asset_id == col]
+    p = t.Prediction.__table__
     if model_version_id is not None:
-        cond.append(t.Prediction.model_version_id == model_version_id)
-    return exists().where(*cond)
+        return exists().where(p.c.asset_id == col, p.c.model_version_id == model_version_id)
+    return exists().where(p.c.asset_id == col, _ready_prediction(p))
 
 
 _PRED_COLS = [
@@ -238,16 +234,28 @@ _PRED_COLS = [
 
 def current_predictions(session: Session, asset_ids: Iterable[int]) -> dict[int, tuple[Any, str]]:
     """asset id → (its current prediction row, the model version's display name) for a page of assets at
-    once. Rows have the attributes id, project_id, asset_id, model_version_id, json_response, confidence,
-    created_at."""
+    once: per asset, the prediction of the newest READY model version that has one. Rows have the attributes
+    id, project_id, asset_id, model_version_id, json_response, confidence, created_at.
+
+    One grouped subquery (newest READY version per asset, an index range per asset on
+    (asset_id, model_version_id)) joined back to the predictions: cheap on both dialects (a correlated
+    subquery per row made PostgreSQL's planner estimate costs high enough to JIT-compile every page)."""
     ids = list(asset_ids)
     out: dict[int, tuple[Any, str]] = {}
     p = t.Prediction
+    p2 = t.Prediction.__table__.alias("p_newest")
     for part in chunks(ids, IN_CHUNK):
+        newest = (
+            select(p2.c.asset_id, func.max(p2.c.model_version_id).label("mv_id"))
+            .join(t.ModelVersion, t.ModelVersion.id == p2.c.model_version_id)
+            .where(p2.c.asset_id.in_(part), t.ModelVersion.status == "READY")
+            .group_by(p2.c.asset_id)
+            .subquery("newest")
+        )
         q = (
             select(*_PRED_COLS, t.ModelVersion.name.label("mv_name"), t.ModelVersion.version.label("mv_version"))
+            .join(newest, and_(newest.c.asset_id == p.asset_id, newest.c.mv_id == p.model_version_id))
             .join(t.ModelVersion, t.ModelVersion.id == p.model_version_id)
-            .where(p.asset_id.in_(part), p.model_version_id == _newest_version_for(p.asset_id))
         )
         for row in session.execute(q):
             out[row.asset_id] = (row, f"{row.mv_name}-{row.mv_version}")
