@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -216,7 +217,13 @@ def _bench_backend(url: str, backend: str, n: int, baseline_n: int, repeats: int
         store.upgrade()
         bench = _Bench(store, backend, n, baseline_n, repeats)
         for rep in range(repeats):
+            t0 = time.perf_counter()
             bench.one_repeat(rep)
+            print(
+                f"{backend}: repeat {rep + 1}/{repeats} done in {time.perf_counter() - t0:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
         return bench.rows()
     finally:
         store.dispose()
