@@ -81,3 +81,21 @@ def test_a_user_cannot_revoke_someone_elses_token(store: Store) -> None:
     with pytest.raises(NotFound):
         auth.revoke_token(store, bob, out.id)
     assert auth.authenticate_token(store, token) == alice
+
+
+def test_deactivated_users_cannot_authenticate(store: Store) -> None:
+    from sqlalchemy import update
+
+    user = auth.create_user(store, "alice", "s3cret-password")
+    actor = auth.get_actor(store, user.id)
+    _, token = auth.create_token(store, actor, "laptop")
+    with store.transaction() as s:
+        s.execute(update(t.User).where(t.User.id == user.id).values(is_active=False))
+    with pytest.raises(Unauthenticated):
+        auth.authenticate_password(store, "alice", "s3cret-password")
+    with pytest.raises(Unauthenticated, match="deactivated"):
+        auth.authenticate_token(store, token)
+    with pytest.raises(Unauthenticated, match="log in again"):
+        auth.get_actor(store, user.id)
+    with pytest.raises(Unauthenticated):
+        auth.get_actor(store, 10**6)
