@@ -8,10 +8,12 @@ live job progress. Screenshots of every view at 1280x800 and phone width go to t
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -159,6 +161,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, datasets: Path) -> Iterator
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
+            start_new_session=True,  # its own process group, so teardown can end the trainer it spawns
         )
     base = f"http://127.0.0.1:{port}"
     multi = projects.create_project(store, admin, title="Two jobs", interface=MULTI_INTERFACE)
@@ -182,6 +185,10 @@ def server(tmp_path_factory: pytest.TempPathFactory, datasets: Path) -> Iterator
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+        # `prelabel serve` may exit on SIGTERM without stopping its trainer process (uvicorn re-raises the
+        # signal): end whatever is left of the process group this fixture started
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         store.dispose()
 
 
