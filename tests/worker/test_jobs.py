@@ -227,3 +227,13 @@ def test_request_training_roles_and_reuse(world: World) -> None:
         tsvc.get_training_job(world.store, world.labeler, world.project_id, 12345)
     with pytest.raises(NotFound):
         tsvc.list_training_jobs(world.store, outsider, world.project_id)
+
+
+def test_a_worker_can_be_limited_to_tiers(world: World) -> None:
+    _queue_jobs(world, 1, "search")
+    _queue_jobs(world, 1, "fast")
+    s = tsvc.claim_next_job(world.store, "searcher", tiers=["search"])
+    assert s is not None and s.tier == "search"
+    assert tsvc.claim_next_job(world.store, "searcher", tiers=["search"]) is None
+    f = tsvc.claim_next_job(world.store, "fast-one", tiers=["fast"])
+    assert f is not None and f.tier == "fast"

@@ -18,6 +18,7 @@ Trigger settings live in the project's settings (defaults and help: `TRAINING_SE
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -99,9 +100,7 @@ def project_role(session: Any, actor: Actor, project_id: int) -> Role:
 def require_role(session: Any, actor: Actor, project_id: int, least: Role, doing: str) -> Role:
     role = project_role(session, actor, project_id)
     if ROLE_RANK[role] < ROLE_RANK[least]:
-        raise PermissionDenied(
-            f"Only a project {least.value} (or higher) can {doing}; your role is {role.value}."
-        )
+        raise PermissionDenied(f"Only a project {least.value} (or higher) can {doing}; your role is {role.value}.")
     return role
 
 
@@ -179,9 +178,7 @@ def request_training(
         return out
 
 
-def list_training_jobs(
-    store: Store, actor: Actor, project_id: int, *, limit: int = 20
-) -> list[TrainingJobOut]:
+def list_training_jobs(store: Store, actor: Actor, project_id: int, *, limit: int = 20) -> list[TrainingJobOut]:
     """The project's newest training jobs first (any member)."""
     limit = max(1, min(int(limit), 500))
     with store.transaction(read_only=True) as s:
@@ -228,6 +225,7 @@ def claim_next_job(
     *,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
     project_id: int | None = None,
+    tiers: Sequence[str] | None = None,
 ) -> ClaimedJob | None:
     """Atomically claim the next job (fast first, then oldest). A job already tried `MAX_ATTEMPTS` times is
     failed instead of claimed again; a TRAINING model version left by a crashed holder is abandoned (its
@@ -235,7 +233,7 @@ def claim_next_job(
     predictions deleted, status FAILED) in the same transaction."""
     while True:
         with store.transaction() as s:
-            job = sql.claim_job(s, worker_id, lease_seconds=lease_seconds, project_id=project_id)
+            job = sql.claim_job(s, worker_id, lease_seconds=lease_seconds, project_id=project_id, tiers=tiers)
             if job is None:
                 return None
             prev = job.model_version_id
@@ -272,9 +270,7 @@ def heartbeat_job(
 ) -> None:
     """Extend the lease and record progress; raises LeaseLost when another worker has taken the job."""
     with store.transaction() as s:
-        ok = sql.heartbeat(
-            s, job.id, job.worker_id, lease_seconds=lease_seconds, progress=progress, message=message
-        )
+        ok = sql.heartbeat(s, job.id, job.worker_id, lease_seconds=lease_seconds, progress=progress, message=message)
     if not ok:
         raise LeaseLost(f"worker {job.worker_id} lost the lease on training job {job.id}")
 
@@ -297,9 +293,7 @@ def fail_job(store: Store, job: ClaimedJob, message: str, *, model_version_id: i
         sql.finish_job(s, job.id, job.worker_id, status=JobStatus.FAILED, message=message)
 
 
-def succeed_job_in(
-    session: Any, job: ClaimedJob, *, message: str, model_version_id: int | None, n_labels: int
-) -> None:
+def succeed_job_in(session: Any, job: ClaimedJob, *, message: str, model_version_id: int | None, n_labels: int) -> None:
     """Inside the caller's transaction (the one that marks the model version READY): finish the job."""
     if not sql.finish_job(
         session,
@@ -425,9 +419,7 @@ def complete_job(
             .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise LeaseLost(
-                f"model version {model_version_id} is no longer TRAINING (job {job.id} was re-claimed)"
-            )
+            raise LeaseLost(f"model version {model_version_id} is no longer TRAINING (job {job.id} was re-claimed)")
         succeed_job_in(
             s,
             job,
@@ -442,9 +434,7 @@ class TrainingStatus(BaseModel):
 
     project_id: int
     n_labeled: int = Field(description="Assets with a DEFAULT or REVIEW label.")
-    labels_since_last_job: int = Field(
-        description="DEFAULT/REVIEW labels since the last fast job was queued."
-    )
+    labels_since_last_job: int = Field(description="DEFAULT/REVIEW labels since the last fast job was queued.")
     labels_needed: int = Field(description="New labels that trigger the next automatic retrain (0: due now).")
     auto_train: bool
     active_jobs: list[TrainingJobOut] = Field(default_factory=list, description="QUEUED and RUNNING jobs.")

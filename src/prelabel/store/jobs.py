@@ -35,7 +35,12 @@ def claimable(now: datetime) -> object:
 
 
 def claim_job(
-    session: Session, worker_id: str, *, lease_seconds: float, project_id: int | None = None
+    session: Session,
+    worker_id: str,
+    *,
+    lease_seconds: float,
+    project_id: int | None = None,
+    tiers: Iterable[str] | None = None,
 ) -> t.TrainingJob | None:
     """Claim the most urgent claimable job (fast before search, then oldest) for `worker_id`; None if none.
 
@@ -47,6 +52,8 @@ def claim_job(
     stmt = select(t.TrainingJob.id).where(cond)  # type: ignore[arg-type]
     if project_id is not None:
         stmt = stmt.where(t.TrainingJob.project_id == project_id)
+    if tiers is not None:
+        stmt = stmt.where(t.TrainingJob.tier.in_(list(tiers)))
     tier_rank = case((t.TrainingJob.tier == "fast", 0), else_=1)
     stmt = stmt.order_by(tier_rank, t.TrainingJob.created_at, t.TrainingJob.id).limit(5)
     if session.get_bind().dialect.name == "postgresql":  # lock only the row we take
@@ -179,9 +186,7 @@ def label_activity(
     if since is not None:
         cond.append(t.Label.created_at > since)
     n, oldest, newest = session.execute(
-        select(func.count(t.Label.id), func.min(t.Label.created_at), func.max(t.Label.created_at)).where(
-            *cond
-        )
+        select(func.count(t.Label.id), func.min(t.Label.created_at), func.max(t.Label.created_at)).where(*cond)
     ).one()
     return int(n), _utc(oldest), _utc(newest)
 
@@ -194,9 +199,7 @@ def _utc(d: datetime | None) -> datetime | None:
     return d if d.tzinfo is not None else d.replace(tzinfo=UTC)
 
 
-def iter_asset_texts(
-    store: Store, project_id: int, *, chunk: int = 2000
-) -> Iterator[list[tuple[int, str, str]]]:
+def iter_asset_texts(store: Store, project_id: int, *, chunk: int = 2000) -> Iterator[list[tuple[int, str, str]]]:
     """Yield chunks of ``(asset_id, content, status)`` of a project by keyset on id, each read in its own
     short read-only transaction (so a long prediction run never holds the database)."""
     after = 0

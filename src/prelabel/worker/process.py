@@ -1,23 +1,28 @@
-"""Run one trainer as a background process (multiprocessing, spawn) for `prelabel serve` / `prelabel demo`.
+"""Run the trainer as background processes (multiprocessing, spawn) for `prelabel serve` / `prelabel demo`.
 
-The child builds its own Store from the settings (nothing is shared with the server process but the database),
-polls for jobs and stops when the handle's event is set. A child that dies (killed, out of memory) loses only
-its current job's lease; the job is claimed again by the next worker after the lease expires.
+By default two processes: one claims only ``fast`` jobs and one only ``search`` jobs, so that a budgeted
+search (tens of seconds) never delays the next fast model (seconds) that labelers are waiting for. Each child
+builds its own Store from the settings (nothing is shared with the server but the database), polls for jobs
+and stops when the handle's event is set. A child that dies (killed, out of memory) loses only its current
+job's lease; the job is claimed again by the next worker after the lease expires.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from prelabel.config import Settings
 
 STOP_TIMEOUT_S = 10.0
+DEFAULT_TIERS: tuple[tuple[str, ...], ...] = (("fast",), ("search",))
 
 
-def _main(settings_json: str, stop: Any, lease_seconds: float, poll_seconds: float) -> None:
+def _main(
+    settings_json: str, stop: Any, lease_seconds: float, poll_seconds: float, tiers: tuple[str, ...] | None
+) -> None:
     from prelabel.store.engine import Store
     from prelabel.worker.trainer import Trainer
 
@@ -27,7 +32,7 @@ def _main(settings_json: str, stop: Any, lease_seconds: float, poll_seconds: flo
     )
     store = Store(settings.database_url)
     try:
-        Trainer(store, lease_seconds=lease_seconds, poll_seconds=poll_seconds).run_forever(stop)
+        Trainer(store, lease_seconds=lease_seconds, poll_seconds=poll_seconds, tiers=tiers).run_forever(stop)
     except KeyboardInterrupt:
         pass
     finally:
@@ -36,37 +41,54 @@ def _main(settings_json: str, stop: Any, lease_seconds: float, poll_seconds: flo
 
 @dataclass
 class WorkerHandle:
-    process: Any  # multiprocessing.process.BaseProcess
+    """The background trainer processes; `.stop()` ends them all."""
+
+    processes: list[Any]  # multiprocessing.process.BaseProcess
     stop_event: Any
+    tiers: list[tuple[str, ...] | None] = field(default_factory=list)
+
+    @property
+    def process(self) -> Any:
+        """The first process (the fast-tier one by default)."""
+        return self.processes[0]
 
     @property
     def pid(self) -> int | None:
         return int(self.process.pid) if self.process.pid is not None else None
 
     def is_alive(self) -> bool:
-        return bool(self.process.is_alive())
+        return any(p.is_alive() for p in self.processes)
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
-        """Ask the worker to stop after its current step; terminate it if it does not within `timeout`.
+        """Ask the workers to stop after their current step; terminate any that does not within `timeout`.
         A terminated job is picked up again later (its lease expires), so stopping is always safe."""
         self.stop_event.set()
-        self.process.join(timeout)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(5)
+        for p in self.processes:
+            p.join(timeout)
+            if p.is_alive():
+                p.terminate()
+                p.join(5)
 
 
 def start_background_worker(
-    settings: Settings, *, lease_seconds: float = 60.0, poll_seconds: float = 0.5
+    settings: Settings,
+    *,
+    lease_seconds: float = 60.0,
+    poll_seconds: float = 0.5,
+    tiers: tuple[tuple[str, ...] | None, ...] = DEFAULT_TIERS,
 ) -> WorkerHandle:
-    """Start one trainer process against `settings.database_url`; call `.stop()` on shutdown."""
+    """Start trainer processes against `settings.database_url` (by default one for fast jobs, one for
+    searches; pass ``tiers=(None,)`` for a single process taking every job); call `.stop()` on shutdown."""
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
-    proc = ctx.Process(
-        target=_main,
-        args=(settings.model_dump_json(), stop, lease_seconds, poll_seconds),
-        name="prelabel-worker",
-        daemon=True,
-    )
-    proc.start()
-    return WorkerHandle(proc, stop)
+    procs = []
+    for tier in tiers:
+        proc = ctx.Process(
+            target=_main,
+            args=(settings.model_dump_json(), stop, lease_seconds, poll_seconds, tier),
+            name=f"prelabel-worker-{'+'.join(tier) if tier else 'all'}",
+            daemon=True,
+        )
+        proc.start()
+        procs.append(proc)
+    return WorkerHandle(procs, stop, list(tiers))

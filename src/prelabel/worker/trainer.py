@@ -124,6 +124,8 @@ class Trainer:
 
     progress: optional callback ``(phase, fraction, message)`` called at each step (the CLI draws progress
         bars with it). An exception raised by it aborts the job like a crash would (tests use this).
+    tiers: claim only jobs of these tiers (None: any). `prelabel serve` runs one process per tier so that a
+        long search never delays the next fast model.
     blas_threads: BLAS/OpenMP threads while a job runs (None: the library default). One by default: the
         trainer's small solver steps gain nothing from threads, and on a busy 2-core machine oversubscribed
         OpenBLAS threads made a fast-tier fit 5x slower (measured: 19 s → 3.4 s CPU for 100 BBC articles).
@@ -143,6 +145,7 @@ class Trainer:
         progress: Progress | None = None,
         schedule: bool = True,
         blas_threads: int | None = 1,
+        tiers: tuple[str, ...] | None = None,
     ) -> None:
         self.store = store
         self.worker_id = worker_id or default_worker_id()
@@ -155,6 +158,7 @@ class Trainer:
         self.progress = progress
         self.schedule = schedule
         self.blas_threads = blas_threads
+        self.tiers = tiers
 
     # --- loop ------------------------------------------------------------------------------------------
     def run_once(self, *, project_id: int | None = None) -> JobResult | None:
@@ -162,7 +166,7 @@ class Trainer:
         if self.schedule:
             tsvc.schedule_due_training(self.store)
         job = tsvc.claim_next_job(
-            self.store, self.worker_id, lease_seconds=self.lease_seconds, project_id=project_id
+            self.store, self.worker_id, lease_seconds=self.lease_seconds, project_id=project_id, tiers=self.tiers
         )
         if job is None:
             return None
@@ -234,9 +238,7 @@ class Trainer:
             logger.info("job %d: %s", job.id, result.message)
         return result
 
-    def _load(
-        self, job: ClaimedJob
-    ) -> tuple[Interface, dict[str, Any], list[tuple[int, str, dict[str, Any]]]]:
+    def _load(self, job: ClaimedJob) -> tuple[Interface, dict[str, Any], list[tuple[int, str, dict[str, Any]]]]:
         from prelabel.service.labels import effective_labels
 
         with self.store.transaction(read_only=True) as s:
@@ -292,9 +294,7 @@ class Trainer:
             cache_dir=self.cache_dir,
             max_trials=self.max_trials,
         )
-        model.fit(
-            sets, on_job=lambda name, i, n: self._report(hb, "fit", 0.05 + 0.4 * i / n, f"training {name}")
-        )
+        model.fit(sets, on_job=lambda name, i, n: self._report(hb, "fit", 0.05 + 0.4 * i / n, f"training {name}"))
         timings["fit"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -334,9 +334,7 @@ class Trainer:
                 pool_proba[name].append(p[unl])
             done += len(chunk)
             result.n_predicted = done
-            self._report(
-                hb, "predict", 0.5 + 0.4 * done / max(n_total, 1), f"predicted {done}/{n_total} assets"
-            )
+            self._report(hb, "predict", 0.5 + 0.4 * done / max(n_total, 1), f"predicted {done}/{n_total} assets")
         timings["predict"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -394,9 +392,7 @@ class Trainer:
                 strategy_name, random_share=float(training_setting(settings, "queue_random_share"))
             )
         except ValueError:
-            logger.warning(
-                "project %d: unknown queue_strategy %r; using margin", job.project_id, strategy_name
-            )
+            logger.warning("project %d: unknown queue_strategy %r; using margin", job.project_id, strategy_name)
             strategy = make_strategy("margin")
         ctx = QueryContext(proba, multi, features, np.random.default_rng(job.id))
         scores = strategy.score(ctx)
