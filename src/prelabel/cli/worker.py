@@ -17,13 +17,12 @@ def register(app: typer.Typer) -> None:
 
 def worker(
     database_url: DatabaseOpt = None,
-    lease_seconds: Annotated[
-        float, typer.Option(help="Job lease; a silent worker's job is re-claimed after.")
-    ] = 60.0,
-    poll_seconds: Annotated[
-        float, typer.Option(help="Seconds between polls when there is nothing to do.")
-    ] = 0.5,
+    lease_seconds: Annotated[float, typer.Option(help="Job lease; a silent worker's job is re-claimed after.")] = 60.0,
+    poll_seconds: Annotated[float, typer.Option(help="Seconds between polls when there is nothing to do.")] = 0.5,
     search_jobs: Annotated[int, typer.Option(help="Parallel trial processes of an AutoML search.")] = 1,
+    tiers: Annotated[str, typer.Option(help="Claim only these job tiers: fast, search or fast,search.")] = (
+        "fast,search"
+    ),
     log_level: Annotated[str, typer.Option(envvar="PRELABEL_LOG_LEVEL")] = "INFO",
 ) -> None:
     """Run a background trainer until interrupted: queue jobs as labels arrive, claim and run them."""
@@ -33,9 +32,7 @@ def worker(
 
     _setup_logging(log_level)
     with _store(database_url) as store:
-        trainer = Trainer(
-            store, lease_seconds=lease_seconds, poll_seconds=poll_seconds, search_n_jobs=search_jobs
-        )
+        trainer = Trainer(store, lease_seconds=lease_seconds, poll_seconds=poll_seconds, search_n_jobs=search_jobs)
         console.print(f"worker [bold]{trainer.worker_id}[/] polling {store.safe_url()} (Ctrl-C to stop)")
         stop = threading.Event()
         try:
