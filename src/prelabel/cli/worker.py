@@ -30,9 +30,14 @@ def worker(
 
     from prelabel.worker.trainer import Trainer
 
+    chosen = tuple(x.strip() for x in tiers.split(",") if x.strip())
+    if not chosen or any(x not in ("fast", "search") for x in chosen):
+        _fail(f"--tiers must list fast and/or search; got {tiers!r}.")
     _setup_logging(log_level)
     with _store(database_url) as store:
-        trainer = Trainer(store, lease_seconds=lease_seconds, poll_seconds=poll_seconds, search_n_jobs=search_jobs)
+        trainer = Trainer(
+            store, lease_seconds=lease_seconds, poll_seconds=poll_seconds, search_n_jobs=search_jobs, tiers=chosen
+        )
         console.print(f"worker [bold]{trainer.worker_id}[/] polling {store.safe_url()} (Ctrl-C to stop)")
         stop = threading.Event()
         try:
