@@ -23,9 +23,18 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
 from prelabel.domain import ROLE_RANK, Interface, LabelType, Role, parse_interface, response_category_names
-from prelabel.errors import InvalidInput, PayloadTooLarge, PermissionDenied, PrelabelError
-from prelabel.service.auth import Actor
-from prelabel.service.dto import AssetOut, ModelVersionOut, PredictionOut, ProjectOut
+from prelabel.errors import InvalidInput, PayloadTooLarge, PermissionDenied, PrelabelError, Unauthenticated
+from prelabel.service.analytics import dashboard, model_score
+from prelabel.service.assets import count_assets, get_asset, import_assets
+from prelabel.service.auth import Actor, authenticate_password
+from prelabel.service.dto import AssetFilter, AssetOut, ModelVersionOut, PredictionOut, ProjectOut
+from prelabel.service.importing import DEFAULT_ID_COLUMN, parse_records
+from prelabel.service.labels import create_label, undo_label
+from prelabel.service.models import list_model_versions
+from prelabel.service.predictions import get_current_prediction
+from prelabel.service.projects import get_project, list_projects, project_stats
+from prelabel.service.queue import next_asset, review_list, skip_asset
+from prelabel.service.training import list_training_jobs, request_training
 from prelabel.store.engine import Store
 from prelabel.ui import charts
 from prelabel.ui.web import (
@@ -73,8 +82,6 @@ def _int(form: FormData, key: str) -> int | None:
 
 
 def _project(store: Store, actor: Actor, project_id: int) -> tuple[ProjectOut, Interface]:
-    from prelabel.service.projects import get_project
-
     project = get_project(store, actor, project_id)
     return project, parse_interface(project.interface)
 
@@ -91,9 +98,6 @@ def login_page(request: Request, next: str = "/") -> Response:
 
 @router.post("/login", response_class=HTMLResponse)
 def login(request: Request, store: StoreDep, form: FormDep) -> Response:
-    from prelabel.errors import Unauthenticated
-    from prelabel.service.auth import authenticate_password
-
     username = _str(form, "username")
     password = form.get("password")
     target = safe_next(_str(form, "next", "/"))
@@ -124,10 +128,6 @@ def logout(request: Request) -> Response:
 # --- projects -----------------------------------------------------------------------------------------------
 @router.get("/", response_class=HTMLResponse)
 def project_list(request: Request, actor: ActorDep, store: StoreDep) -> Response:
-    from prelabel.service.assets import count_assets
-    from prelabel.service.dto import AssetFilter
-    from prelabel.service.projects import list_projects
-
     projects = list_projects(store, actor)
     # two indexed counts per project (the full project_stats is for the project page); the first 30 only
     stats = {
@@ -155,8 +155,6 @@ def _render_project(
     import_error: str | None = None,
     import_form: dict[str, str] | None = None,
 ) -> Response:
-    from prelabel.service.projects import project_stats
-
     project, interface = _project(store, actor, project_id)
     stats = project_stats(store, actor, project_id)
     classes = [
@@ -193,9 +191,6 @@ def _render_project(
 def import_file(
     request: Request, project_id: int, actor: ActorDep, store: StoreDep, form: FormDep
 ) -> Response:
-    from prelabel.service.assets import import_assets
-    from prelabel.service.importing import DEFAULT_ID_COLUMN, parse_records
-
     settings = request.app.state.ui_settings
     fields = {
         k: _str(form, k)
@@ -333,9 +328,6 @@ def _last_label(request: Request, project_id: int) -> dict[str, Any] | None:
 def label_page(
     request: Request, project_id: int, actor: ActorDep, store: StoreDep, asset: int | None = None
 ) -> Response:
-    from prelabel.service.assets import get_asset
-    from prelabel.service.queue import next_asset
-
     project, interface = _project(store, actor, project_id)
     item: AssetOut | None
     if asset is not None:
@@ -348,8 +340,6 @@ def label_page(
 
 
 def _current_prediction(store: Store, actor: Actor, project_id: int, asset_id: int) -> PredictionOut | None:
-    from prelabel.service.predictions import get_current_prediction
-
     try:
         return get_current_prediction(store, actor, project_id, asset_id)
     except PrelabelError:
@@ -429,9 +419,6 @@ def model_status(
 def _model_status(
     store: Store, actor: Actor, project: ProjectOut, asset_id: int | None, shown: int | None
 ) -> dict[str, Any]:
-    from prelabel.service.models import list_model_versions
-    from prelabel.service.training import list_training_jobs
-
     jobs = list_training_jobs(store, actor, project.id, limit=5)
     active = next((j for j in jobs if j.status in ACTIVE_JOB_STATES), None)
     ready = [v for v in list_model_versions(store, actor, project.id) if v.status == "READY"]
@@ -457,9 +444,6 @@ def _model_status(
 def submit_label(
     request: Request, project_id: int, actor: ActorDep, store: StoreDep, form: FormDep
 ) -> Response:
-    from prelabel.service.assets import get_asset
-    from prelabel.service.labels import create_label
-
     project, interface = _project(store, actor, project_id)
     asset_id = _int(form, "asset_id")
     if asset_id is None:
@@ -499,8 +483,6 @@ def submit_label(
 
 @router.post("/projects/{project_id}/label/skip")
 def skip(request: Request, project_id: int, actor: ActorDep, store: StoreDep, form: FormDep) -> Response:
-    from prelabel.service.queue import skip_asset
-
     asset_id = _int(form, "asset_id")
     if asset_id is None:
         raise InvalidInput("The form has no asset_id; reload the labeling page.")
@@ -510,8 +492,6 @@ def skip(request: Request, project_id: int, actor: ActorDep, store: StoreDep, fo
 
 @router.post("/projects/{project_id}/label/undo")
 def undo(request: Request, project_id: int, actor: ActorDep, store: StoreDep) -> Response:
-    from prelabel.service.labels import undo_label
-
     last = _last_label(request, project_id)
     if last is None:
         flash(request, "There is no label of yours to undo here.", "error")
@@ -539,8 +519,6 @@ def _effective(item: AssetOut) -> dict[str, Any] | None:
 def review_page(
     request: Request, project_id: int, actor: ActorDep, store: StoreDep, after: str | None = None
 ) -> Response:
-    from prelabel.service.queue import review_list
-
     project, interface = _project(store, actor, project_id)
     if not _at_least(project, Role.REVIEWER):
         raise PermissionDenied("Only reviewers and admins can open the review list of this project.")
@@ -573,9 +551,6 @@ def review_page(
 def review_submit(
     request: Request, project_id: int, asset_id: int, actor: ActorDep, store: StoreDep, form: FormDep
 ) -> Response:
-    from prelabel.service.assets import get_asset
-    from prelabel.service.labels import create_label
-
     project, interface = _project(store, actor, project_id)
     if not _at_least(project, Role.REVIEWER):
         raise PermissionDenied("Only reviewers and admins can review labels in this project.")
@@ -608,11 +583,6 @@ def review_submit(
 # --- dashboard ----------------------------------------------------------------------------------------------
 @router.get("/projects/{project_id}/dashboard", response_class=HTMLResponse)
 def dashboard_page(request: Request, project_id: int, actor: ActorDep, store: StoreDep) -> Response:
-    from prelabel.service.analytics import dashboard, model_score
-    from prelabel.service.models import list_model_versions
-    from prelabel.service.projects import project_stats
-    from prelabel.service.training import list_training_jobs
-
     project, _interface = _project(store, actor, project_id)
     data = dashboard(store, actor, project_id)
     versions = list_model_versions(store, actor, project_id)
@@ -712,8 +682,6 @@ def train_seconds(metrics: dict[str, Any]) -> float | None:
 def jobs_fragment(
     request: Request, project_id: int, actor: ActorDep, store: StoreDep, was_active: int = 0
 ) -> Response:
-    from prelabel.service.training import list_training_jobs
-
     project, _ = _project(store, actor, project_id)
     jobs = list_training_jobs(store, actor, project_id, limit=10)
     active = any(j.status in ACTIVE_JOB_STATES for j in jobs)
@@ -725,8 +693,6 @@ def jobs_fragment(
 
 @router.post("/projects/{project_id}/train")
 def train_now(request: Request, project_id: int, actor: ActorDep, store: StoreDep, form: FormDep) -> Response:
-    from prelabel.service.training import request_training
-
     tier = _str(form, "tier", "both") or "both"
     if tier not in ("fast", "search", "both"):
         raise InvalidInput(f"Unknown training tier {tier!r}; choose fast, search or both.")

@@ -26,8 +26,8 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
-from prelabel.errors import PermissionDenied, PrelabelError
-from prelabel.service.auth import Actor
+from prelabel.errors import PermissionDenied, PrelabelError, Unauthenticated
+from prelabel.service.auth import Actor, get_actor
 from prelabel.store.engine import Store
 
 log = logging.getLogger("prelabel.ui")
@@ -110,9 +110,6 @@ def current_actor(request: Request) -> Actor:
     user = request.session.get("user")
     if not isinstance(user, dict) or "id" not in user:
         raise LoginRequired()
-    from prelabel.errors import Unauthenticated
-    from prelabel.service.auth import get_actor
-
     try:
         actor = get_actor(get_store(request), int(user["id"]))
     except Unauthenticated:
