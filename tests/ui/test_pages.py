@@ -623,3 +623,36 @@ def test_model_status_line_says_when_a_suggestion_arrives(
     assert "hx-trigger" not in frag  # stops polling
     page = app_client.get(f"/projects/{pid}/label?asset={aid}").text
     assert "Suggestions from automl-1" in page and 'hx-trigger="every 4s"' not in page
+
+
+def test_a_deactivated_user_is_logged_out_at_once(
+    app_client: TestClient, world: Any, login: Callable[..., str]
+) -> None:
+    login(app_client, "leo")
+    assert app_client.get(f"/projects/{world.project_id}/label").status_code == 200
+    with world.store.transaction() as s:
+        s.execute(update(t.User).where(t.User.id == world.labeler.user_id).values(is_active=False))
+    r = app_client.get(f"/projects/{world.project_id}/label")
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    r = app_client.get(f"/projects/{world.project_id}/dashboard/jobs", headers={"HX-Request": "true"})
+    assert r.status_code == 401 and r.headers["HX-Redirect"] == "/login"
+
+
+def test_assets_of_another_project_are_not_found(
+    app_client: TestClient, world: Any, login: Callable[..., str]
+) -> None:
+    token = login(app_client, "alice")
+    import_assets(world.store, world.outsider, world.other_project_id,
+                  [AssetIn(external_id="secret-1", content="Olga's secret text")])
+    with world.store.transaction(read_only=True) as s:
+        secret = s.scalar(select(t.Asset.id).where(t.Asset.external_id == "secret-1"))
+    pid = world.project_id
+    r = app_client.get(f"/projects/{pid}/label?asset={secret}")
+    assert r.status_code == 404 and "secret text" not in r.text
+    r = app_client.post(f"/projects/{pid}/label",
+                        data={"asset_id": str(secret), "job:JOB_0": "DISASTER", "csrf_token": token})
+    assert r.status_code == 404
+    r = app_client.post(f"/projects/{pid}/review/{secret}", data={"action": "correct", "job:JOB_0": "DISASTER",
+                                                                  "csrf_token": token})
+    assert r.status_code == 404
+    assert count(world, t.Label) == 0
