@@ -8,7 +8,6 @@ can build apps freely.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -110,10 +109,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
 
 
 def _install_ui(app: FastAPI, settings: Settings, store: Store) -> None:
-    """The browser UI (`prelabel.ui.install_ui`), built by the UI engineer."""
-    ui = importlib.import_module("prelabel.ui")
-    install = getattr(ui, "install_ui", None)
-    if install is None:  # only while prelabel/ui/__init__.py is not written yet
-        log.warning("prelabel.ui.install_ui not found: serving the API only")
-        return
-    install(app, settings, store)
+    """The browser UI (`prelabel.ui.install_ui`): pages at ``/``, ``/static``, the session cookie."""
+    from prelabel.ui import install_ui
+
+    install_ui(app, settings, store)
