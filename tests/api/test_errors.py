@@ -98,3 +98,10 @@ def test_openapi_documents_the_routes(raw: httpx.Client) -> None:
     ):
         assert path in paths
     assert raw.get("/docs").status_code == 200
+
+
+def test_create_app_installs_the_browser_ui(raw: httpx.Client) -> None:
+    r = raw.get("/", follow_redirects=False)
+    assert r.status_code in (302, 303, 307) and "/login" in r.headers["location"]
+    login = raw.get("/login")
+    assert login.status_code == 200 and "text/html" in login.headers["content-type"]
