@@ -30,7 +30,7 @@ from prelabel.service.auth import Actor, authenticate_password
 from prelabel.service.dto import AssetFilter, AssetOut, ModelVersionOut, PredictionOut, ProjectOut
 from prelabel.service.importing import DEFAULT_ID_COLUMN, parse_records
 from prelabel.service.labels import create_label, undo_label
-from prelabel.service.models import list_model_versions
+from prelabel.service.models import latest_ready_model_version, list_model_versions
 from prelabel.service.predictions import get_current_prediction
 from prelabel.service.projects import get_project, list_projects, project_stats
 from prelabel.service.queue import next_asset, review_list, skip_asset
@@ -58,6 +58,7 @@ FormDep = Annotated[FormData, Depends(form_data)]
 ACTIVE_JOB_STATES = ("QUEUED", "RUNNING")
 LOW_CONFIDENCE = 0.6
 LIST_COUNTS_FOR = 30
+VERSION_ROWS = 25
 
 
 def flash(request: Request, message: str, kind: str = "ok") -> None:
@@ -421,8 +422,7 @@ def _model_status(
 ) -> dict[str, Any]:
     jobs = list_training_jobs(store, actor, project.id, limit=5)
     active = next((j for j in jobs if j.status in ACTIVE_JOB_STATES), None)
-    ready = [v for v in list_model_versions(store, actor, project.id) if v.status == "READY"]
-    newest = max(ready, key=lambda v: v.version) if ready else None
+    newest = latest_ready_model_version(store, project.id)  # membership checked by get_project
     fresher = None
     if asset_id is not None and newest is not None and newest.id != (shown or 0):
         pred = _current_prediction(store, actor, project.id, asset_id)
@@ -589,7 +589,7 @@ def dashboard_page(request: Request, project_id: int, actor: ActorDep, store: St
     versions = sorted(versions, key=lambda v: v.version, reverse=True)
     acceptance = {a.model_version_id: a for a in data.acceptance}
     rows = []
-    for v in versions:
+    for v in versions[:VERSION_ROWS]:
         score, metric = model_score(v.metrics)
         rows.append(
             {
@@ -611,6 +611,7 @@ def dashboard_page(request: Request, project_id: int, actor: ActorDep, store: St
             "stats": stats,
             "data": data,
             "versions": rows,
+            "n_versions": len(versions),
             "boards": boards,
             "board_version": board_version,
             "per_class": _per_class(versions[0]) if versions else [],
