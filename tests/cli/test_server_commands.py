@@ -3,6 +3,7 @@ import (CSV/JSONL with column options), export, and the idempotent demo set-up."
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -282,6 +283,14 @@ def test_demo_records_come_from_the_shipped_data() -> None:
     assert "%20" not in with_keyword.json_metadata["keyword"]
 
 
+def _train_targets() -> dict[str, str]:
+    import csv
+    from importlib.resources import files
+
+    text = (files("prelabel") / "demo_data" / "train.csv").read_text(encoding="utf-8")
+    return {f"train-{r['id']}": r["target"] for r in csv.DictReader(io.StringIO(text, newline=""))}
+
+
 def test_demo_setup_is_idempotent(db_url: str, store: Store) -> None:
     first = setup_demo(store, password="demo-password-1")
     assert first["created"] == 10876 and first["n_assets"] == 10876
@@ -294,6 +303,19 @@ def test_demo_setup_is_idempotent(db_url: str, store: Store) -> None:
     assert [(c["key"], c["hotkey"]) for c in job["categories"]] == [("DISASTER", "1"), ("NOT_DISASTER", "2")]
     stats = projects.project_stats(store, actor, first["project_id"])
     assert stats.n_labeled == 0  # the demo starts unlabeled
+
+    # The queue starts with a spread sample, not the files' order (whose first ~50 tweets are all disasters).
+    from prelabel.service import queue
+
+    targets = _train_targets()
+    served = []
+    for _ in range(10):
+        asset = queue.next_asset(store, actor, first["project_id"])
+        assert asset is not None
+        served.append(asset.external_id)
+        queue.skip_asset(store, actor, first["project_id"], asset.id)
+    assert served[:3] != ["train-1", "train-4", "train-5"]
+    assert {targets.get(e) for e in served if e.startswith("train-")} == {"0", "1"}
 
     second = setup_demo(store, password="demo-password-2")
     assert second["project_id"] == first["project_id"]

@@ -35,6 +35,7 @@ DEFAULT_PORT = 8000
 DEMO_TITLE = "Disaster tweets"
 DEMO_USER = "admin"
 DEMO_PASSWORD_ENV = "PRELABEL_DEMO_PASSWORD"
+DEMO_SEED = 7
 DEMO_INTERFACE: dict[str, Any] = {
     "jobs": [
         {
@@ -248,6 +249,8 @@ def setup_demo(store: Store, *, password: str | None = None) -> dict[str, Any]:
             store, actor, title=DEMO_TITLE, description=DEMO_DESCRIPTION, interface=DEMO_INTERFACE
         ).id
     result = assets.import_assets(store, actor, project_id, demo_records(), on_conflict="skip")
+    if result.created:
+        _shuffle_cold_start(store, project_id)
     stats = projects.project_stats(store, actor, project_id)
     return {
         "password": password,
@@ -256,6 +259,19 @@ def setup_demo(store: Store, *, password: str | None = None) -> dict[str, Any]:
         "n_assets": stats.n_assets,
         "created": result.created,
     }
+
+
+def _shuffle_cold_start(store: Store, project_id: int) -> None:
+    """Serve the first tweets in a seeded random order: the files are sorted (their first ~50 tweets are all
+    disasters), so in file order the first labels would hold one class and no model could be trained. The
+    trainer replaces these priorities with active-learning ones after its first model."""
+    import random
+
+    from prelabel.service import assets, queue
+
+    rng = random.Random(DEMO_SEED)
+    ids = [a.id for a in assets.iter_assets(store, project_id)]
+    queue.set_priorities(store, project_id, [(asset_id, rng.random()) for asset_id in ids])
 
 
 def _set_password(store: Store, username: str, password: str) -> None:
