@@ -656,3 +656,34 @@ def test_assets_of_another_project_are_not_found(
                                                                   "csrf_token": token})
     assert r.status_code == 404
     assert count(world, t.Label) == 0
+
+
+def test_multi_choice_prediction_is_preselected_and_coin_flips_are_flagged(
+    app_client: TestClient, world: Any, login: Callable[..., str]
+) -> None:
+    from prelabel.service.projects import create_project
+
+    token = login(app_client, "alice")
+    interface = {"jobs": [{"name": "topics", "input": "multi", "categories": [
+        {"key": "FIRE"}, {"key": "FLOOD"}, {"key": "STORM"}]}]}
+    project = create_project(world.store, world.admin, title="Topics", interface=interface)
+    import_assets(world.store, world.admin, project.id, [AssetIn(external_id="t1", content="Flooded and burning")])
+    probs = {"FIRE": 0.9, "FLOOD": 0.55, "STORM": 0.05}
+    create_predictions(world.store, world.admin, project.id, [PredictionIn(external_id="t1", json_response={
+        "topics": {"categories": [{"name": "FIRE", "probability": 0.9}, {"name": "FLOOD", "probability": 0.55}],
+                   "probabilities": probs}})], model_name="automl")
+    page = app_client.get(f"/projects/{project.id}/label").text
+    assert 'type="checkbox"' in page
+    assert re.search(r'value="FIRE"\s+checked', page) and re.search(r'value="FLOOD"\s+checked', page)
+    assert not re.search(r'value="STORM"\s+checked', page)
+    assert "unsure" in page and "90%" in page and "55%" in page and "5%" in page
+    aid = shown_asset(page)
+    mv = re.search(r'name="model_version_id" value="(\d+)"', page)
+    assert mv is not None
+    r = app_client.post(f"/projects/{project.id}/label", data={
+        "asset_id": str(aid), "model_version_id": mv.group(1), "job:topics": ["FIRE"], "csrf_token": token})
+    assert r.status_code == 303
+    with world.store.transaction(read_only=True) as s:
+        lab = s.scalars(select(t.Label).where(t.Label.asset_id == aid)).one()
+        assert lab.json_response == {"topics": {"categories": [{"name": "FIRE"}]}}
+        assert lab.agrees_with_prediction is False  # the labeler dropped FLOOD

@@ -57,6 +57,7 @@ FormDep = Annotated[FormData, Depends(form_data)]
 
 ACTIVE_JOB_STATES = ("QUEUED", "RUNNING")
 LOW_CONFIDENCE = 0.6
+UNSURE_BAND = 0.15
 LIST_COUNTS_FOR = 30
 VERSION_ROWS = 25
 
@@ -298,10 +299,20 @@ def _job_views(
                 "categories": cats,
                 "predicted": [c for c in cats if c["predicted"]],
                 "top": top,
-                "uncertain": top is not None and top < LOW_CONFIDENCE,
+                "uncertain": _uncertain(job.input, probs),
             }
         )
     return views
+
+
+def _uncertain(input_kind: str, probs: dict[str, float]) -> bool:
+    """Single choice: the top probability is under LOW_CONFIDENCE. Multi choice: some category is a coin flip
+    (its own probability within UNSURE_BAND of 0.5)."""
+    if not probs:
+        return False
+    if input_kind == "multi":
+        return any(abs(p - 0.5) < UNSURE_BAND for p in probs.values())
+    return max(probs.values()) < LOW_CONFIDENCE
 
 
 def _response_from_form(interface: Interface, form: FormData) -> dict[str, Any]:
@@ -428,8 +439,11 @@ def _model_status(
         pred = _current_prediction(store, actor, project.id, asset_id)
         if pred is not None and pred.model_version_id != (shown or 0):
             fresher = pred
+    score, metric = model_score(newest.metrics) if newest is not None else (None, None)
     return {
         "project": project,
+        "score": score,
+        "metric": metric,
         "asset_id": asset_id,
         "shown": shown or 0,
         "active_job": active,
