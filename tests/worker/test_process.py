@@ -79,5 +79,6 @@ def test_background_worker_trains_and_survives_sigkill(store: Store, db_url: str
 def test_stop_ends_idle_workers(db_url: str) -> None:
     handle = start_background_worker(Settings(database_url=db_url, environment="test"), poll_seconds=0.1)
     assert len(handle.processes) == 2 and handle.is_alive()  # one for fast jobs, one for searches
+    assert handle.wait_ready(timeout=120)
     handle.stop(timeout=120)  # generous: spawning imports sklearn, slow on a loaded 2-core machine
     assert not handle.is_alive() and [p.exitcode for p in handle.processes] == [0, 0]

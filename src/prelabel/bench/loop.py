@@ -197,6 +197,7 @@ def simulate(
     seed: int,
     extra_unlabeled: list[str] | None = None,
     progress: Any = None,
+    live: bool = False,
 ) -> StrategyRun:
     from prelabel.service.assets import import_assets
     from prelabel.service.auth import Actor, create_user
@@ -223,11 +224,11 @@ def simulate(
             interface=interface_for(ds),
             settings={
                 "queue_strategy": strategy,
-                "train_debounce_s": 0.0,
-                "search_enabled": False,
                 "train_min_labels": min(first, batch),
                 "train_growth": 0.0,
                 "queue_random_share": 0.1,
+                # live: the production defaults (1 s debounce, searches in their own process)
+                **({} if live else {"train_debounce_s": 0.0, "search_enabled": False}),
             },
         )
         records = [AssetIn(external_id=f"r{i}", content=ds.texts[i]) for i in train_idx]
@@ -245,6 +246,14 @@ def simulate(
         set_priorities(store, project.id, zip(ids, rng.random(len(ids)).tolist(), strict=True))
 
         trainer = Trainer(store, worker_id=f"sim-{strategy}", chunk_size=5000)
+        handle = None
+        if live:
+            from prelabel.config import Settings
+            from prelabel.worker.process import start_background_worker
+
+            handle = start_background_worker(Settings(database_url=store.url, log_level="WARNING"))
+            if not handle.wait_ready():
+                raise RuntimeError("the background workers did not start within 120 s")
         run = StrategyRun(strategy)
         n = 0
         while n < max_labels:
@@ -265,20 +274,27 @@ def simulate(
             if given == 0:
                 break
             n += given
-            results = trainer.run_until_idle()
-            done = [r for r in results if r.status == "SUCCEEDED" and r.model_version_id]
-            if not done:
-                if progress:
-                    progress(strategy, n, None)
-                continue
+            if live:
+                found = _wait_for_version(store, project.id, n, timeout=300.0)
+                if found is None:
+                    raise RuntimeError(f"no fast model on {n} labels within 300 s")
+                mv_id, version = found
+            else:
+                results = trainer.run_until_idle()
+                done = [r for r in results if r.status == "SUCCEEDED" and r.model_version_id]
+                if not done:
+                    if progress:
+                        progress(strategy, n, None)
+                    continue
+                mv_id, version = int(done[-1].model_version_id or 0), int(done[-1].version or 0)
             latency = time.perf_counter() - last_label_at
             with store.transaction(read_only=True) as s:
-                mv = s.get(t.ModelVersion, done[-1].model_version_id)
+                mv = s.get(t.ModelVersion, mv_id)
                 assert mv is not None
                 artifact = mv.artifact
             model = ProjectModel.from_bytes(artifact or b"")
             score = scorer(model)
-            run.points.append(CurvePoint(n, round(score, 4), round(latency, 3), done[-1].version or 0))
+            run.points.append(CurvePoint(n, round(score, 4), round(latency, 3), version))
             if progress:
                 progress(strategy, n, score)
         run.seconds = round(time.perf_counter() - start, 1)
@@ -289,7 +305,35 @@ def simulate(
             run.latency_p95 = round(float(np.percentile(lat, 95)), 3)
         return run
     finally:
+        if handle is not None:
+            handle.stop()
         store.dispose()
+
+
+def _wait_for_version(store: Any, project_id: int, n_labels: int, *, timeout: float) -> tuple[int, int] | None:
+    """Poll until a READY fast version trained on at least `n_labels` labels exists: (id, version)."""
+    from sqlalchemy import select
+
+    from prelabel.store import tables as t
+
+    end = time.perf_counter() + timeout
+    while time.perf_counter() < end:
+        with store.transaction(read_only=True) as s:
+            row = s.execute(
+                select(t.ModelVersion.id, t.ModelVersion.version)
+                .where(
+                    t.ModelVersion.project_id == project_id,
+                    t.ModelVersion.status == "READY",
+                    t.ModelVersion.tier == "fast",
+                    t.ModelVersion.n_labels >= n_labels,
+                )
+                .order_by(t.ModelVersion.version.desc())
+                .limit(1)
+            ).first()
+        if row is not None:
+            return int(row[0]), int(row[1])
+        time.sleep(0.02)
+    return None
 
 
 def summarise(runs: list[StrategyRun], full: float) -> None:
@@ -341,6 +385,7 @@ def run(
     extra_unlabeled: Path | None,
     out: Path | None,
     seed: int,
+    live: bool = False,
 ) -> dict[str, Any]:
     from threadpoolctl import threadpool_limits
 
@@ -359,6 +404,7 @@ def run(
             extra_unlabeled=extra_unlabeled,
             out=out,
             seed=seed,
+            live=live,
         )
 
 
@@ -377,6 +423,7 @@ def _run(
     extra_unlabeled: Path | None,
     out: Path | None,
     seed: int,
+    live: bool = False,
 ) -> dict[str, Any]:
     from rich.console import Console
     from rich.table import Table
@@ -437,6 +484,7 @@ def _run(
                     seed=seed,
                     extra_unlabeled=extra,
                     progress=progress,
+                    live=live,
                 )
             )
     summarise(runs, full)
@@ -478,6 +526,7 @@ def _run(
         "first": first,
         "max_labels": max_labels,
         "seed": seed,
+        "live": live,
         "runs": [asdict(r) for r in runs],
     }
     if out is not None:

@@ -75,6 +75,9 @@ def loop(
     ),
     out: Path | None = typer.Option(None, "--out", help="Directory for the JSON results and the PNG plot."),
     seed: int = typer.Option(0, help="Random seed (sample, split, initial queue order)."),
+    live: bool = typer.Option(
+        False, help="Run the trainer as `prelabel serve` does (background processes, 1 s debounce, searches on)."
+    ),
 ) -> None:
     """Loop: simulated labelers through the real queue and trainer; learning curves, latency."""
     from prelabel.bench.loop import run
@@ -83,5 +86,5 @@ def loop(
         data, text_column=text_column, label_column=label_column, labels_column=labels_column,
         strategies=[s.strip() for s in strategies.split(",") if s.strip()], batch=batch, first=first,
         max_labels=max_labels, test_split=test_split, max_rows=max_rows, extra_unlabeled=extra_unlabeled,
-        out=out, seed=seed,
+        out=out, seed=seed, live=live,
     )

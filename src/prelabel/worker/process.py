@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,12 @@ DEFAULT_TIERS: tuple[tuple[str, ...], ...] = (("fast",), ("search",))
 
 
 def _main(
-    settings_json: str, stop: Any, lease_seconds: float, poll_seconds: float, tiers: tuple[str, ...] | None
+    settings_json: str,
+    stop: Any,
+    ready: Any,
+    lease_seconds: float,
+    poll_seconds: float,
+    tiers: tuple[str, ...] | None,
 ) -> None:
     from prelabel.store.engine import Store
     from prelabel.worker.trainer import Trainer
@@ -32,7 +38,9 @@ def _main(
     )
     store = Store(settings.database_url)
     try:
-        Trainer(store, lease_seconds=lease_seconds, poll_seconds=poll_seconds, tiers=tiers).run_forever(stop)
+        trainer = Trainer(store, lease_seconds=lease_seconds, poll_seconds=poll_seconds, tiers=tiers)
+        ready.release()
+        trainer.run_forever(stop)
     except KeyboardInterrupt:
         pass
     finally:
@@ -46,6 +54,12 @@ class WorkerHandle:
     processes: list[Any]  # multiprocessing.process.BaseProcess
     stop_event: Any
     tiers: list[tuple[str, ...] | None] = field(default_factory=list)
+    ready: Any = None  # a semaphore each child releases once it has imported everything and polls
+
+    def wait_ready(self, timeout: float = 120.0) -> bool:
+        """Block until every process is polling for jobs (spawning imports scikit-learn: seconds)."""
+        end = time.monotonic() + timeout
+        return all(self.ready.acquire(timeout=max(0.0, end - time.monotonic())) for _ in self.processes)
 
     @property
     def process(self) -> Any:
@@ -81,14 +95,15 @@ def start_background_worker(
     searches; pass ``tiers=(None,)`` for a single process taking every job); call `.stop()` on shutdown."""
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
+    ready = ctx.Semaphore(0)
     procs = []
     for tier in tiers:
         proc = ctx.Process(
             target=_main,
-            args=(settings.model_dump_json(), stop, lease_seconds, poll_seconds, tier),
+            args=(settings.model_dump_json(), stop, ready, lease_seconds, poll_seconds, tier),
             name=f"prelabel-worker-{'+'.join(tier) if tier else 'all'}",
             daemon=True,
         )
         proc.start()
         procs.append(proc)
-    return WorkerHandle(procs, stop, list(tiers))
+    return WorkerHandle(procs, stop, list(tiers), ready)
