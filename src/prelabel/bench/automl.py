@@ -2,7 +2,8 @@
 
 Systems:
   (a) ``original``: the original pipeline — TF-IDF word 1-2-grams, min_df 2, accents stripped, SelectKBest
-      f_classif k ≤ 20000 (single-label only: f_classif has no multi-label form) — with a default
+      f_classif k ≤ 20000 (multi-label: the 20000 most frequent n-grams, f_classif has no multi-label
+      form) — with a default
       ``LogisticRegression`` (one-vs-rest for multi-label) in place of auto-sklearn;
   (b) ``flaml``: FLAML AutoML on the same original features with the same time budget (optional dependency;
       multi-label: one AutoML per label sharing the budget);
@@ -85,9 +86,10 @@ def _original_features(task: Task) -> Any:
     from sklearn.feature_selection import SelectKBest, f_classif
     from sklearn.pipeline import Pipeline
 
-    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, strip_accents="unicode")
-    if task == "multilabel":
+    if task == "multilabel":  # f_classif has no multi-label form: keep the 20000 most frequent n-grams
+        vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, strip_accents="unicode", max_features=20000)
         return Pipeline([("tfidf", vec)])
+    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, strip_accents="unicode")
 
     class _KBest(SelectKBest):
         def fit(self, x: Any, y: Any = None) -> Any:
