@@ -16,7 +16,7 @@ again returns the same asset until it is labeled, released or its lease expires.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
@@ -42,9 +42,7 @@ def request_training(
     return training.request_training(store, actor, project_id, tier=tier, reason="api")
 
 
-@router.get(
-    "/projects/{project_id}/training", summary="Trainer status: active jobs, labels until the next model."
-)
+@router.get("/projects/{project_id}/training", summary="Trainer status: active jobs, labels until the next model.")
 def training_status(project_id: int, store: StoreDep, actor: ActorDep) -> training.TrainingStatus:
     return training.training_status(store, actor, project_id)
 
@@ -68,23 +66,35 @@ def acceptance(project_id: int, store: StoreDep, actor: ActorDep) -> list[dict[s
     return [row.model_dump(mode="json") for row in acceptance_by_version(store, actor, project_id)]
 
 
-@router.api_route(
-    "/projects/{project_id}/queue/next",
-    methods=["GET", "POST"],
-    summary="The next asset to label, leased to me (204 when nothing is left).",
-    response_model=AssetOut,
-    responses={204: {"description": "Nothing left to label."}},
-)
-def next_asset(
-    project_id: int,
-    store: StoreDep,
-    actor: ActorDep,
-    lease_seconds: Annotated[float, Query(ge=1, le=queue.MAX_LEASE_SECONDS)] = 300,
-) -> AssetOut | Response:
+LeaseQuery = Annotated[float, Query(ge=1, le=queue.MAX_LEASE_SECONDS, description="Lease length (s).")]
+_NONE_LEFT: dict[int | str, dict[str, Any]] = {204: {"description": "Nothing left to label."}}
+
+
+def _next(store: StoreDep, actor: ActorDep, project_id: int, lease_seconds: float) -> AssetOut | Response:
     asset = queue.next_asset(store, actor, project_id, lease_seconds=lease_seconds)
     if asset is None:
         return Response(status_code=204)
     return asset
+
+
+@router.get(
+    "/projects/{project_id}/queue/next",
+    summary="The next asset to label, leased to me (204: none left).",
+    response_model=AssetOut,
+    responses=_NONE_LEFT,
+)
+def next_asset(project_id: int, store: StoreDep, actor: ActorDep, lease_seconds: LeaseQuery = 300) -> Any:
+    return _next(store, actor, project_id, lease_seconds)
+
+
+@router.post(
+    "/projects/{project_id}/queue/next",
+    summary="Same as GET (it takes a lease).",
+    response_model=AssetOut,
+    responses=_NONE_LEFT,
+)
+def next_asset_post(project_id: int, store: StoreDep, actor: ActorDep, lease_seconds: LeaseQuery = 300) -> Any:
+    return _next(store, actor, project_id, lease_seconds)
 
 
 @router.post("/projects/{project_id}/queue/{asset_id}/release", status_code=204, summary="Release my lease.")
@@ -99,9 +109,7 @@ def skip(project_id: int, asset_id: int, store: StoreDep, actor: ActorDep) -> Re
     return Response(status_code=204)
 
 
-@router.get(
-    "/projects/{project_id}/review", summary="Assets to review: likely label errors first (reviewer+)."
-)
+@router.get("/projects/{project_id}/review", summary="Assets to review: likely label errors first (reviewer+).")
 def review(
     project_id: int,
     store: StoreDep,
