@@ -42,7 +42,10 @@ def _processors(table: Table, cols: Sequence[str], dialect: Any) -> list[Callabl
 
 
 def _driver_params(
-    rows: Sequence[dict[str, Any]], cols: Sequence[str], procs: list[Callable[[Any], Any] | None]
+    rows: Sequence[dict[str, Any]],
+    cols: Sequence[str],
+    procs: list[Callable[[Any], Any] | None],
+    tail: tuple[Any, ...] = (),
 ) -> list[tuple[Any, ...]]:
     """Bind-process each value once per distinct object (constants such as a shared timestamp are processed
     once). None always becomes SQL NULL (also for JSON columns)."""
@@ -65,7 +68,7 @@ def _driver_params(
                 pv = proc(v)
                 last_in[i], last_out[i] = v, pv
                 values.append(pv)
-        out.append(tuple(values))
+        out.append((*values, *tail) if tail else tuple(values))
     return out
 
 
@@ -84,21 +87,24 @@ def _fast_write(
     (conflict columns, columns to update) for an upsert (no update columns: DO NOTHING)."""
     conn = session.connection()
     dialect = conn.dialect
-    cols = list(rows[0])
+    row_cols = list(rows[0])
     # Columns left out get their Python-side default (evaluated once per call, like a shared timestamp).
     defaults: dict[str, Any] = {}
     for col in table.columns:
-        if col.name in rows[0] or col.primary_key or col.default is None:
+        if col.name in row_cols or col.primary_key or col.default is None:
             continue
         arg = getattr(col.default, "arg", None)
         if getattr(col.default, "is_callable", False):
             defaults[col.name] = arg(None) if arg is not None else None
         elif getattr(col.default, "is_scalar", False):
             defaults[col.name] = arg
-    if defaults:
-        cols += list(defaults)
-        rows = [{**row, **defaults} for row in rows]
-    procs = _processors(table, cols, dialect)
+    procs = _processors(table, row_cols, dialect)
+    # Defaults are the same for every row: bind-processed once, appended to each row's values.
+    tail = tuple(
+        None if v is None else (proc(v) if proc else v)
+        for v, proc in zip(defaults.values(), _processors(table, list(defaults), dialect), strict=True)
+    )
+    cols = row_cols + list(defaults)
     q = dialect.identifier_preparer.quote
     col_list = ", ".join(q(c) for c in cols)
     suffix = ""
@@ -112,7 +118,7 @@ def _fast_write(
     if dialect.name == "sqlite":
         sql = f"INSERT INTO {q(table.name)} ({col_list}) VALUES ({', '.join('?' * len(cols))}){suffix}"
         for part in chunks(rows, batch):
-            conn.exec_driver_sql(sql, _driver_params(part, cols, procs))
+            conn.exec_driver_sql(sql, _driver_params(part, row_cols, procs, tail))
         return
     if dialect.name != "postgresql":
         raise NotImplementedError(f"bulk writes are not implemented for the {dialect.name} dialect")
@@ -121,7 +127,7 @@ def _fast_write(
         if conflict is None:
             for part in chunks(rows, batch):
                 with cur.copy(f"COPY {q(table.name)} ({col_list}) FROM STDIN") as copy:
-                    for values in _driver_params(part, cols, procs):
+                    for values in _driver_params(part, row_cols, procs, tail):
                         copy.write_row(values)
             return
         stage = q(f"_pl_stage_{table.name}")
@@ -129,7 +135,7 @@ def _fast_write(
         cur.execute(f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {col_list} FROM {q(table.name)} WITH NO DATA")
         for part in chunks(rows, batch):
             with cur.copy(f"COPY {stage} ({col_list}) FROM STDIN") as copy:
-                for values in _driver_params(part, cols, procs):
+                for values in _driver_params(part, row_cols, procs, tail):
                     copy.write_row(values)
             cur.execute(f"INSERT INTO {q(table.name)} ({col_list}) SELECT {col_list} FROM {stage}{suffix}")
             cur.execute(f"TRUNCATE {stage}")
