@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from prelabel.client import ConflictError, NotFoundError, PermissionDeniedError
+from prelabel.client import ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError
 
 
 def _n_assets(alice: Any, project_id: int) -> int:
@@ -287,3 +287,29 @@ def test_multipart_without_a_usable_file(
         headers=h,
     )
     assert r.status_code == 200 and r.json()["created"] == 1
+
+
+def test_label_and_honeypot_columns_and_filters(alice: Any, project_id: int, tmp_path: Path) -> None:
+    c = alice.client
+    data = (
+        b"id,text,gold,is_gold\n"
+        b"1,Forest fire near La Ronge,DISASTER,0\n"
+        b"2,I love fruits,,0\n"
+        b"3,Flood in the valley,DISASTER,1\n"
+    )
+    result = c.import_file(
+        project_id, data, format="csv", id_column="id", label_column="gold", honeypot_column="is_gold"
+    )
+    assert (result.created, result.labels_created) == (3, 1)
+    assert [a.external_id for a in c.iter_assets(project_id, is_honeypot=True)] == ["3"]
+    assert [a.external_id for a in c.iter_assets(project_id, labeled=True)] == ["1"]
+    assert c.get_asset_by_external_id(project_id, "1").labels[0].json_response == {
+        "JOB_0": {"categories": [{"name": "DISASTER"}]}
+    }
+    assert list(c.iter_assets(project_id, review_flagged=True)) == []
+    out = tmp_path / "export.jsonl"
+    assert c.export_to_file(project_id, out) == out.stat().st_size > 0
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 3
+    with pytest.raises(InvalidRequestError) as exc:
+        c.import_file(project_id, b"id,text,gold\n9,x,MAYBE\n", format="csv", id_column="id", label_column="gold")
+    assert "MAYBE" in exc.value.message
