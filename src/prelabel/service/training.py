@@ -308,17 +308,15 @@ def succeed_job_in(session: Any, job: ClaimedJob, *, message: str, model_version
 
 
 def schedule_due_training(store: Store, *, now: datetime | None = None) -> list[TrainingJobOut]:
-    """The label trigger: queue the jobs that projects are due for (see the module docstring). Safe to run
-    from
-    any number of workers at once: each project is checked under a row lock (PostgreSQL) or the single SQLite
-    writer, and a tier never gets a second QUEUED job."""
+    """The label trigger: queue the jobs that projects are due for (see the module docstring).
+
+    Runs before every claim, so it is cheap: per project one index lookup of its newest label (by the
+    ``(project_id, id)`` index) against its newest fast job; only projects with newer labels get the full check.
+    Safe to run from any number of workers at once: each project is checked under a row lock (PostgreSQL) or
+    the single SQLite writer, and a tier never gets a second QUEUED job."""
     now = now or utcnow()
+    due = []
     with store.transaction(read_only=True) as s:
-        candidates = s.execute(
-            select(t.Label.project_id, func.max(t.Label.created_at))
-            .where(t.Label.label_type.in_([LabelType.DEFAULT, LabelType.REVIEW]))
-            .group_by(t.Label.project_id)
-        ).all()
         last_job = dict(
             s.execute(
                 select(t.TrainingJob.project_id, func.max(t.TrainingJob.created_at))
@@ -326,11 +324,18 @@ def schedule_due_training(store: Store, *, now: datetime | None = None) -> list[
                 .group_by(t.TrainingJob.project_id)
             ).all()
         )
-    due = []
-    for pid, newest in candidates:
-        lj = last_job.get(pid)
-        if lj is None or _aware(newest) > _aware(lj):
-            due.append(int(pid))
+        for pid in s.scalars(select(t.Project.id)).all():
+            newest = s.scalar(
+                select(t.Label.created_at)
+                .where(t.Label.project_id == pid)
+                .order_by(t.Label.id.desc())
+                .limit(1)
+            )
+            if newest is None:
+                continue
+            lj = last_job.get(pid)
+            if lj is None or _aware(newest) > _aware(lj):
+                due.append(int(pid))
     created: list[TrainingJobOut] = []
     for pid in due:
         created.extend(_schedule_project(store, pid, now))
