@@ -111,3 +111,20 @@ def test_errors() -> None:
     with pytest.raises(ValueError, match="one row per pool item"):
         QueryContext([np.zeros((3, 2)), np.zeros((4, 2))])
     assert isinstance(make_strategy("mix"), DiversityMix)
+
+
+def test_mix_accepts_a_feature_callable_for_candidates_only() -> None:
+    rng = np.random.default_rng(1)
+    feats = rng.normal(size=(300, 5))
+    p = rng.dirichlet([1, 1, 1], 300)
+    asked: list[int] = []
+
+    def featurise(rows: np.ndarray) -> np.ndarray:
+        asked.extend(int(r) for r in rows)
+        return feats[rows]
+
+    strat = DiversityMix(random_share=0.1, batch=10)
+    a = strat.score(QueryContext([p], features=feats, rng=np.random.default_rng(5)))
+    b = strat.score(QueryContext([p], features=featurise, rng=np.random.default_rng(5)))
+    assert np.array_equal(a, b)
+    assert len(asked) == 100  # 10 x batch candidates, not the whole pool

@@ -44,7 +44,8 @@ class QueryContext:
     proba: one matrix per job, (n_pool, n_categories); rows sum to one for single-choice jobs, columns are
         independent per-category probabilities for multi-choice jobs.
     multi_label: per job, whether it is multi-choice (same length as `proba`).
-    features: optional (n_pool, d) feature matrix (sparse or dense) for diversity strategies.
+    features: optional (n_pool, d) feature matrix (sparse or dense) for diversity strategies, or a callable
+        taking an array of pool row indices and returning their rows (so only the candidates get featurised).
     rng: the seeded random generator used for random picks and tie-breaking.
     """
 
@@ -242,7 +243,7 @@ def _cluster(features: Any, rows: NDArray[np.int64], k: int, rng: np.random.Gene
     from sklearn.decomposition import TruncatedSVD
     from sklearn.preprocessing import normalize
 
-    x = features[rows]
+    x = features(rows) if callable(features) else features[rows]
     seed = int(rng.integers(0, 2**31 - 1))
     if sp.issparse(x) or x.shape[1] > 100:
         n_comp = max(2, min(50, x.shape[1] - 1, x.shape[0] - 1))

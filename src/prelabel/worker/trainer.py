@@ -386,7 +386,11 @@ class Trainer:
         multi = [model.interface.job(n).input == "multi" for n in names]
         features = None
         if strategy_name == "mix":
-            features = model.models[names[0]].transform_features(pool_texts)
+            clf = model.models[names[0]]
+
+            def features(rows: np.ndarray) -> Any:  # only the candidates are featurised
+                return clf.transform_features([pool_texts[int(i)] for i in rows])
+
         try:
             strategy = make_strategy(
                 strategy_name, random_share=float(training_setting(settings, "queue_random_share"))
