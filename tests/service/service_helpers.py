@@ -69,9 +69,7 @@ def make_team(store: Store) -> Team:
     if not _PASSWORD_HASH:
         _PASSWORD_HASH.append(auth.hash_password("correct horse battery"))
     with store.transaction() as s:
-        users = [
-            t.User(username=n, password_hash=_PASSWORD_HASH[0]) for n in ("alice", "rita", "leo", "otto")
-        ]
+        users = [t.User(username=n, password_hash=_PASSWORD_HASH[0]) for n in ("alice", "rita", "leo", "otto")]
         s.add_all(users)
         s.flush()
         admin, reviewer, labeler, outsider = (Actor(user_id=u.id, username=u.username) for u in users)

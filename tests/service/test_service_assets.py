@@ -31,9 +31,7 @@ def test_import_creates_assets_and_initial_labels(team: Team) -> None:
     a = assets.get_asset_by_external_id(team.store, team.labeler, team.pid, "lab")
     assert a.status == AssetStatus.LABELED and a.labels[0].json_response == answer("DISASTER")
     assert a.labels[0].author == "alice"
-    assert (
-        assets.get_asset_by_external_id(team.store, team.labeler, team.pid, "a1").status == AssetStatus.TODO
-    )
+    assert assets.get_asset_by_external_id(team.store, team.labeler, team.pid, "a1").status == AssetStatus.TODO
 
 
 def test_import_idempotency_error_skip_update(team: Team) -> None:
@@ -58,27 +56,25 @@ def test_import_idempotency_error_skip_update(team: Team) -> None:
     assert res.labels_created == 0 and _counts(s) == (4, 1)
 
 
-@pytest.mark.parametrize(
-    ("recs", "message"),
-    [
-        ([AssetIn(external_id="x", content="a"), AssetIn(external_id="x", content="b")], "appears twice"),
-        ([AssetIn(external_id="x", content="a"), AssetIn(external_id="y", content="  ")], "text is empty"),
-        ([AssetIn(external_id="", content="a")], "empty external id"),
-        ([AssetIn(external_id="x", content="a", label={"JOB_9": {"categories": []}})], "unknown job 'JOB_9'"),
-        ([AssetIn(external_id="x", content="a", label=answer("MAYBE"))], "unknown category 'MAYBE'"),
-        (
-            [AssetIn(external_id="x", content="a", is_honeypot=True, honeypot_response=answer("NOPE"))],
-            "record 6 .* unknown category 'NOPE'",
-        ),
-        ([], "empty"),
-    ],
-)
-def test_bad_records_are_refused_and_nothing_is_written(
-    team: Team, recs: list[AssetIn], message: str
-) -> None:
-    with pytest.raises(InvalidInput, match=message):
-        assets.import_assets(team.store, team.admin, team.pid, [*records(5), *recs] if recs else [])
-    assert _counts(team.store) == (0, 0)
+BAD_RECORDS = [
+    ([AssetIn(external_id="x", content="a"), AssetIn(external_id="x", content="b")], "appears twice"),
+    ([AssetIn(external_id="x", content="a"), AssetIn(external_id="y", content="  ")], "text is empty"),
+    ([AssetIn(external_id="", content="a")], "empty external id"),
+    ([AssetIn(external_id="x", content="a", label={"JOB_9": {"categories": []}})], "unknown job 'JOB_9'"),
+    ([AssetIn(external_id="x", content="a", label=answer("MAYBE"))], "unknown category 'MAYBE'"),
+    (
+        [AssetIn(external_id="x", content="a", is_honeypot=True, honeypot_response=answer("NOPE"))],
+        "record 6 .* unknown category 'NOPE'",
+    ),
+    ([], "empty"),
+]
+
+
+def test_bad_records_are_refused_and_nothing_is_written(team: Team) -> None:
+    for recs, message in BAD_RECORDS:
+        with pytest.raises(InvalidInput, match=message):
+            assets.import_assets(team.store, team.admin, team.pid, [*records(5), *recs] if recs else [])
+        assert _counts(team.store) == (0, 0)
 
 
 def test_only_admins_import_and_delete(team: Team) -> None:
@@ -128,10 +124,7 @@ def test_keyset_pagination_walks_every_row_with_filters(team: Team) -> None:
         s,
         team.admin,
         team.pid,
-        [
-            PredictionIn(external_id=f"e{i:03d}", json_response=prediction("DISASTER", 0.9))
-            for i in range(0, 57, 5)
-        ],
+        [PredictionIn(external_id=f"e{i:03d}", json_response=prediction("DISASTER", 0.9)) for i in range(0, 57, 5)],
         model_name="m",
     )
     mv = predictions.list_predictions(s, team.admin, team.pid, limit=1)[0].model_version_id
@@ -140,9 +133,7 @@ def test_keyset_pagination_walks_every_row_with_filters(team: Team) -> None:
     assert everything == sorted(ids) and len(everything) == 57
     assert _walk(team, AssetFilter(labeled=True), 4) == [f"e{i:03d}" for i in range(0, 57, 4)]
     assert len(_walk(team, AssetFilter(labeled=False), 7)) == 57 - 15
-    assert (
-        _walk(team, AssetFilter(predicted=True), 3) == [f"e{i:03d}" for i in range(0, 57, 5)] and pushed == 12
-    )
+    assert _walk(team, AssetFilter(predicted=True), 3) == [f"e{i:03d}" for i in range(0, 57, 5)] and pushed == 12
     assert _walk(team, AssetFilter(model_version_id=mv), 100) == [f"e{i:03d}" for i in range(0, 57, 5)]
     assert len(_walk(team, AssetFilter(predicted=False, labeled=False), 5)) == 57 - len(
         {i for i in range(57) if i % 4 == 0 or i % 5 == 0}
@@ -168,9 +159,7 @@ def test_list_assets_carries_labels_newest_first_and_the_current_prediction(team
     assets.import_assets(s, team.admin, team.pid, records(2))
     a0 = assets.get_asset_by_external_id(s, team.admin, team.pid, "a0")
     labels.create_label(s, team.labeler, team.pid, a0.id, json_response=answer("DISASTER"))
-    labels.create_label(
-        s, team.reviewer, team.pid, a0.id, json_response=answer("NOT_DISASTER"), label_type="REVIEW"
-    )
+    labels.create_label(s, team.reviewer, team.pid, a0.id, json_response=answer("NOT_DISASTER"), label_type="REVIEW")
     predictions.create_predictions(
         s,
         team.admin,

@@ -28,9 +28,7 @@ def test_two_users_with_the_same_password_get_different_hashes(store: Store) -> 
     assert len(set(hashes)) == 2
 
 
-@pytest.mark.parametrize(
-    ("username", "password"), [("alice", "wrong-password"), ("nobody", "s3cret-password")]
-)
+@pytest.mark.parametrize(("username", "password"), [("alice", "wrong-password"), ("nobody", "s3cret-password")])
 def test_bad_credentials_are_refused(store: Store, username: str, password: str) -> None:
     auth.create_user(store, "alice", "s3cret-password")
     with pytest.raises(Unauthenticated, match="Wrong username or password"):

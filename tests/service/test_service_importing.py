@@ -102,9 +102,7 @@ def test_utf8_bom_and_non_ascii_text() -> None:
         (b"text\nhi\n", "xml", {}, "Unknown import format"),
     ],
 )
-def test_bad_files_are_refused_naming_the_row(
-    data: bytes, fmt: str, kwargs: dict[str, object], message: str
-) -> None:
+def test_bad_files_are_refused_naming_the_row(data: bytes, fmt: str, kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         parse_records(data, fmt=fmt, **kwargs)  # type: ignore[arg-type]
 

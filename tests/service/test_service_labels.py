@@ -23,41 +23,35 @@ def _label_count(team: Team) -> int:
         return int(s.scalar(select(func.count()).select_from(t.Label)) or 0)
 
 
-@pytest.mark.parametrize(
-    ("response", "message"),
-    [
-        ({"JOB_9": {"categories": [{"name": "DISASTER"}]}}, "unknown job 'JOB_9'"),
-        (answer("MAYBE"), "unknown category 'MAYBE' for job 'JOB_0'"),
-        (
-            {"JOB_0": {"categories": [{"name": "DISASTER"}, {"name": "NOT_DISASTER"}]}},
-            "job 'JOB_0' is single-choice but got 2 categories",
-        ),
-        ({"JOB_0": {"categories": []}}, "job 'JOB_0' is required"),
-        ({}, "required job 'JOB_0' has no answer"),
-        ("DISASTER", "must be an object keyed by job name"),
-    ],
-)
-def test_invalid_labels_are_refused_and_nothing_is_written(
-    team: Team, response: object, message: str
-) -> None:
+INVALID_LABELS = [
+    ({"JOB_9": {"categories": [{"name": "DISASTER"}]}}, "unknown job 'JOB_9'"),
+    (answer("MAYBE"), "unknown category 'MAYBE' for job 'JOB_0'"),
+    (
+        {"JOB_0": {"categories": [{"name": "DISASTER"}, {"name": "NOT_DISASTER"}]}},
+        "job 'JOB_0' is single-choice but got 2 categories",
+    ),
+    ({"JOB_0": {"categories": []}}, "job 'JOB_0' is required"),
+    ({}, "required job 'JOB_0' has no answer"),
+    ("DISASTER", "must be an object keyed by job name"),
+]
+
+
+def test_invalid_labels_are_refused_and_nothing_is_written(team: Team) -> None:
     ids = _ids(team)
-    with pytest.raises(InvalidInput, match=message):
-        labels.create_label(team.store, team.labeler, team.pid, ids["a0"], json_response=response)  # type: ignore[arg-type]
-    assert _label_count(team) == 0
-    assert assets.get_asset(team.store, team.admin, team.pid, ids["a0"]).status == AssetStatus.TODO
+    for response, message in INVALID_LABELS:
+        with pytest.raises(InvalidInput, match=message):
+            labels.create_label(team.store, team.labeler, team.pid, ids["a0"], json_response=response)  # type: ignore[arg-type]
+        assert _label_count(team) == 0
+        assert assets.get_asset(team.store, team.admin, team.pid, ids["a0"]).status == AssetStatus.TODO
 
 
 def test_other_bad_label_input(team: Team) -> None:
     ids = _ids(team)
     s = team.store
     with pytest.raises(InvalidInput, match="seconds_to_label"):
-        labels.create_label(
-            s, team.labeler, team.pid, ids["a0"], json_response=answer("DISASTER"), seconds_to_label=-1
-        )
+        labels.create_label(s, team.labeler, team.pid, ids["a0"], json_response=answer("DISASTER"), seconds_to_label=-1)
     with pytest.raises(InvalidInput, match="Unknown label type"):
-        labels.create_label(
-            s, team.labeler, team.pid, ids["a0"], json_response=answer("DISASTER"), label_type="GOLD"
-        )
+        labels.create_label(s, team.labeler, team.pid, ids["a0"], json_response=answer("DISASTER"), label_type="GOLD")
     with pytest.raises(NotFound):
         labels.create_label(s, team.labeler, team.pid, 10**9, json_response=answer("DISASTER"))
     with pytest.raises(NotFound):
@@ -78,9 +72,7 @@ def test_status_transitions_roles_and_lease_release(team: Team) -> None:
             .where(t.Asset.id == ids["a0"])
             .values(status="ONGOING", lease_user_id=team.labeler.user_id, lease_expires_at=t.utcnow())
         )
-    labels.create_label(
-        s, team.labeler, team.pid, ids["a0"], json_response=answer("DISASTER"), label_type="AUTOSAVE"
-    )
+    labels.create_label(s, team.labeler, team.pid, ids["a0"], json_response=answer("DISASTER"), label_type="AUTOSAVE")
     assert assets.get_asset(s, team.admin, team.pid, ids["a0"]).status == AssetStatus.ONGOING
     out = labels.create_label(
         s, team.labeler, team.pid, ids["a0"], json_response=answer("DISASTER"), seconds_to_label=3.5
@@ -88,18 +80,14 @@ def test_status_transitions_roles_and_lease_release(team: Team) -> None:
     assert out.label_type == LabelType.DEFAULT and out.author == "leo" and out.seconds_to_label == 3.5
     with s.transaction(read_only=True) as sess:
         a = sess.get(t.Asset, ids["a0"])
-        assert (
-            a is not None and a.status == "LABELED" and a.lease_user_id is None and a.lease_expires_at is None
-        )
+        assert a is not None and a.status == "LABELED" and a.lease_user_id is None and a.lease_expires_at is None
     with pytest.raises(PermissionDenied, match="reviewer"):
         labels.create_label(
             s, team.labeler, team.pid, ids["a0"], json_response=answer("NOT_DISASTER"), label_type="REVIEW"
         )
     with s.transaction() as sess:
         sess.execute(
-            update(t.Asset)
-            .where(t.Asset.id == ids["a0"])
-            .values(review_reason="label_error", review_score=0.9)
+            update(t.Asset).where(t.Asset.id == ids["a0"]).values(review_reason="label_error", review_score=0.9)
         )
     labels.create_label(
         s, team.reviewer, team.pid, ids["a0"], json_response=answer("NOT_DISASTER"), label_type="REVIEW"
@@ -118,16 +106,10 @@ def test_review_overrides_default_in_effective_labels(team: Team) -> None:
     labels.create_label(
         s, team.reviewer, team.pid, ids["a0"], json_response=answer("NOT_DISASTER"), label_type="REVIEW"
     )
-    labels.create_label(
-        s, team.labeler, team.pid, ids["a0"], json_response=answer("DISASTER")
-    )  # newer, but DEFAULT
+    labels.create_label(s, team.labeler, team.pid, ids["a0"], json_response=answer("DISASTER"))  # newer, but DEFAULT
     labels.create_label(s, team.labeler, team.pid, ids["a2"], json_response=answer("DISASTER"))
-    labels.create_label(
-        s, team.admin, team.pid, ids["a2"], json_response=answer("NOT_DISASTER")
-    )  # newest DEFAULT wins
-    labels.create_label(
-        s, team.labeler, team.pid, ids["a3"], json_response=answer("DISASTER"), label_type="AUTOSAVE"
-    )
+    labels.create_label(s, team.admin, team.pid, ids["a2"], json_response=answer("NOT_DISASTER"))  # newest DEFAULT wins
+    labels.create_label(s, team.labeler, team.pid, ids["a3"], json_response=answer("DISASTER"), label_type="AUTOSAVE")
     eff = list(labels.effective_labels(s, team.pid, chunk=1))
     assert [(e[1], e[3]) for e in eff] == [("a0", answer("NOT_DISASTER")), ("a2", answer("NOT_DISASTER"))]
     assert eff[0][0] == ids["a0"] and eff[0][2] == "text number 0"
@@ -193,9 +175,7 @@ def test_undo_removes_the_authors_newest_label_and_reverts_the_status(team: Team
     # Too old to undo.
     old = labels.create_label(s, team.labeler, team.pid, ids["a2"], json_response=answer("DISASTER"))
     with s.transaction() as sess:
-        sess.execute(
-            update(t.Label).where(t.Label.id == old.id).values(created_at=t.utcnow() - timedelta(hours=1))
-        )
+        sess.execute(update(t.Label).where(t.Label.id == old.id).values(created_at=t.utcnow() - timedelta(hours=1)))
     with pytest.raises(Conflict, match="can be undone within 600 s"):
         labels.undo_label(s, team.labeler, team.pid, old.id)
     with pytest.raises(NotFound):

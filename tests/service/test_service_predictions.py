@@ -70,38 +70,38 @@ def test_current_prediction_is_the_newest_versions_and_history_is_kept(team: Tea
     assert all(p.id > history[0].id for p in after)
 
 
-@pytest.mark.parametrize(
-    ("item", "message"),
-    [
-        (
-            PredictionIn(external_id="a1", json_response=prediction("DISASTER", 1.5)),
-            "probability of 'DISASTER'",
+BAD_PREDICTIONS = [
+    (
+        PredictionIn(external_id="a1", json_response=prediction("DISASTER", 1.5)),
+        "probability of 'DISASTER'",
+    ),
+    (
+        PredictionIn(
+            external_id="a1",
+            json_response={"JOB_0": {"categories": [{"name": "DISASTER", "confidence": 101}]}},
         ),
-        (
-            PredictionIn(
-                external_id="a1",
-                json_response={"JOB_0": {"categories": [{"name": "DISASTER", "confidence": 101}]}},
-            ),
-            r"Prediction 2 \(asset 'a1'\): .*confidence of 'DISASTER' in job 'JOB_0' must be .* 0 to 100",
-        ),
-        (PredictionIn(external_id="a1", json_response=prediction("MAYBE", 0.5)), "unknown category 'MAYBE'"),
-        (PredictionIn(external_id="a1", json_response={"JOB_X": {"categories": []}}), "unknown job 'JOB_X'"),
-        (
-            PredictionIn(external_id="zzz", json_response=prediction("DISASTER", 0.5)),
-            r"not in project .*'zzz'",
-        ),
-        (PredictionIn(asset_id=10**9, json_response=prediction("DISASTER", 0.5)), "not in project"),
-        (PredictionIn(external_id="a0", json_response=prediction("DISASTER", 0.5)), "appears twice"),
-        (PredictionIn(json_response=prediction("DISASTER", 0.5)), "give the asset's external_id or asset_id"),
-    ],
-)
-def test_bad_predictions_are_refused_and_nothing_is_written(team: Team, item: PredictionIn, message: str) -> None:
+        r"Prediction 2 \(asset 'a1'\): .*confidence of 'DISASTER' in job 'JOB_0' must be .* 0 to 100",
+    ),
+    (PredictionIn(external_id="a1", json_response=prediction("MAYBE", 0.5)), "unknown category 'MAYBE'"),
+    (PredictionIn(external_id="a1", json_response={"JOB_X": {"categories": []}}), "unknown job 'JOB_X'"),
+    (
+        PredictionIn(external_id="zzz", json_response=prediction("DISASTER", 0.5)),
+        r"not in project .*'zzz'",
+    ),
+    (PredictionIn(asset_id=10**9, json_response=prediction("DISASTER", 0.5)), "not in project"),
+    (PredictionIn(external_id="a0", json_response=prediction("DISASTER", 0.5)), "appears twice"),
+    (PredictionIn(json_response=prediction("DISASTER", 0.5)), "give the asset's external_id or asset_id"),
+]
+
+
+def test_bad_predictions_are_refused_and_nothing_is_written(team: Team) -> None:
     assets.import_assets(team.store, team.admin, team.pid, records(3))
     good = PredictionIn(external_id="a0", json_response=prediction("DISASTER", 0.5))
-    with pytest.raises(InvalidInput, match=message):
-        predictions.create_predictions(team.store, team.admin, team.pid, [good, item], model_name="m")
-    assert _pred_count(team) == 0
-    assert models.list_model_versions(team.store, team.admin, team.pid) == []
+    for item, message in BAD_PREDICTIONS:
+        with pytest.raises(InvalidInput, match=message):
+            predictions.create_predictions(team.store, team.admin, team.pid, [good, item], model_name="m")
+        assert _pred_count(team) == 0
+        assert models.list_model_versions(team.store, team.admin, team.pid) == []
 
 
 def test_prediction_push_rules(team: Team) -> None:

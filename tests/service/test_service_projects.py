@@ -42,27 +42,25 @@ def test_the_original_interface_shape_is_accepted_and_stored_in_ours(team: Team)
     assert [c["key"] for c in p.interface["jobs"][0]["categories"]] == ["A", "B"]
 
 
-@pytest.mark.parametrize(
-    ("interface", "message"),
-    [
-        ({"jobs": []}, "at least one job"),
-        ({"jobs": [{"name": "J", "categories": [{"key": "only"}]}]}, "job 'J' needs at least two"),
-        (
-            {"jobs": [{"name": "J", "categories": [{"key": "a"}, {"key": "a"}]}]},
-            "category 'a' appears twice in job 'J'",
-        ),
-        (
-            {"jobs": [{"name": "J", "categories": [{"key": "a b"}, {"key": "c"}]}]},
-            "category 'a b' of job 'J'",
-        ),
-    ],
-)
-def test_invalid_interfaces_are_refused_naming_the_job_or_category(
-    team: Team, interface: dict[str, object], message: str
-) -> None:
-    with pytest.raises(InvalidInput, match=message):
-        projects.create_project(team.store, team.admin, title="Bad", interface=interface)
-    assert len(projects.list_projects(team.store, team.admin)) == 1
+INVALID_INTERFACES = [
+    ({"jobs": []}, "at least one job"),
+    ({"jobs": [{"name": "J", "categories": [{"key": "only"}]}]}, "job 'J' needs at least two"),
+    (
+        {"jobs": [{"name": "J", "categories": [{"key": "a"}, {"key": "a"}]}]},
+        "category 'a' appears twice in job 'J'",
+    ),
+    (
+        {"jobs": [{"name": "J", "categories": [{"key": "a b"}, {"key": "c"}]}]},
+        "category 'a b' of job 'J'",
+    ),
+]
+
+
+def test_invalid_interfaces_are_refused_naming_the_job_or_category(team: Team) -> None:
+    for interface, message in INVALID_INTERFACES:
+        with pytest.raises(InvalidInput, match=message):
+            projects.create_project(team.store, team.admin, title="Bad", interface=interface)
+        assert len(projects.list_projects(team.store, team.admin)) == 1
 
 
 def test_only_admins_change_the_project(team: Team) -> None:
@@ -113,19 +111,19 @@ def test_an_interface_change_may_not_remove_a_used_category(team: Team) -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    ("settings", "message"),
-    [
-        ({"nope": 1}, "Unknown project setting 'nope'"),
-        ({"honeypot_rate": 2.0}, "at most 1.0"),
-        ({"honeypot_rate": "lots"}, "must be a float"),
-        ({"queue_strategy": "magic"}, "must be one of"),
-        ({"auto_train": 1}, "must be a bool"),
-    ],
-)
-def test_bad_settings_are_refused(team: Team, settings: dict[str, object], message: str) -> None:
-    with pytest.raises(InvalidInput, match=message):
-        projects.update_project(team.store, team.admin, team.pid, settings=settings)
+BAD_SETTINGS = [
+    ({"nope": 1}, "Unknown project setting 'nope'"),
+    ({"honeypot_rate": 2.0}, "at most 1.0"),
+    ({"honeypot_rate": "lots"}, "must be a float"),
+    ({"queue_strategy": "magic"}, "must be one of"),
+    ({"auto_train": 1}, "must be a bool"),
+]
+
+
+def test_bad_settings_are_refused(team: Team) -> None:
+    for settings, message in BAD_SETTINGS:
+        with pytest.raises(InvalidInput, match=message):
+            projects.update_project(team.store, team.admin, team.pid, settings=settings)
 
 
 def test_members_and_the_last_admin(team: Team) -> None:
