@@ -1,10 +1,10 @@
 """Fixtures for the API and SDK tests: the real app in-process over a real database (SQLite file and, with
 PRELABEL_TEST_POSTGRES_URL, PostgreSQL), reached through the SDK.
 
-`make_client(token)` builds a `prelabel.Client` whose transport runs the app in-process (`InProcessTransport`:
-httpx's own ASGITransport driven from a blocking anyio portal, so the SDK's synchronous httpx.Client makes a
-real ASGI round trip: routing, validation, error mapping, serialisation). Starlette's TestClient is built on a
-different httpx fork, so its transport cannot be handed to the SDK."""
+`make_client(token)` builds `prelabel.Client("http://testserver", token, transport=httpx.ASGITransport(app))`:
+a real ASGI round trip in-process (routing, validation, error mapping, serialisation); the SDK drives the async
+transport on its own loop thread. (Starlette's TestClient is built on a different httpx fork, so its transport
+cannot be handed to the SDK.)"""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import anyio.from_thread
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from prelabel.api.app import create_app
 from prelabel.client import Client
+from prelabel.client._transport import SyncOverAsyncTransport
 from prelabel.config import Settings
 from prelabel.service import auth
 from prelabel.store.engine import Store
@@ -60,61 +60,28 @@ def app(settings: Settings, store: Store) -> FastAPI:
     return create_app(settings, store=store)
 
 
-class _ReplayStream(httpx.AsyncByteStream):
-    def __init__(self, chunks: list[bytes]) -> None:
-        self._chunks = chunks
-
-    async def __aiter__(self) -> Any:
-        for chunk in self._chunks:
-            yield chunk
-
-
-class InProcessTransport(httpx.BaseTransport):
-    """A synchronous httpx transport that calls an ASGI app in-process (no network, no server thread)."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self._inner = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        self._portal_cm = anyio.from_thread.start_blocking_portal()
-        self._portal = self._portal_cm.__enter__()
-        self._closed = False
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if not isinstance(request.stream, httpx.AsyncByteStream):  # e.g. a generator body: replay its chunks
-            request.stream = _ReplayStream(list(request.stream))  # type: ignore[arg-type]
-
-        async def call() -> httpx.Response:
-            response = await self._inner.handle_async_request(request)
-            body = await response.aread()
-            return httpx.Response(response.status_code, headers=response.headers, content=body, request=request)
-
-        return self._portal.call(call)
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._portal_cm.__exit__(None, None, None)
-
-
 @pytest.fixture
-def transport(app: FastAPI) -> Iterator[InProcessTransport]:
-    t = InProcessTransport(app)
+def transport(app: FastAPI) -> Iterator[SyncOverAsyncTransport]:
+    """httpx's ASGITransport on the app, driven synchronously (what `Client` does with an async transport)."""
+    t = SyncOverAsyncTransport(httpx.ASGITransport(app=app, raise_app_exceptions=False))
     yield t
     t.close()
 
 
 @pytest.fixture
-def raw(transport: InProcessTransport) -> Iterator[httpx.Client]:
+def raw(transport: SyncOverAsyncTransport) -> Iterator[httpx.Client]:
     """A plain httpx client on the app (no token), for requests the SDK would not make."""
     with httpx.Client(base_url="http://testserver", transport=transport) as c:
         yield c
 
 
 @pytest.fixture
-def make_client(transport: InProcessTransport) -> Iterator[Callable[[str], Client]]:
+def make_client(app: FastAPI) -> Iterator[Callable[[str], Client]]:
     clients: list[Client] = []
 
     def make(token: str) -> Client:
-        c = Client("http://testserver", token, transport=transport)
+        # Exactly what an SDK user would write to test against their app in-process.
+        c = Client("http://testserver", token, transport=httpx.ASGITransport(app=app, raise_app_exceptions=False))
         clients.append(c)
         return c
 

@@ -117,3 +117,17 @@ def test_health_reports_an_unreachable_database(app: Any, raw: httpx.Client, err
         app.state.store = healthy
         unreachable.dispose()
     assert raw.get("/health").status_code == 200
+
+
+def test_sdk_over_asgi_transport_cleans_up(app: Any) -> None:
+    import threading
+
+    from prelabel.client import Client
+
+    before = {t.ident for t in threading.enumerate() if t.name == "prelabel-client-loop"}
+    with Client("http://testserver", "pl_x", transport=httpx.ASGITransport(app=app)) as client:
+        assert client.health()["status"] == "ok"
+        with pytest.raises(AuthenticationError):
+            client.me()
+    after = {t.ident for t in threading.enumerate() if t.name == "prelabel-client-loop"}
+    assert after <= before

@@ -34,6 +34,7 @@ from prelabel.client._models import (
     TrainingJob,
     User,
 )
+from prelabel.client._transport import SyncOverAsyncTransport
 
 DEFAULT_TIMEOUT = 60.0
 """Seconds for connect/read/write of one request (an import of 100k assets takes a few seconds)."""
@@ -88,8 +89,8 @@ def _filter_params(
 class Client:
     """A prelabel server at `url`, authenticated by an API token (`prelabel token create USERNAME`).
 
-    `transport` lets tests talk to the app in-process (``httpx.ASGITransport(app)``) or through any httpx
-    transport. Use as a context manager, or call `close()`.
+    `transport` is any httpx transport, sync or async: ``httpx.ASGITransport(app)`` talks to the app
+    in-process (tests). Use as a context manager, or call `close()`.
     """
 
     def __init__(
@@ -97,7 +98,7 @@ class Client:
         url: str,
         token: str,
         *,
-        transport: httpx.BaseTransport | None = None,
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         headers: Mapping[str, str] | None = None,
     ) -> None:
@@ -106,6 +107,8 @@ class Client:
             base = base[: -len(API_PREFIX)]
         self.url = base
         all_headers = {"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT, **(headers or {})}
+        if isinstance(transport, httpx.AsyncBaseTransport):  # e.g. httpx.ASGITransport(app), in tests
+            transport = SyncOverAsyncTransport(transport)
         self._http = httpx.Client(base_url=base, headers=all_headers, timeout=timeout, transport=transport)
 
     # --- plumbing -------------------------------------------------------------------------------------------
