@@ -468,7 +468,10 @@ def run_search(
                 if not running:
                     break
                 have_model = any(r.status == "ok" for r in results)
-                timeout = max(0.0, deadline + KILL_GRACE - time.time()) if have_model else None
+                exempt_running = any(t.number < max(1, n_jobs) for t in running.values())
+                timeout = (
+                    max(0.0, deadline + KILL_GRACE - time.time()) if have_model and not exempt_running else None
+                )
                 done, _ = wait(
                     list(running),
                     timeout=timeout,
