@@ -156,6 +156,8 @@ def test_undo_removes_the_authors_newest_label_and_reverts_the_status(team: Team
     ids = _ids(team)
     first = labels.create_label(s, team.labeler, team.pid, ids["a0"], json_response=answer("DISASTER"))
     second = labels.create_label(s, team.labeler, team.pid, ids["a0"], json_response=answer("NOT_DISASTER"))
+    # A later autosave does not block undoing the submitted label.
+    labels.create_label(s, team.labeler, team.pid, ids["a0"], json_response=answer("DISASTER"), label_type="AUTOSAVE")
     with pytest.raises(PermissionDenied, match="author"):
         labels.undo_label(s, team.admin, team.pid, second.id)
     with pytest.raises(Conflict, match="not your newest"):
@@ -164,7 +166,7 @@ def test_undo_removes_the_authors_newest_label_and_reverts_the_status(team: Team
     assert assets.get_asset(s, team.admin, team.pid, ids["a0"]).status == AssetStatus.LABELED
     assert labels.undo_label(s, team.labeler, team.pid, first.id).id == first.id
     a0 = assets.get_asset(s, team.admin, team.pid, ids["a0"])
-    assert a0.status == AssetStatus.TODO and a0.labels == []
+    assert a0.status == AssetStatus.TODO and [lb.label_type for lb in a0.labels] == ["AUTOSAVE"]
     # A review label undone falls back to the labeler's DEFAULT label.
     labels.create_label(s, team.labeler, team.pid, ids["a1"], json_response=answer("DISASTER"))
     rev = labels.create_label(

@@ -46,9 +46,7 @@ def _parse_type(label_type: LabelType | str) -> LabelType:
     try:
         return LabelType(label_type)
     except ValueError:
-        raise InvalidInput(
-            f"Unknown label type {label_type!r}; use one of {[k.value for k in LabelType]}."
-        ) from None
+        raise InvalidInput(f"Unknown label type {label_type!r}; use one of {[k.value for k in LabelType]}.") from None
 
 
 def create_label(
@@ -66,9 +64,7 @@ def create_label(
     prediction the labeler saw; agreement is recorded against it (or against the current prediction)."""
     kind = _parse_type(label_type)
     if seconds_to_label is not None and (
-        not isinstance(seconds_to_label, int | float)
-        or not math.isfinite(seconds_to_label)
-        or seconds_to_label < 0
+        not isinstance(seconds_to_label, int | float) or not math.isfinite(seconds_to_label) or seconds_to_label < 0
     ):
         raise InvalidInput(f"seconds_to_label must be a non-negative number; got {seconds_to_label!r}.")
     with store.transaction() as s:
@@ -82,9 +78,7 @@ def create_label(
         if model_version_id is not None:
             mv = s.get(t.ModelVersion, model_version_id)
             if mv is None or mv.project_id != project_id:
-                raise InvalidInput(
-                    f"Model version {model_version_id} does not belong to project {project_id}."
-                )
+                raise InvalidInput(f"Model version {model_version_id} does not belong to project {project_id}.")
             prediction = s.scalar(
                 select(t.Prediction.json_response).where(
                     t.Prediction.asset_id == asset_id, t.Prediction.model_version_id == model_version_id
@@ -175,16 +169,21 @@ def undo_label(
             raise NotFound(f"Label {label_id} not found in project {project_id}.")
         if label.author_id != actor.user_id:
             raise PermissionDenied("Only the author of a label can undo it.")
+        # Newest among the author's labels of the same kind of save (autosaves do not block undoing a
+        # submitted label).
+        same_kind = (
+            t.Label.label_type == LabelType.AUTOSAVE.value
+            if label.label_type == LabelType.AUTOSAVE.value
+            else t.Label.label_type != LabelType.AUTOSAVE.value
+        )
         newest = s.scalar(
             select(t.Label.id)
-            .where(t.Label.asset_id == label.asset_id, t.Label.author_id == actor.user_id)
+            .where(t.Label.asset_id == label.asset_id, t.Label.author_id == actor.user_id, same_kind)
             .order_by(t.Label.id.desc())
             .limit(1)
         )
         if newest != label.id:
-            raise Conflict(
-                f"Label {label_id} is not your newest label on this asset; only the newest can be undone."
-            )
+            raise Conflict(f"Label {label_id} is not your newest label on this asset; only the newest can be undone.")
         age = t.utcnow() - label.created_at
         if age > timedelta(seconds=max_age_seconds):
             raise Conflict(
