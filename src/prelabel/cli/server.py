@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import secrets
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -132,11 +133,20 @@ def _run_server(settings: Settings, store: Store, host: str, port: int, *, worke
 
     app = create_app(settings, store=store)
     handle = _start_worker(settings) if worker else None
+    # uvicorn shuts down gracefully on SIGTERM and then re-raises the signal to the handler that was installed
+    # before it; with the default handler the process would die there and `finally` would never stop the
+    # trainer processes. Turning SIGTERM into SystemExit lets the cleanup below run.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), proxy_headers=False)
     finally:
         if handle is not None:
             handle.stop()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 # --- serve / demo ---------------------------------------------------------------------------------
