@@ -82,7 +82,8 @@ def test_first_model_predicts_every_asset_and_orders_the_queue(store: Store) -> 
     jm = metrics["jobs"]["TOPIC"]
     assert set(jm["per_class"]) == set(KEYS) and jm["n_labels"] == 12
     assert {"cv_score", "ece", "leaderboard", "fit_seconds"} <= set(jm)
-    assert {"fit", "predict", "queue"} <= set(metrics["timings"])
+    assert {"load", "fit", "predict"} <= set(metrics["timings"])
+    assert {"fit", "predict", "publish", "queue", "total"} <= set(results[0].timings)  # queue: after publishing
     # predictions in the domain shape, with calibrated-looking probabilities
     correct = 0
     for aid, y in zip(w.asset_ids, truth, strict=True):

@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
 def worker(
     database_url: DatabaseOpt = None,
     lease_seconds: Annotated[float, typer.Option(help="Job lease; a silent worker's job is re-claimed after.")] = 60.0,
-    poll_seconds: Annotated[float, typer.Option(help="Seconds between polls when there is nothing to do.")] = 0.5,
+    poll_seconds: Annotated[float, typer.Option(help="Seconds between polls when there is nothing to do.")] = 0.25,
     search_jobs: Annotated[int, typer.Option(help="Parallel trial processes of an AutoML search.")] = 1,
     tiers: Annotated[str, typer.Option(help="Claim only these job tiers: fast, search or fast,search.")] = (
         "fast,search"

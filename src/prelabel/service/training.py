@@ -49,7 +49,7 @@ TRAINING_SETTINGS: dict[str, tuple[Any, str]] = {
         "Labels needed for the first model, and the least number of new labels for a retrain.",
     ),
     "train_growth": (0.1, "A retrain needs max(train_min_labels, train_growth * labeled assets) new labels."),
-    "train_debounce_s": (1.0, "Wait until no label has arrived for this many seconds before retraining."),
+    "train_debounce_s": (0.5, "Wait until no label has arrived for this many seconds before retraining."),
     "search_enabled": (
         True,
         "Follow fast models with a budgeted AutoML search, warm-started from the last one.",

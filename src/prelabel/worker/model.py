@@ -198,22 +198,15 @@ class ProjectModel:
                 chosen = [list(np.flatnonzero(row >= th)) for row in p]
                 if job.required:
                     chosen = [c if c else [int(row.argmax())] for c, row in zip(chosen, p, strict=True)]
+            probs = np.round(p, 6).tolist()  # one conversion per chunk instead of per value
+            confs = np.rint(p * 100).astype(int).tolist()
+            raw = p.tolist()
             for r in range(n):
-                row = p[r]
-                cats = [
-                    {
-                        "name": keys[j],
-                        "confidence": round(float(row[j]) * 100),
-                        "probability": round(float(row[j]), 6),
-                    }
-                    for j in chosen[r]
-                ]
+                prow, crow = probs[r], confs[r]
+                cats = [{"name": keys[j], "confidence": crow[j], "probability": prow[j]} for j in chosen[r]]
                 resp, conf = rows[r]
-                resp[job.name] = {
-                    "categories": cats,
-                    "probabilities": {k: round(float(row[j]), 6) for j, k in enumerate(keys)},
-                }
-                best = max((float(row[j]) for j in chosen[r]), default=0.0)
+                resp[job.name] = {"categories": cats, "probabilities": dict(zip(keys, prow, strict=True))}
+                best = max((raw[r][j] for j in chosen[r]), default=0.0)
                 rows[r] = (resp, max(conf, best))
         return rows
 

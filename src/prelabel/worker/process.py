@@ -88,7 +88,7 @@ def start_background_worker(
     settings: Settings,
     *,
     lease_seconds: float = 60.0,
-    poll_seconds: float = 0.5,
+    poll_seconds: float = 0.25,
     tiers: tuple[tuple[str, ...] | None, ...] = DEFAULT_TIERS,
 ) -> WorkerHandle:
     """Start trainer processes against `settings.database_url` (by default one for fast jobs, one for

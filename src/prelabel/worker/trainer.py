@@ -9,10 +9,10 @@ One job, in order (each step its own short transaction, so the database is never
    and record it on the job;
 4. predict every asset of the project in chunks and upsert the predictions of this version chunk by chunk
    (unique per asset and version, so a retry never duplicates), heart-beating with progress between chunks;
-5. give every unlabeled asset a queue priority (the project's active-learning strategy) and refresh the
-   label-error review flags (confident learning on out-of-fold probabilities);
-6. in ONE transaction, only if the version is still TRAINING and this worker still holds the job: mark the
-   version READY with its metrics and artifact, and the job SUCCEEDED.
+5. in ONE transaction, only if the version is still TRAINING and this worker still holds the job: mark the
+   version READY with its metrics and artifact, and the job SUCCEEDED;
+6. give every unlabeled asset a queue priority (the project's active-learning strategy) and refresh the
+   label-error review flags (confident learning on out-of-fold probabilities).
 
 A worker killed at any point leaves either nothing visible or a complete READY version; its job's lease
 expires and another worker claims it again (abandoning the partial TRAINING version first). The server logs
@@ -138,7 +138,7 @@ class Trainer:
         worker_id: str | None = None,
         lease_seconds: float = tsvc.DEFAULT_LEASE_SECONDS,
         chunk_size: int = 2000,
-        poll_seconds: float = 0.5,
+        poll_seconds: float = 0.25,
         search_n_jobs: int = 1,
         cache_dir: str | None = None,
         max_trials: int | None = None,
@@ -338,12 +338,6 @@ class Trainer:
         timings["predict"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        self._report(hb, "queue", 0.92, "recomputing queue priorities")
-        self._priorities(job, model, settings, strategy_name, pool_ids, pool_texts, pool_proba)
-        self._review_flags(job, model, settings, statuses)
-        timings["queue"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
         job_metrics: dict[str, Any] = model.job_metrics()
         metrics: dict[str, Any] = {
             "tier": job.tier,
@@ -365,6 +359,15 @@ class Trainer:
         tsvc.complete_job(self.store, job, mv.id, metrics=metrics, artifact=artifact, n_labels=len(rows))
         timings["publish"] = time.perf_counter() - t0
         result.message = f"automl-{mv.version} on {len(rows)} labels"
+
+        # After publishing (the predictions are what labelers wait for): the queue order and review flags.
+        # A crash here only leaves the previous order/flags until the next model.
+        t0 = time.perf_counter()
+        if self.progress is not None:
+            self.progress("queue", 0.99, "recomputing queue priorities")
+        self._priorities(job, model, settings, strategy_name, pool_ids, pool_texts, pool_proba)
+        self._review_flags(job, model, settings, statuses)
+        timings["queue"] = time.perf_counter() - t0
         return mv.id
 
     def _priorities(
