@@ -188,13 +188,24 @@ def update_rows_by_id(session: Session, model: Any, rows: Sequence[dict[str, Any
 
 
 # --- lookups --------------------------------------------------------------------------------------
+def in_values(session: Session, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """`column IN (values)`. PostgreSQL gets ``column = ANY(%s)`` with one array parameter (a thousand
+    placeholders cost the driver more than the lookup); SQLite gets a plain IN list."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy import any_, bindparam
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(list(values))
+
+
 def asset_ids_by_external_id(session: Session, project_id: int, external_ids: Sequence[str]) -> dict[str, int]:
     """external_id → asset id for those of `external_ids` that exist in the project."""
     out: dict[str, int] = {}
     for part in chunks(list(external_ids), IN_CHUNK):
         for ext, aid in session.execute(
             select(t.Asset.external_id, t.Asset.id).where(
-                t.Asset.project_id == project_id, t.Asset.external_id.in_(part)
+                t.Asset.project_id == project_id, in_values(session, t.Asset.external_id, part)
             )
         ):
             out[ext] = aid
@@ -204,7 +215,11 @@ def asset_ids_by_external_id(session: Session, project_id: int, external_ids: Se
 def existing_asset_ids(session: Session, project_id: int, asset_ids: Sequence[int]) -> set[int]:
     out: set[int] = set()
     for part in chunks(list(asset_ids), IN_CHUNK):
-        out.update(session.scalars(select(t.Asset.id).where(t.Asset.project_id == project_id, t.Asset.id.in_(part))))
+        out.update(
+            session.scalars(
+                select(t.Asset.id).where(t.Asset.project_id == project_id, in_values(session, t.Asset.id, part))
+            )
+        )
     return out
 
 
