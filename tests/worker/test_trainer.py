@@ -40,16 +40,12 @@ def _pred_counts(store: Store, mv_id: int) -> tuple[int, int]:
     with store.transaction(read_only=True) as s:
         n = s.scalar(select(func.count()).where(t.Prediction.model_version_id == mv_id)) or 0
         distinct = s.scalar(
-            select(func.count(func.distinct(t.Prediction.asset_id))).where(
-                t.Prediction.model_version_id == mv_id
-            )
+            select(func.count(func.distinct(t.Prediction.asset_id))).where(t.Prediction.model_version_id == mv_id)
         )
     return int(n), int(distinct or 0)
 
 
-def _labeled_world(
-    store: Store, n_assets: int = 90, n_labels: int = 12, **settings: Any
-) -> tuple[World, list[str]]:
+def _labeled_world(store: Store, n_assets: int = 90, n_labels: int = 12, **settings: Any) -> tuple[World, list[str]]:
     texts, truth = topic_corpus(n_assets)
     w = make_world(store, texts, settings={"train_debounce_s": 0.0, "search_enabled": False, **settings})
     for aid, y in list(zip(w.asset_ids, truth, strict=True))[:n_labels]:
@@ -58,7 +54,7 @@ def _labeled_world(
 
 
 def test_first_model_predicts_every_asset_and_orders_the_queue(store: Store) -> None:
-    w, truth = _labeled_world(store)
+    w, truth = _labeled_world(store, queue_strategy="margin")
     results = Trainer(store, chunk_size=25).run_until_idle()
     assert [r.status for r in results] == ["SUCCEEDED"]
     ((mv_id, version, status, tier),) = _versions(store, w.project_id)
@@ -68,13 +64,8 @@ def test_first_model_predicts_every_asset_and_orders_the_queue(store: Store) -> 
         mv = s.get(t.ModelVersion, mv_id)
         assert mv is not None
         metrics = mv.metrics
-        preds = {
-            p.asset_id: p
-            for p in s.scalars(select(t.Prediction).where(t.Prediction.model_version_id == mv_id))
-        }
-        prios = dict(
-            s.execute(select(t.Asset.id, t.Asset.priority).where(t.Asset.project_id == w.project_id)).all()
-        )
+        preds = {p.asset_id: p for p in s.scalars(select(t.Prediction).where(t.Prediction.model_version_id == mv_id))}
+        prios = dict(s.execute(select(t.Asset.id, t.Asset.priority).where(t.Asset.project_id == w.project_id)).all())
         job = s.scalars(select(t.TrainingJob)).one()
         s.expunge_all()
     assert job.status == "SUCCEEDED" and job.model_version_id == mv_id and job.progress == 1.0
@@ -91,9 +82,7 @@ def test_first_model_predicts_every_asset_and_orders_the_queue(store: Store) -> 
         (cat,) = resp["categories"]
         probs = resp["probabilities"]
         assert set(probs) == set(KEYS) and abs(sum(probs.values()) - 1) < 1e-3
-        assert cat["probability"] == max(probs.values()) and cat["confidence"] == round(
-            cat["probability"] * 100
-        )
+        assert cat["probability"] == max(probs.values()) and cat["confidence"] == round(cat["probability"] * 100)
         assert 0 <= preds[aid].confidence <= 1
         correct += cat["name"] == y
     assert correct / 90 > 0.6  # the synthetic topics are easy
@@ -215,8 +204,7 @@ MULTI = {
 def test_several_jobs_and_multi_label(store: Store) -> None:
     texts, truth = topic_corpus(90)
     texts = [
-        tx + (" urgent breaking" if i % 2 else "") + (" our town" if i % 3 == 0 else "")
-        for i, tx in enumerate(texts)
+        tx + (" urgent breaking" if i % 2 else "") + (" our town" if i % 3 == 0 else "") for i, tx in enumerate(texts)
     ]
     w = make_world(store, texts, interface=MULTI, settings={"train_debounce_s": 0.0, "search_enabled": False})
     for i, (aid, y) in enumerate(list(zip(w.asset_ids, truth, strict=True))[:45]):
@@ -253,9 +241,7 @@ def test_several_jobs_and_multi_label(store: Store) -> None:
 
 
 def test_search_is_warm_started_from_the_previous_version(store: Store) -> None:
-    w, truth = _labeled_world(
-        store, n_labels=45, search_enabled=True, search_min_labels=30, search_budget_s=20.0
-    )
+    w, truth = _labeled_world(store, n_labels=45, search_enabled=True, search_min_labels=30, search_budget_s=20.0)
     trainer = Trainer(store, max_trials=3)
     results = trainer.run_until_idle()
     assert [r.tier for r in results] == ["fast", "search"] and all(r.status == "SUCCEEDED" for r in results)
@@ -312,3 +298,16 @@ def test_review_overrides_default_and_planted_mislabel_is_flagged(store: Store) 
             y = KEYS[(KEYS.index(y) + 1) % 3]
         expected[y] += 1
     assert support == expected
+
+
+def test_default_mix_strategy_orders_the_whole_pool(store: Store) -> None:
+    w, _ = _labeled_world(store)  # default queue_strategy: mix
+    Trainer(store).run_until_idle()
+    with store.transaction(read_only=True) as s:
+        prios = [
+            p
+            for (p,) in s.execute(
+                select(t.Asset.priority).where(t.Asset.project_id == w.project_id, t.Asset.status == "TODO")
+            )
+        ]
+    assert len(prios) == 78 and len(set(prios)) == 78  # a strict order over every unlabeled asset

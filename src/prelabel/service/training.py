@@ -57,9 +57,10 @@ TRAINING_SETTINGS: dict[str, tuple[Any, str]] = {
     "search_min_labels": (30, "Labels needed before the first AutoML search."),
     "search_budget_s": (30.0, "Wall-clock budget of one AutoML search (seconds)."),
     "queue_strategy": (
-        "margin",
+        "mix",
         "Active-learning order of the queue: random, least_confidence, margin, entropy or mix "
-        "(uncertainty + diversity clusters + a random share).",
+        "(margin uncertainty + diversity clusters + a random share; the default: it needed the fewest labels "
+        "in the simulations, docs/loop.md).",
     ),
     "queue_random_share": (0.1, "Share of random picks in the 'mix' strategy."),
     "honeypot_rate": (

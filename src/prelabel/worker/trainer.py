@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from prelabel.automl.active import QueryContext, make_strategy
+from prelabel.automl.active import STRATEGIES, QueryContext, make_strategy
 from prelabel.automl.label_errors import confident_learning_issues, disagreements, multilabel_issues
 from prelabel.domain import AssetStatus, Interface, parse_interface
 from prelabel.service import training as tsvc
@@ -312,6 +312,9 @@ class Trainer:
         pool_proba: dict[str, list[np.ndarray]] = {name: [] for name in model.models}
         statuses: dict[int, str] = {}
         strategy_name = str(training_setting(settings, "queue_strategy"))
+        if strategy_name not in STRATEGIES:
+            logger.warning("project %d: unknown queue_strategy %r; using mix", job.project_id, strategy_name)
+            strategy_name = "mix"
         done = 0
         for chunk in sql.iter_asset_texts(self.store, job.project_id, chunk=self.chunk_size):
             ids = [a for a, _, _ in chunk]
@@ -394,13 +397,7 @@ class Trainer:
             def features(rows: np.ndarray) -> Any:  # only the candidates are featurised
                 return clf.transform_features([pool_texts[int(i)] for i in rows])
 
-        try:
-            strategy = make_strategy(
-                strategy_name, random_share=float(training_setting(settings, "queue_random_share"))
-            )
-        except ValueError:
-            logger.warning("project %d: unknown queue_strategy %r; using margin", job.project_id, strategy_name)
-            strategy = make_strategy("margin")
+        strategy = make_strategy(strategy_name, random_share=float(training_setting(settings, "queue_random_share")))
         ctx = QueryContext(proba, multi, features, np.random.default_rng(job.id))
         scores = strategy.score(ctx)
         set_priorities(self.store, job.project_id, zip(pool_ids, scores.tolist(), strict=True))
