@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from service_helpers import INTERFACE, MULTI_INTERFACE, Team, answer, make_user, prediction, records
 
@@ -42,7 +44,7 @@ def test_the_original_interface_shape_is_accepted_and_stored_in_ours(team: Team)
     assert [c["key"] for c in p.interface["jobs"][0]["categories"]] == ["A", "B"]
 
 
-INVALID_INTERFACES = [
+INVALID_INTERFACES: list[tuple[dict[str, Any], str]] = [
     ({"jobs": []}, "at least one job"),
     ({"jobs": [{"name": "J", "categories": [{"key": "only"}]}]}, "job 'J' needs at least two"),
     (
@@ -111,7 +113,7 @@ def test_an_interface_change_may_not_remove_a_used_category(team: Team) -> None:
     ]
 
 
-BAD_SETTINGS = [
+BAD_SETTINGS: list[tuple[dict[str, Any], str]] = [
     ({"nope": 1}, "Unknown project setting 'nope'"),
     ({"honeypot_rate": 2.0}, "at most 1.0"),
     ({"honeypot_rate": "lots"}, "must be a float"),
