@@ -227,7 +227,7 @@ def simulate(
                 "train_min_labels": min(first, batch),
                 "train_growth": 0.0,
                 "queue_random_share": 0.1,
-                # live: the production defaults (1 s debounce, searches in their own process)
+                # live: the production defaults (debounce, searches in their own process)
                 **({} if live else {"train_debounce_s": 0.0, "search_enabled": False}),
             },
         )

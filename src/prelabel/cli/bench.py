@@ -76,7 +76,7 @@ def loop(
     out: Path | None = typer.Option(None, "--out", help="Directory for the JSON results and the PNG plot."),
     seed: int = typer.Option(0, help="Random seed (sample, split, initial queue order)."),
     live: bool = typer.Option(
-        False, help="Run the trainer as `prelabel serve` does (background processes, 1 s debounce, searches on)."
+        False, help="Run the trainer as `prelabel serve` does (background processes, debounce, searches on)."
     ),
 ) -> None:
     """Loop: simulated labelers through the real queue and trainer; learning curves, latency."""
