@@ -83,8 +83,11 @@ def test_bench_automl_table(tmp_path: Path) -> None:
         n_jobs=1,
         print_table=False,
     )
-    assert [r["system"] for r in result] == ["original", "prelabel"]
-    for r in result:
+    assert [r["system"] for r in result] == ["original", "prelabel", "first model (10 labels)"]
+    first = result[2]  # time to a first model: 10 labels, no search
+    assert first["n_train"] == 10 and first["info"] == "10 labels, mode fast" and first["wall_time"] > 0
+    assert 0.0 <= first["test_f1"] <= 1.0
+    for r in result[:2]:
         assert r["n_test"] == 90
         assert 0.0 <= r["test_f1"] <= 1.0 and 0.0 <= r["test_ece"] <= 1.0
         assert r["test_log_loss"] > 0

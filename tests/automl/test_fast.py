@@ -1,25 +1,34 @@
-"""Very few labels and the fast tier: no search, a robust default in about a second."""
+"""Very few labels and the fast tier: no search, a robust default in about a second.
+
+Speed is measured by `prelabel bench automl` (row "prelabel, 10 labels": time to a first model), never by a
+timed assertion here: these tests check that the fast path runs no search at all.
+"""
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 
 from prelabel.automl import AutoTextClassifier
 
 
-def test_ten_labels_first_model_within_two_seconds(tweets: tuple[list[str], list[str]]) -> None:
+def assert_no_search(est: AutoTextClassifier) -> None:
+    """The fast path: one default configuration evaluated, no search run (so no stop reason), one member."""
+    assert est.mode_ == "fast"
+    assert est.n_trials_ == 1
+    assert len(est.leaderboard_) == 1
+    assert est.leaderboard_[0]["features"].startswith("word") and est.leaderboard_[0]["model"] == "logreg"
+    assert "stop_reason" not in est.search_info_
+    assert len(est.ensemble_) == 1
+
+
+def test_ten_labels_first_model_without_search(tweets: tuple[list[str], list[str]]) -> None:
     texts, y = tweets
     idx = [i for i, v in enumerate(y) if v == "1"][:5] + [i for i, v in enumerate(y) if v == "0"][:5]
-    start = time.perf_counter()
+    # a large budget: the number of labels alone must send the fit down the fast path
     est = AutoTextClassifier(time_budget=60).fit([texts[i] for i in idx], [y[i] for i in idx])
     proba = est.predict_proba(texts[100:200])
-    elapsed = time.perf_counter() - start
-    assert elapsed <= 2.0, elapsed
-    assert est.mode_ == "fast"
+    assert_no_search(est)
     assert "fast_reason" in est.search_info_
-    assert est.n_trials_ == 1
     assert proba.shape == (100, 2)
     assert est.oof_proba_.shape == (10, 2)
 
@@ -29,16 +38,15 @@ def test_few_per_class_uses_default(bbc: tuple[list[str], list[str]]) -> None:
     # 2 examples of one class among plenty of others → no search
     keep = [i for i, v in enumerate(y) if v != "tech"] + [i for i, v in enumerate(y) if v == "tech"][:2]
     est = AutoTextClassifier(time_budget=30).fit([texts[i] for i in keep], [y[i] for i in keep])
-    assert est.mode_ == "fast"
+    assert_no_search(est)
     assert "tech" in list(est.classes_)
 
 
 def test_fast_mode_thousands_of_labels(tweets_large: tuple[list[str], list[str]]) -> None:
     texts, y = tweets_large
-    start = time.perf_counter()
     est = AutoTextClassifier(time_budget=0).fit(texts[:2000], y[:2000])
-    assert time.perf_counter() - start < 8.0
-    assert est.mode_ == "fast"
+    assert_no_search(est)
+    assert "fast_reason" not in est.search_info_  # plenty of labels: fast because time_budget=0 asks for it
     assert est.thresholds_ is not None  # binary F1: threshold tuned out of fold
     from sklearn.metrics import f1_score
 

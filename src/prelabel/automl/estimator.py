@@ -306,6 +306,7 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
             results = run_search(
                 data, space, deadline, self.max_trials, limit, n_jobs,
                 warm_start=list(self.warm_start or []), deterministic=self.max_trials is not None,
+                info=self.search_info_,
             )
             if not any(r.status == "ok" for r in results):
                 logger.warning("no trial completed within the budget; fitting the default configuration")

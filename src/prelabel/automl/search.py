@@ -51,6 +51,7 @@ PRUNE_MIN_COMPLETED = 5
 FEATURE_CACHE_BYTES = 3 * 1024**3
 WORKER_IDLE_TIMEOUT = 120  # seconds an idle worker process is kept for the next fit
 KILL_GRACE = 1.0  # seconds past the search deadline before busy workers are killed
+KILLED = "killed at the search deadline"
 
 
 @dataclass
@@ -368,8 +369,13 @@ def run_search(
     warm_start: Sequence[Config] = (),
     deterministic: bool = False,
     on_result: Callable[[TrialResult], None] | None = None,
+    info: dict[str, Any] | None = None,
 ) -> list[TrialResult]:
-    """Run trials until ``deadline`` (wall clock, ``time.time()``) or ``max_trials``; returns every result."""
+    """Run trials until ``deadline`` (wall clock, ``time.time()``) or ``max_trials``; returns every result.
+
+    ``info``, when given, receives ``stop_reason`` (``"max_trials"`` or ``"deadline"``) and
+    ``killed_at_deadline`` (trials still running at the hard deadline, stopped with their worker).
+    """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -482,7 +488,7 @@ def run_search(
                     executor.shutdown(wait=False, kill_workers=True)
                     for trial in sorted(running.values(), key=lambda t: t.number):
                         late = TrialResult(
-                            trial.number, configs[trial.number], "timeout", error="killed at the search deadline"
+                            trial.number, configs[trial.number], "timeout", error=KILLED
                         )
                         results.append(late)
                         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
@@ -499,6 +505,9 @@ def run_search(
                         study.tell(trial, state=optuna.trial.TrialState.FAIL)
                         continue
                     tell(trial, res)
+        if info is not None:
+            info["stop_reason"] = "max_trials" if max_trials is not None and asked >= max_trials else "deadline"
+            info["killed_at_deadline"] = sum(r.error == KILLED for r in results)
     finally:
         if tmpdir is not None:
             with contextlib.suppress(OSError):
