@@ -50,6 +50,9 @@ SEARCH_SHARE = 0.75  # share of the budget for the search; the rest refits the e
 MAX_ENSEMBLE_CANDIDATES = 15
 REFIT_SLACK = 1.1  # the refit may overrun the budget by 10% before members are dropped
 N_BEST_CONFIGS = 10
+# binary F1: ensemble selection on log loss (a proper score, smooth in the weights) and the decision threshold
+# tuned afterwards, instead of greedy selection on threshold-tuned F1, which overfits the out-of-fold rows
+SELECT_ON_LOG_LOSS: tuple[tuple[str, str], ...] = (("binary", "f1"),)
 
 FAST_CONFIG: Config = {
     "features": {"kind": "word", "word": dict(F.DEFAULT_WORD)},
@@ -346,9 +349,17 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
                 seen.add(key)
                 candidates.append(r)
         self.best_configs_ = [c.config for c in candidates[:N_BEST_CONFIGS]]
+        select_metric = "log_loss" if (task, metric) in SELECT_ON_LOG_LOSS else metric
         candidates = candidates[:MAX_ENSEMBLE_CANDIDATES]
         oofs = [c.oof for c in candidates if c.oof is not None]
-        weights, blend_score = caruana_selection(oofs, y, task, metric, n_iterations=self.ensemble_size)
+        weights, blend_score = caruana_selection(oofs, y, task, select_metric, n_iterations=self.ensemble_size)
+        self.search_info_["ensemble_selection"] = {
+            "metric": select_metric,
+            "best_single": max(float(metric_score(y, o, task, select_metric)) for o in oofs),
+            "blend": float(blend_score),
+        }
+        if select_metric != metric:
+            blend_score = metric_score(y, _blend(oofs, weights), task, metric)
         self.best_score_ = float(blend_score)
 
         # refit the members on every label, heaviest first; when the budget cannot cover a member's refit
