@@ -19,9 +19,10 @@ from sqlalchemy import and_, exists, func, or_, select, update
 
 from prelabel.domain import AssetStatus, LabelType, Role
 from prelabel.errors import Conflict, InvalidInput, NotFound
+from prelabel.service._access import require, role_of
 from prelabel.service.auth import Actor
 from prelabel.service.dto import AssetOut, AssetPage, PredictionOut
-from prelabel.service.training import project_role, require_role, training_setting
+from prelabel.service.training import training_setting
 from prelabel.store import jobs as sql
 from prelabel.store import tables as t
 from prelabel.store.engine import Store
@@ -98,7 +99,7 @@ def next_asset(store: Store, actor: Actor, project_id: int, *, lease_seconds: fl
     if not 1 <= lease_seconds <= MAX_LEASE_SECONDS:
         raise InvalidInput(f"lease_seconds must be from 1 to {MAX_LEASE_SECONDS}; got {lease_seconds}.")
     with store.transaction() as s:
-        project_role(s, actor, project_id)
+        role_of(s, actor, project_id)
         project = s.get(t.Project, project_id)
         assert project is not None
         now = utcnow()
@@ -167,7 +168,7 @@ def _held(session: Any, actor: Actor, project_id: int, asset_id: int) -> t.Asset
 def release_lease(store: Store, actor: Actor, project_id: int, asset_id: int) -> None:
     """Give an asset back to the queue (e.g. the labeler closed the page)."""
     with store.transaction() as s:
-        project_role(s, actor, project_id)
+        role_of(s, actor, project_id)
         asset = _held(s, actor, project_id, asset_id)
         asset.lease_user_id = None
         asset.lease_expires_at = None
@@ -177,7 +178,7 @@ def skip_asset(store: Store, actor: Actor, project_id: int, asset_id: int) -> No
     """Release the asset and move it behind every other asset in the queue (until priorities are
     recomputed)."""
     with store.transaction() as s:
-        project_role(s, actor, project_id)
+        role_of(s, actor, project_id)
         asset = _held(s, actor, project_id, asset_id)
         lowest = s.scalar(select(func.min(t.Asset.priority)).where(t.Asset.project_id == project_id))
         asset.priority = float(lowest or 0.0) - 1.0
@@ -214,7 +215,7 @@ def review_list(
     """
     limit = max(1, min(int(limit), 500))
     with store.transaction(read_only=True) as s:
-        require_role(s, actor, project_id, Role.REVIEWER, "open the review list")
+        require(s, actor, project_id, Role.REVIEWER, "open the review list")
         score = func.coalesce(t.Asset.review_score, 0.0)
         stmt = select(t.Asset).where(
             t.Asset.project_id == project_id,

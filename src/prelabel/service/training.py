@@ -26,8 +26,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select, update
 
-from prelabel.domain import ROLE_RANK, JobStatus, LabelType, ModelStatus, Role
-from prelabel.errors import InvalidInput, NotFound, PermissionDenied
+from prelabel.domain import JobStatus, LabelType, ModelStatus, Role
+from prelabel.errors import InvalidInput, NotFound
+from prelabel.service._access import require, role_of
 from prelabel.service.auth import Actor
 from prelabel.service.dto import TrainingJobOut
 from prelabel.store import jobs as sql
@@ -81,28 +82,6 @@ def training_setting(settings: dict[str, Any] | None, key: str) -> Any:
         return type(default)(value)
     except (TypeError, ValueError):
         return default
-
-
-# --- roles
-def project_role(session: Any, actor: Actor, project_id: int) -> Role:
-    """The actor's role in a project (superuser → admin); NotFound if the project is not visible to the
-    actor."""
-    project = session.get(t.Project, project_id)
-    if project is None:
-        raise NotFound(f"Project {project_id} not found.")
-    if actor.is_superuser:
-        return Role.ADMIN
-    member = session.get(t.ProjectMember, (project_id, actor.user_id))
-    if member is None:
-        raise NotFound(f"Project {project_id} not found.")
-    return Role(member.role)
-
-
-def require_role(session: Any, actor: Actor, project_id: int, least: Role, doing: str) -> Role:
-    role = project_role(session, actor, project_id)
-    if ROLE_RANK[role] < ROLE_RANK[least]:
-        raise PermissionDenied(f"Only a project {least.value} (or higher) can {doing}; your role is {role.value}.")
-    return role
 
 
 # --- user-facing
@@ -164,7 +143,7 @@ def request_training(
     reused)."""
     tiers = _tiers(tier)
     with store.transaction() as s:
-        require_role(s, actor, project_id, Role.ADMIN, "start training")
+        require(s, actor, project_id, Role.ADMIN, "start training")
         sql.lock_project(s, project_id)
         n = _labeled_count(s, project_id)
         if n < 2:
@@ -183,7 +162,7 @@ def list_training_jobs(store: Store, actor: Actor, project_id: int, *, limit: in
     """The project's newest training jobs first (any member)."""
     limit = max(1, min(int(limit), 500))
     with store.transaction(read_only=True) as s:
-        project_role(s, actor, project_id)
+        role_of(s, actor, project_id)
         rows = s.scalars(
             select(t.TrainingJob)
             .where(t.TrainingJob.project_id == project_id)
@@ -195,7 +174,7 @@ def list_training_jobs(store: Store, actor: Actor, project_id: int, *, limit: in
 
 def get_training_job(store: Store, actor: Actor, project_id: int, job_id: int) -> TrainingJobOut:
     with store.transaction(read_only=True) as s:
-        project_role(s, actor, project_id)
+        role_of(s, actor, project_id)
         job = s.get(t.TrainingJob, job_id)
         if job is None or job.project_id != project_id:
             raise NotFound(f"Training job {job_id} not found in project {project_id}.")
@@ -452,7 +431,7 @@ class TrainingStatus(BaseModel):
 def training_status(store: Store, actor: Actor, project_id: int) -> TrainingStatus:
     """The trainer's state for a project (any member)."""
     with store.transaction(read_only=True) as s:
-        project_role(s, actor, project_id)
+        role_of(s, actor, project_id)
         project = s.get(t.Project, project_id)
         assert project is not None
         settings = project.settings or {}
