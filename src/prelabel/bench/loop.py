@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 KEY_RE = re.compile(r"[^A-Za-z0-9_\-.]")
 
@@ -370,45 +371,8 @@ def plot(ds_name: str, runs: list[StrategyRun], full: float, metric: str, path: 
     plt.close(fig)
 
 
+@threadpool_limits.wrap(limits=1)  # as the trainer does: oversubscribed BLAS threads only slow things down
 def run(
-    data: Path,
-    *,
-    text_column: str,
-    label_column: str,
-    labels_column: str | None,
-    strategies: list[str],
-    batch: int,
-    first: int,
-    max_labels: int,
-    test_split: float,
-    max_rows: int | None,
-    extra_unlabeled: Path | None,
-    out: Path | None,
-    seed: int,
-    live: bool = False,
-) -> dict[str, Any]:
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1):  # as the trainer does: oversubscribed BLAS threads only slow things down
-        return _run(
-            data,
-            text_column=text_column,
-            label_column=label_column,
-            labels_column=labels_column,
-            strategies=strategies,
-            batch=batch,
-            first=first,
-            max_labels=max_labels,
-            test_split=test_split,
-            max_rows=max_rows,
-            extra_unlabeled=extra_unlabeled,
-            out=out,
-            seed=seed,
-            live=live,
-        )
-
-
-def _run(
     data: Path,
     *,
     text_column: str,

@@ -93,17 +93,7 @@ def heartbeat(
         values["progress"] = max(0.0, min(1.0, progress))
     if message is not None:
         values["message"] = message[:2000]
-    result = session.execute(
-        update(t.TrainingJob)
-        .where(
-            t.TrainingJob.id == job_id,
-            t.TrainingJob.worker_id == worker_id,
-            t.TrainingJob.status == JobStatus.RUNNING,
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return _update_held(session, job_id, worker_id, values)
 
 
 def finish_job(
@@ -129,17 +119,7 @@ def finish_job(
         values["model_version_id"] = model_version_id
     if n_labels is not None:
         values["n_labels"] = n_labels
-    result = session.execute(
-        update(t.TrainingJob)
-        .where(
-            t.TrainingJob.id == job_id,
-            t.TrainingJob.worker_id == worker_id,
-            t.TrainingJob.status == JobStatus.RUNNING,
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return _update_held(session, job_id, worker_id, values)
 
 
 def abandon_model_version(session: Session, model_version_id: int, reason: str) -> None:
@@ -261,3 +241,18 @@ def expired_lease(now: datetime) -> object:
 
 
 QUEUE_STATUSES = (AssetStatus.TODO, AssetStatus.ONGOING)
+
+
+def _update_held(session: Session, job_id: int, worker_id: str, values: dict[str, object]) -> bool:
+    """Update a RUNNING job only while `worker_id` holds it; False if the lease was lost to another worker."""
+    result = session.execute(
+        update(t.TrainingJob)
+        .where(
+            t.TrainingJob.id == job_id,
+            t.TrainingJob.worker_id == worker_id,
+            t.TrainingJob.status == JobStatus.RUNNING,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
