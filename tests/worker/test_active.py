@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -14,6 +17,7 @@ from prelabel.automl.active import (
     QueryContext,
     RandomSampling,
     make_strategy,
+    recentre,
 )
 
 P = np.array(
@@ -128,3 +132,67 @@ def test_mix_accepts_a_feature_callable_for_candidates_only() -> None:
     b = strat.score(QueryContext([p], features=featurise, rng=np.random.default_rng(5)))
     assert np.array_equal(a, b)
     assert len(asked) == 100  # 10 x batch candidates, not the whole pool
+
+
+def test_multilabel_uncertainty_is_measured_around_each_categorys_threshold() -> None:
+    # category 0 is predicted at threshold 0.2: p = 0.2 there is a coin flip, p = 0.5 is a confident yes
+    p = np.array([[0.5, 0.0], [0.2, 0.0], [0.9, 0.0]])
+    th = np.array([0.2, 0.5])
+    assert recentre(p, th)[:, 0].tolist() == pytest.approx([0.5 + 0.5 * 0.3 / 0.8, 0.5, 0.5 + 0.5 * 0.7 / 0.8])
+    for strat in (LeastConfidence(), BreakingTies(), PredictionEntropy()):
+        at_half = strat.query(QueryContext([p], [True]), 3).tolist()
+        at_threshold = strat.query(QueryContext([p], [True], thresholds=[th]), 3).tolist()
+        assert at_half[0] == 0 and at_threshold[0] == 1, type(strat).__name__
+    # a single-choice job ignores thresholds (None), several jobs may mix both kinds
+    single = np.array([[0.5, 0.5], [0.9, 0.1], [0.8, 0.2]])
+    c = QueryContext([single, p], [False, True], thresholds=[None, th])
+    assert BreakingTies().query(c, 3).tolist()[-1] == 2
+    with pytest.raises(ValueError, match="thresholds"):
+        QueryContext([p], [True], thresholds=[th, th])
+
+
+def test_multilabel_row_is_as_uncertain_as_its_most_uncertain_category() -> None:
+    # row 0: one undecided category among 19 obvious negatives; row 1: every category mildly unsure
+    p = np.full((2, 20), 0.02)
+    p[0, 7] = 0.5
+    p[1, :] = 0.25
+    # the mean over categories would put row 1 first (mean |2p-1| 0.5 vs 0.91); the least sure category decides
+    assert np.abs(2 * p - 1).mean(axis=1).argmin() == 1
+    assert BreakingTies().query(QueryContext([p], [True]), 2).tolist() == [0, 1]
+
+
+def _tfidf_sample(datasets: Path, n: int) -> tuple[list[str], list[str], np.ndarray]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    with (datasets / "bbc_news" / "train.csv").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    rows = [rows[i] for i in np.random.default_rng(0).choice(len(rows), n, replace=False)]  # the file is sorted
+    texts = [r["text"] for r in rows]
+    labels = [r["label"] for r in rows]
+    return texts, labels, TfidfVectorizer(sublinear_tf=True, min_df=2).fit_transform(texts)
+
+
+def test_mix_cold_start_asks_for_representative_items_of_different_clusters(datasets: Path) -> None:
+    _texts, labels, x = _tfidf_sample(datasets, 300)
+    # an uninformed model (10 labels): it is "most unsure" about one topic only, as early models often are
+    topic = labels[0]
+    unsure = np.array([0.52 if y == topic else 0.9 for y in labels])
+    p = np.stack([unsure, 1 - unsure], axis=1)
+    warm = DiversityMix(random_share=0.0, batch=10, cold_start=30)
+    hot = warm.query(QueryContext([p], features=x, rng=np.random.default_rng(0), n_labeled=40), 10).tolist()
+    cold = warm.query(QueryContext([p], features=x, rng=np.random.default_rng(0), n_labeled=10), 10).tolist()
+    # after the cold start: the most uncertain items, spread over clusters of the uncertain candidates
+    assert sum(labels[i] == topic for i in hot) >= 6, [labels[i] for i in hot]
+    # cold start: cluster centres of the whole pool, so the first batch covers most of the 5 topics
+    assert len({labels[i] for i in cold}) >= 4 and sum(labels[i] == topic for i in cold) <= 4, cold
+    assert not warm.cold(QueryContext([p], n_labeled=10))  # no features: no cold start
+    assert not warm.cold(QueryContext([p], features=x))  # unknown label count: no cold start
+    full = warm.score(QueryContext([p], features=x, rng=np.random.default_rng(0), n_labeled=10))
+    assert len(np.unique(full)) == 300  # still a strict order over the whole pool
+
+
+def test_make_strategy_passes_batch_and_cold_start() -> None:
+    s = make_strategy("mix", random_share=0.2, batch=37, cold_start=25)
+    assert isinstance(s, DiversityMix) and (s.batch, s.cold_start, s.random_share) == (37, 25, 0.2)
+    with pytest.raises(ValueError, match="positive"):
+        DiversityMix(batch=0)

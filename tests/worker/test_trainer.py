@@ -201,7 +201,38 @@ MULTI = {
 }
 
 
-def test_several_jobs_and_multi_label(store: Store) -> None:
+def _spy_queue_strategy(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Record the trainer's make_strategy arguments and QueryContext."""
+    import prelabel.worker.trainer as trainer_mod
+
+    seen: dict[str, Any] = {}
+    real_make, real_ctx = trainer_mod.make_strategy, trainer_mod.QueryContext
+
+    def make(name: str, **kw: Any) -> Any:
+        seen["make"] = (name, kw)
+        return real_make(name, **kw)
+
+    def ctx(*a: Any, **kw: Any) -> Any:
+        seen["ctx"] = real_ctx(*a, **kw)
+        return seen["ctx"]
+
+    monkeypatch.setattr(trainer_mod, "make_strategy", make)
+    monkeypatch.setattr(trainer_mod, "QueryContext", ctx)
+    return seen
+
+
+def test_queue_strategy_gets_the_next_batch_and_the_label_count(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _spy_queue_strategy(monkeypatch)
+    _labeled_world(store, n_labels=40, train_growth=0.5, queue_random_share=0.2)
+    (r,) = Trainer(store).run_until_idle()
+    assert r.status == "SUCCEEDED", r.message
+    # the trigger will wait for max(train_min_labels 10, 0.5 x 40) labels: the batch the mix spreads
+    assert seen["make"] == ("mix", {"random_share": 0.2, "batch": 20})
+    assert seen["ctx"].n_labeled == 40 and list(seen["ctx"].thresholds) == [None]  # single-choice: none
+
+
+def test_several_jobs_and_multi_label(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _spy_queue_strategy(monkeypatch)
     texts, truth = topic_corpus(90)
     texts = [
         tx + (" urgent breaking" if i % 2 else "") + (" our town" if i % 3 == 0 else "") for i, tx in enumerate(texts)
@@ -223,6 +254,7 @@ def test_several_jobs_and_multi_label(store: Store) -> None:
         mv = s.get(t.ModelVersion, mv_id)
         assert mv is not None
         jobs = mv.metrics["jobs"]
+        artifact = mv.artifact
         preds = {
             p.asset_id: p.json_response
             for p in s.scalars(select(t.Prediction).where(t.Prediction.model_version_id == mv_id))
@@ -238,6 +270,11 @@ def test_several_jobs_and_multi_label(store: Store) -> None:
         hits += ("URGENT" in chosen) == bool(i % 2)
         assert len(preds[aid]["TOPIC"]["categories"]) == 1
     assert hits / 45 > 0.8
+    # the queue measures TAGS' uncertainty around its tuned thresholds (TOPIC, single-choice: none)
+    model = ProjectModel.from_bytes(artifact or b"")
+    ctx_thresholds = dict(zip(["TOPIC", "TAGS"], seen["ctx"].thresholds, strict=True))
+    assert ctx_thresholds["TOPIC"] is None
+    assert np.array_equal(ctx_thresholds["TAGS"], model.thresholds(model.interface.job("TAGS")))
 
 
 def test_search_is_warm_started_from_the_previous_version(store: Store) -> None:

@@ -6,7 +6,8 @@ Everything a strategy may use is passed in one `QueryContext` (per-job probabili
 matrix, a seeded RNG), so strategies take no positional argument lists and never touch a global RNG.
 
 A project may have several jobs (each with its own model): a pool item's uncertainty is the mean over jobs.
-Multi-label jobs are scored per category as independent binary problems (mean over categories).
+Multi-label jobs are scored per category as independent binary problems around each category's decision
+threshold, and a row is as uncertain as its most uncertain category.
 
 Strategies (by name, see `make_strategy`):
 
@@ -47,12 +48,17 @@ class QueryContext:
     features: optional (n_pool, d) feature matrix (sparse or dense) for diversity strategies, or a callable
         taking an array of pool row indices and returning their rows (so only the candidates get featurised).
     rng: the seeded random generator used for random picks and tie-breaking.
+    thresholds: per job, the per-category decision thresholds of a multi-choice job (None or absent: 0.5),
+        so that a category's uncertainty is measured around the threshold the model actually predicts with.
+    n_labeled: how many assets are labeled (None: unknown), for strategies with a cold-start phase.
     """
 
     proba: Sequence[NDArray[np.floating]]
     multi_label: Sequence[bool] = ()
     features: Any = None
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    thresholds: Sequence[NDArray[np.floating] | None] = ()
+    n_labeled: int | None = None
 
     def __post_init__(self) -> None:
         if not self.proba:
@@ -62,6 +68,10 @@ class QueryContext:
         if len(self.multi_label) != len(self.proba):
             raise ValueError(
                 f"QueryContext.multi_label has {len(self.multi_label)} entries for {len(self.proba)} jobs."
+            )
+        if self.thresholds and len(self.thresholds) != len(self.proba):
+            raise ValueError(
+                f"QueryContext.thresholds has {len(self.thresholds)} entries for {len(self.proba)} jobs."
             )
         sizes = {np.asarray(p).shape[0] for p in self.proba}
         if len(sizes) != 1:
@@ -112,15 +122,40 @@ class ConfidenceBasedQueryStrategy(QueryStrategy):
         raise NotImplementedError
 
     def uncertainty(self, ctx: QueryContext) -> FloatArray:
-        """Mean over jobs of 1 - confidence, in [0, 1]."""
+        """Mean over jobs of 1 - confidence, in [0, 1].
+
+        A multi-choice job's probabilities are first re-centred on its per-category thresholds (a category
+        predicted at threshold t is a coin flip at p = t, not at 0.5: p ↦ 0.5 ± 0.5 · distance to t / room on
+        that side), then `confidence` sees them as at threshold 0.5.
+        """
         total = np.zeros(ctx.n_pool)
-        for p, ml in zip(ctx.proba, ctx.multi_label, strict=True):
+        for j, (p, ml) in enumerate(zip(ctx.proba, ctx.multi_label, strict=True)):
             pa = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
+            if ml and ctx.thresholds and ctx.thresholds[j] is not None:
+                pa = recentre(pa, np.asarray(ctx.thresholds[j], dtype=np.float64))
             total += 1.0 - self.confidence(pa, ml)
         return np.asarray(total / len(ctx.proba), dtype=np.float64)
 
     def score(self, ctx: QueryContext) -> FloatArray:
         return self.uncertainty(ctx) + ctx.rng.random(ctx.n_pool) * 1e-9
+
+
+def recentre(proba: FloatArray, thresholds: FloatArray) -> FloatArray:
+    """Map independent per-category probabilities piecewise-linearly so that each category's threshold
+    becomes 0.5 (0 and 1 stay put)."""
+    t = np.clip(np.asarray(thresholds, dtype=np.float64), 1e-6, 1 - 1e-6)[None, :]
+    below = 0.5 * proba / t
+    above = 0.5 + 0.5 * (proba - t) / (1.0 - t)
+    return np.asarray(np.clip(np.where(proba < t, below, above), 0.0, 1.0), dtype=np.float64)
+
+
+def _multi_confidence(per_category: FloatArray) -> FloatArray:
+    """A multi-choice row's confidence from its per-category binary confidences: the least confident
+    category (the "minimum margin over labels" of multi-label active learning, Brinker 2006). A mean would
+    drown the one undecided category in the many obvious negatives."""
+    if per_category.shape[1] == 0:
+        return np.ones(per_category.shape[0])
+    return np.asarray(per_category.min(axis=1), dtype=np.float64)
 
 
 def _binary_stack(proba: FloatArray) -> FloatArray:
@@ -133,7 +168,7 @@ class LeastConfidence(ConfidenceBasedQueryStrategy):
 
     def confidence(self, proba: FloatArray, multi_label: bool) -> FloatArray:
         if multi_label:
-            return np.asarray(np.maximum(proba, 1.0 - proba).mean(axis=1), dtype=np.float64)
+            return _multi_confidence(np.maximum(proba, 1.0 - proba))
         return np.asarray(proba.max(axis=1), dtype=np.float64)
 
 
@@ -144,7 +179,7 @@ class BreakingTies(ConfidenceBasedQueryStrategy):
 
     def confidence(self, proba: FloatArray, multi_label: bool) -> FloatArray:
         if multi_label:
-            return np.asarray(np.abs(2.0 * proba - 1.0).mean(axis=1), dtype=np.float64)
+            return _multi_confidence(np.abs(2.0 * proba - 1.0))
         if proba.shape[1] < 2:
             return np.ones(proba.shape[0])
         top2 = -np.partition(-proba, 1, axis=1)[:, :2]
@@ -164,7 +199,7 @@ class PredictionEntropy(ConfidenceBasedQueryStrategy):
 
     def confidence(self, proba: FloatArray, multi_label: bool) -> FloatArray:
         if multi_label:
-            return np.asarray(1.0 - self._entropy(_binary_stack(proba)).mean(axis=1), dtype=np.float64)
+            return _multi_confidence(1.0 - self._entropy(_binary_stack(proba)))
         sums = proba.sum(axis=1, keepdims=True)
         dist = proba / np.where(sums > 0, sums, 1.0)
         return np.asarray(1.0 - self._entropy(dist), dtype=np.float64)
@@ -191,40 +226,55 @@ class DiversityMix(QueryStrategy):
         n_clusters: int | None = None,
         candidate_factor: int = 10,
         max_candidates: int = 2000,
+        cold_start: int = 0,
     ) -> None:
         if not 0.0 <= random_share <= 1.0:
             raise ValueError(f"random_share must be from 0 to 1; got {random_share}.")
+        if batch < 1 or candidate_factor < 1 or max_candidates < 1 or cold_start < 0:
+            raise ValueError("batch, candidate_factor and max_candidates must be positive, cold_start >= 0.")
         self.uncertainty = uncertainty or BreakingTies()
         self.random_share = random_share
         self.batch = batch
         self.n_clusters = n_clusters
         self.candidate_factor = candidate_factor
         self.max_candidates = max_candidates
+        self.cold_start = cold_start
 
     def __repr__(self) -> str:
-        return f"DiversityMix({self.uncertainty!r}, random_share={self.random_share})"
+        return (
+            f"DiversityMix({self.uncertainty!r}, random_share={self.random_share}, batch={self.batch}, "
+            f"candidate_factor={self.candidate_factor}, cold_start={self.cold_start})"
+        )
+
+    def cold(self, ctx: QueryContext) -> bool:
+        """In the cold-start phase (fewer than `cold_start` labels, features known): representative picks."""
+        return ctx.features is not None and ctx.n_labeled is not None and ctx.n_labeled < self.cold_start
 
     def _order(self, ctx: QueryContext) -> NDArray[np.int64]:
         n = ctx.n_pool
         unc = self.uncertainty.score(ctx)
         by_unc = np.argsort(-unc, kind="stable")
         n_cand = min(n, max(self.batch, min(self.max_candidates, self.candidate_factor * self.batch)))
-        cand = by_unc[:n_cand]
         k = self.n_clusters or max(2, min(self.batch, n_cand // 5))
         head: list[int]
-        if ctx.features is not None and n_cand >= 2 * k:
-            labels = _cluster(ctx.features, cand, k, ctx.rng)
-            # round-robin over clusters, each cluster's items most uncertain first (cand is already sorted)
-            rank_in_cluster = np.zeros(n_cand, dtype=np.int64)
-            seen: dict[int, int] = {}
-            for pos, c in enumerate(labels):
-                rank_in_cluster[pos] = seen.get(int(c), 0)
-                seen[int(c)] = rank_in_cluster[pos] + 1
-            head_pos = np.lexsort((np.arange(n_cand), rank_in_cluster))
-            head = [int(cand[p]) for p in head_pos]
+        if self.cold(ctx) and n_cand >= 2 * k:
+            # cold start: the model has seen too few labels for its uncertainty to mean much; cluster a
+            # random sample of the pool and ask for each cluster's most central item first (representative
+            # and diverse), round-robin over clusters
+            cand = np.sort(ctx.rng.choice(n, size=n_cand, replace=False)).astype(np.int64)
+            labels, dist = _cluster(ctx.features, cand, k, ctx.rng)
+            head = [int(cand[p]) for p in _round_robin(labels, np.argsort(dist, kind="stable"))]
+            placed = set(head)
+            rest = [int(i) for i in by_unc if int(i) not in placed]
         else:
-            head = [int(i) for i in cand]
-        rest = [int(i) for i in by_unc[n_cand:]]
+            cand = by_unc[:n_cand]
+            if ctx.features is not None and n_cand >= 2 * k:
+                labels, _ = _cluster(ctx.features, cand, k, ctx.rng)
+                # round-robin over clusters, each cluster's items most uncertain first (cand is sorted so)
+                head = [int(cand[p]) for p in _round_robin(labels, np.arange(n_cand))]
+            else:
+                head = [int(i) for i in cand]
+            rest = [int(i) for i in by_unc[n_cand:]]
         order = head + rest
         if self.random_share > 0:
             order = _interleave_random(order, self.random_share, ctx.rng)
@@ -237,7 +287,25 @@ class DiversityMix(QueryStrategy):
         return scores
 
 
-def _cluster(features: Any, rows: NDArray[np.int64], k: int, rng: np.random.Generator) -> NDArray[np.int64]:
+def _round_robin(labels: NDArray[np.int64], preference: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Positions ordered round-robin over clusters: first every cluster's best item (by `preference`, a
+    permutation of the positions, best first), then every cluster's second, and so on."""
+    n = len(labels)
+    rank_in_cluster = np.zeros(n, dtype=np.int64)
+    seen: dict[int, int] = {}
+    for pos in preference:
+        c = int(labels[pos])
+        rank_in_cluster[pos] = seen.get(c, 0)
+        seen[c] = rank_in_cluster[pos] + 1
+    pref_rank = np.empty(n, dtype=np.int64)
+    pref_rank[preference] = np.arange(n)
+    return np.asarray(np.lexsort((pref_rank, rank_in_cluster)), dtype=np.int64)
+
+
+def _cluster(
+    features: Any, rows: NDArray[np.int64], k: int, rng: np.random.Generator
+) -> tuple[NDArray[np.int64], FloatArray]:
+    """k-means cluster of each row, and its distance to its cluster's centre."""
     import scipy.sparse as sp
     from sklearn.cluster import KMeans
     from sklearn.decomposition import TruncatedSVD
@@ -250,7 +318,9 @@ def _cluster(features: Any, rows: NDArray[np.int64], k: int, rng: np.random.Gene
         x = TruncatedSVD(n_components=n_comp, random_state=seed).fit_transform(x)
     x = normalize(np.asarray(x, dtype=np.float64))
     km = KMeans(n_clusters=k, n_init=1, random_state=seed, max_iter=50)
-    return np.asarray(km.fit_predict(x), dtype=np.int64)
+    labels = np.asarray(km.fit_predict(x), dtype=np.int64)
+    dist = np.linalg.norm(x - km.cluster_centers_[labels], axis=1)
+    return labels, np.asarray(dist, dtype=np.float64)
 
 
 def _interleave_random(order: list[int], share: float, rng: np.random.Generator) -> list[int]:
@@ -277,6 +347,10 @@ def _interleave_random(order: list[int], share: float, rng: np.random.Generator)
     return out
 
 
+# The mix's parameters besides random_share (a project setting) and batch (from the trigger); the benchmark
+# may override them (`prelabel bench loop --mix-options`) to compare variants.
+MIX_DEFAULTS: dict[str, Any] = {"candidate_factor": 10, "cold_start": 0}
+
 STRATEGIES: dict[str, type[QueryStrategy]] = {
     "random": RandomSampling,
     "least_confidence": LeastConfidence,
@@ -286,10 +360,12 @@ STRATEGIES: dict[str, type[QueryStrategy]] = {
 }
 
 
-def make_strategy(name: str, *, random_share: float = 0.1, batch: int = 20) -> QueryStrategy:
-    """A fresh strategy by name (see the module docstring)."""
+def make_strategy(name: str, *, random_share: float = 0.1, batch: int = 20, **mix: Any) -> QueryStrategy:
+    """A fresh strategy by name (see the module docstring). `batch`: about how many labels the next model
+    will wait for (the mix spreads that many picks over clusters); `mix`: DiversityMix parameters over
+    `MIX_DEFAULTS` (e.g. `cold_start`: the representative phase lasts while fewer assets are labeled)."""
     if name not in STRATEGIES:
         raise ValueError(f"Unknown query strategy {name!r}; choose one of {sorted(STRATEGIES)}.")
     if name == "mix":
-        return DiversityMix(random_share=random_share, batch=batch)
+        return DiversityMix(random_share=random_share, batch=batch, **{**MIX_DEFAULTS, **mix})
     return STRATEGIES[name]()

@@ -368,7 +368,7 @@ class Trainer:
         t0 = time.perf_counter()
         if self.progress is not None:
             self.progress("queue", 0.99, "recomputing queue priorities")
-        self._priorities(job, model, settings, strategy_name, pool_ids, pool_texts, pool_proba)
+        self._priorities(job, model, settings, strategy_name, pool_ids, pool_texts, pool_proba, len(rows))
         self._review_flags(job, model, settings, statuses)
         timings["queue"] = time.perf_counter() - t0
         return mv.id
@@ -382,6 +382,7 @@ class Trainer:
         pool_ids: list[int],
         pool_texts: list[str],
         pool_proba: dict[str, list[np.ndarray]],
+        n_labels: int,
     ) -> None:
         from prelabel.service.queue import set_priorities
 
@@ -397,8 +398,22 @@ class Trainer:
             def features(rows: np.ndarray) -> Any:  # only the candidates are featurised
                 return clf.transform_features([pool_texts[int(i)] for i in rows])
 
-        strategy = make_strategy(strategy_name, random_share=float(training_setting(settings, "queue_random_share")))
-        ctx = QueryContext(proba, multi, features, np.random.default_rng(job.id))
+        # the labels the trigger waits for before the next model: the batch the mix spreads over clusters
+        next_batch = max(
+            int(training_setting(settings, "train_min_labels")),
+            int(float(training_setting(settings, "train_growth")) * n_labels),
+        )
+        strategy = make_strategy(
+            strategy_name,
+            random_share=float(training_setting(settings, "queue_random_share")),
+            batch=max(1, next_batch),
+        )
+        thresholds = [
+            model.thresholds(model.interface.job(n)) if m else None for n, m in zip(names, multi, strict=True)
+        ]
+        ctx = QueryContext(
+            proba, multi, features, np.random.default_rng(job.id), thresholds=thresholds, n_labeled=n_labels
+        )
         scores = strategy.score(ctx)
         set_priorities(self.store, job.project_id, zip(pool_ids, scores.tolist(), strict=True))
 
