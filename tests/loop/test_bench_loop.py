@@ -9,7 +9,17 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from prelabel.bench.loop import CurvePoint, Dataset, Scorer, StrategyRun, load_dataset, split, summarise
+from prelabel.bench.loop import (
+    CurvePoint,
+    Dataset,
+    Scorer,
+    StrategyRun,
+    aggregate,
+    batch_sizes,
+    load_dataset,
+    split,
+    summarise,
+)
 from prelabel.cli.main import app
 
 WORDS = {
@@ -89,3 +99,66 @@ def test_multilabel_file_and_keys(tmp_path: Path) -> None:
     tr, te = split(ds, 0.25, 0)
     assert len(te) == 5 and not set(tr) & set(te)
     assert Scorer(ds, tr, te).name == "micro-F1"
+
+
+def test_batch_sizes_follow_the_production_trigger() -> None:
+    assert batch_sizes(10, 20, 0.0, 100) == [10, 20, 20, 20, 20, 20]
+    sizes = batch_sizes(10, 10, 0.1, 400)
+    assert sizes[:10] == [10] * 10 and sum(sizes) >= 400 and sum(sizes[:-1]) < 400
+    n = sizes[0]
+    for k in sizes[1:]:
+        # each batch is the least number of new labels the trigger accepts: max(10, int(0.1 * labeled))
+        assert k >= max(10, int(0.1 * (n + k))) and not (k - 1 >= max(10, int(0.1 * (n + k - 1))))
+        n += k
+    assert sizes[-1] > 30  # batches grow with the project
+
+
+def test_aggregate_medians_spread_and_paired_ratios() -> None:
+    def run(name: str, seed: int, hit_at: int | None) -> StrategyRun:
+        pts = [
+            CurvePoint(n, 1.0 if hit_at is not None and n >= hit_at else 0.5, 1.0, i)
+            for i, n in enumerate((10, 20, 30, 40))
+        ]
+        return StrategyRun(name, pts, seed=seed)
+
+    runs = [run("random", 0, 40), run("random", 1, 30), run("random", 2, None)]
+    runs += [run("mix", 0, 20), run("mix", 1, 10), run("mix", 2, 20)]
+    runs += [run("margin", 0, None), run("margin", 1, None), run("margin", 2, 10)]
+    for sd in range(3):
+        summarise([r for r in runs if r.seed == sd], full=1.0)
+    rnd, mix, margin = aggregate(runs)
+    assert rnd.labels_to_95 == [40, 30, None] and rnd.median_labels_to_95 == 40  # a miss counts as infinite
+    assert mix.median_labels_to_95 == 20 and mix.ratio_to_random == 0.5
+    assert mix.paired_ratios == [0.5, round(10 / 30, 3), None] and mix.reached == 3
+    assert margin.median_labels_to_95 is None and margin.ratio_to_random is None  # median run missed
+    assert mix.curve == [(10, 0.5), (20, 1.0), (30, 1.0), (40, 1.0)]
+    assert rnd.curve[-1] == (40, 1.0) and rnd.curve[1] == (20, 0.5)
+
+
+def test_bench_loop_seeds_growth_and_runs_cache(tmp_path: Path, datasets: Path) -> None:
+    # a real sample: 160 SMS messages, two seeds, growing batches, one strategy plus random
+    src = datasets / "sms_spam" / "train.csv"
+    with src.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    data = tmp_path / "sms.csv"
+    with data.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(random.Random(0).sample(rows, 160))
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    args = ["bench", "loop", "--data", str(data), "--strategies", "random,mix", "--batch", "10",
+            "--batch-growth", "0.5", "--max-labels", "30", "--seeds", "2", "--out", str(out),
+            "--runs-cache", str(cache)]  # fmt: skip
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    doc = json.loads((out / "loop_sms.json").read_text())
+    assert doc["batch_sizes"] == [10, 10, 19] and doc["seeds"] == [0, 1]  # 19 >= int(0.5 * (20 + 19))
+    assert [(r["strategy"], r["seed"]) for r in doc["runs"]] == [("random", 0), ("mix", 0), ("random", 1), ("mix", 1)]
+    assert all([p["n_labels"] for p in r["points"]] == [10, 20, 39] for r in doc["runs"])
+    assert doc["full_data_scores"]["0"] != doc["full_data_scores"]["1"]  # each seed its own split
+    assert [s["strategy"] for s in doc["summary"]] == ["random", "mix"]
+    assert [n for n, _ in doc["summary"][1]["curve"]] == [10, 20, 39]
+    assert len(list(cache.glob("*.json"))) == 4 and (out / "loop_sms.png").stat().st_size > 1000
+    again = CliRunner().invoke(app, args)  # every run comes from the cache, identical
+    assert again.exit_code == 0 and again.output.count("reused") == 4
+    assert json.loads((out / "loop_sms.json").read_text())["runs"] == doc["runs"]

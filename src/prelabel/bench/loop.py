@@ -17,6 +17,7 @@ Scores: F1 of the rarer class for binary tasks, macro-F1 for multi-class, micro-
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 import statistics
@@ -53,6 +54,7 @@ class CurvePoint:
 class StrategyRun:
     strategy: str
     points: list[CurvePoint] = field(default_factory=list)
+    seed: int = 0
     area: float = 0.0
     labels_to_95: int | None = None
     ratio_to_random: float | None = None
@@ -60,6 +62,45 @@ class StrategyRun:
     latency_p95: float | None = None
     first_latency: float | None = None
     seconds: float = 0.0
+
+
+@dataclass
+class StrategySummary:
+    """One strategy over several seeds: medians, the spread, and the median learning curve."""
+
+    strategy: str
+    seeds: list[int]
+    labels_to_95: list[int | None]  # per seed (None: not reached within the run)
+    median_labels_to_95: float | None  # None when the median run did not reach 95 %
+    ratio_to_random: float | None  # median labels / random's median labels
+    paired_ratios: list[float | None]  # per seed: labels / random's labels on the same seed (split, order)
+    reached: int
+    area: float
+    final: float
+    max_labels: int
+    latency_p50: float | None
+    latency_p95: float | None
+    first_latency: float | None
+    seconds: float
+    curve: list[tuple[int, float]]  # median score per label count present in every seed
+
+
+def batch_sizes(first: int, batch: int, growth: float, max_labels: int) -> list[int]:
+    """The labels given before each retrain: `first`, then `batch` each time, or with `growth` > 0 what the
+    production trigger waits for (`service.training`: a retrain needs max(train_min_labels, growth * labeled
+    assets) new labels), i.e. the smallest k >= batch with k >= int(growth * (n + k))."""
+    sizes: list[int] = []
+    n = 0
+    while n < max_labels:
+        if n == 0:
+            k = first
+        else:
+            k = batch
+            while growth > 0 and k < int(growth * (n + k)):
+                k += 1
+        sizes.append(k)
+        n += k
+    return sizes
 
 
 def _key(label: Any) -> str:
@@ -196,6 +237,8 @@ def simulate(
     max_labels: int,
     workdir: Path,
     seed: int,
+    batch_growth: float = 0.0,
+    random_share: float = 0.1,
     extra_unlabeled: list[str] | None = None,
     progress: Any = None,
     live: bool = False,
@@ -212,7 +255,7 @@ def simulate(
     from prelabel.worker.trainer import Trainer
 
     start = time.perf_counter()
-    db = workdir / f"{strategy}.db"
+    db = workdir / f"{strategy}-{seed}.db"
     store = Store(f"sqlite:///{db}")
     store.upgrade()
     try:
@@ -226,8 +269,8 @@ def simulate(
             settings={
                 "queue_strategy": strategy,
                 "train_min_labels": min(first, batch),
-                "train_growth": 0.0,
-                "queue_random_share": 0.1,
+                "train_growth": batch_growth,
+                "queue_random_share": random_share,
                 # live: the production defaults (debounce, searches in their own process)
                 **({} if live else {"train_debounce_s": 0.0, "search_enabled": False}),
             },
@@ -255,10 +298,9 @@ def simulate(
             handle = start_background_worker(Settings(database_url=store.url, log_level="WARNING"))
             if not handle.wait_ready():
                 raise RuntimeError("the background workers did not start within 120 s")
-        run = StrategyRun(strategy)
+        run = StrategyRun(strategy, seed=seed)
         n = 0
-        while n < max_labels:
-            size = first if n == 0 else batch
+        for size in batch_sizes(first, batch, batch_growth, max_labels):
             last_label_at = time.perf_counter()
             given = 0
             while given < size:
@@ -350,15 +392,108 @@ def summarise(runs: list[StrategyRun], full: float) -> None:
             r.ratio_to_random = round(r.labels_to_95 / base.labels_to_95, 3)
 
 
-def plot(ds_name: str, runs: list[StrategyRun], full: float, metric: str, path: Path) -> None:
+def _run_from_json(doc: dict[str, Any]) -> StrategyRun:
+    fields = {k: v for k, v in doc.items() if k in StrategyRun.__dataclass_fields__ and k != "points"}
+    return StrategyRun(**fields, points=[CurvePoint(**p) for p in doc.get("points", [])])
+
+
+def _median_or_none(values: list[float]) -> float | None:
+    return float(statistics.median(values)) if values else None
+
+
+def aggregate(runs: list[StrategyRun]) -> list[StrategySummary]:
+    """Per strategy over its seeds (each run already `summarise`d against its own seed's full-data score).
+
+    The median of labels-to-95 % counts a run that never reached 95 % as infinitely many labels, so a
+    median that falls on such runs is None ("> max labels"); the ratio is the strategy's median over random's
+    median, and `paired_ratios` compare the strategy with random on the same seed (same split and start).
+    """
+    order: list[str] = []
+    by: dict[str, list[StrategyRun]] = {}
+    for r in runs:
+        if r.strategy not in by:
+            order.append(r.strategy)
+            by[r.strategy] = []
+        by[r.strategy].append(r)
+    random_by_seed = {r.seed: r for r in by.get("random", [])}
+    out: list[StrategySummary] = []
+    for name in order:
+        rs = sorted(by[name], key=lambda r: r.seed)
+        hits = [r.labels_to_95 for r in rs]
+        as_num = [float(h) if h is not None else float("inf") for h in hits]
+        med = float(np.median(as_num)) if as_num else float("inf")
+        paired: list[float | None] = []
+        for r in rs:
+            base = random_by_seed.get(r.seed)
+            paired.append(
+                round(r.labels_to_95 / base.labels_to_95, 3)
+                if base is not None and base.labels_to_95 and r.labels_to_95
+                else None
+            )
+        # the median curve over label counts that every seed has
+        common = set.intersection(*(set(p.n_labels for p in r.points) for r in rs)) if rs else set()
+        curve = [
+            (n, round(float(np.median([next(p.score for p in r.points if p.n_labels == n) for r in rs])), 4))
+            for n in sorted(common)
+        ]
+        lat = [p.latency_s for r in rs for p in r.points]
+        out.append(
+            StrategySummary(
+                strategy=name,
+                seeds=[r.seed for r in rs],
+                labels_to_95=hits,
+                median_labels_to_95=med if np.isfinite(med) else None,
+                ratio_to_random=None,
+                paired_ratios=paired,
+                reached=sum(h is not None for h in hits),
+                area=round(float(np.median([r.area for r in rs])), 4),
+                final=round(float(np.median([r.points[-1].score for r in rs if r.points] or [0.0])), 4),
+                max_labels=max((r.points[-1].n_labels for r in rs if r.points), default=0),
+                latency_p50=round(float(np.median(lat)), 3) if lat else None,
+                latency_p95=round(float(np.percentile(lat, 95)), 3) if lat else None,
+                first_latency=_median_or_none([r.first_latency for r in rs if r.first_latency is not None]),
+                seconds=round(sum(r.seconds for r in rs), 1),
+                curve=curve,
+            )
+        )
+    base_s = next((x for x in out if x.strategy == "random"), None)
+    for x in out:
+        if base_s is not None and base_s.median_labels_to_95 and x.median_labels_to_95:
+            x.ratio_to_random = round(x.median_labels_to_95 / base_s.median_labels_to_95, 3)
+    return out
+
+
+def _spread(hits: list[int | None], max_labels: int) -> str:
+    vals = [str(h) if h is not None else f">{max_labels}" for h in hits]
+    return " ".join(vals)
+
+
+def plot(
+    ds_name: str,
+    runs: list[StrategyRun],
+    summaries: list[StrategySummary],
+    full: float,
+    metric: str,
+    path: Path,
+) -> None:
+    """Per-seed curves (thin) and the median curve (thick) per strategy; the median full-data score."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    for r in runs:
-        ax.plot([p.n_labels for p in r.points], [p.score for p in r.points], marker=".", label=r.strategy)
+    n_seeds = len({r.seed for r in runs})
+    for i, sm in enumerate(summaries):
+        color = f"C{i}"
+        if n_seeds > 1:
+            for r in runs:
+                if r.strategy == sm.strategy:
+                    ax.plot(
+                        [p.n_labels for p in r.points], [p.score for p in r.points], color=color, alpha=0.25, lw=0.8
+                    )
+        label = sm.strategy + (f" (median of {n_seeds} seeds)" if n_seeds > 1 else "")
+        ax.plot([n for n, _ in sm.curve], [v for _, v in sm.curve], color=color, marker=".", label=label)
     ax.axhline(full, color="grey", linestyle="--", linewidth=1, label=f"full data ({full:.3f})")
     ax.axhline(0.95 * full, color="grey", linestyle=":", linewidth=1, label="95 % of full data")
     ax.set_xlabel("labels")
@@ -387,115 +522,226 @@ def run(
     extra_unlabeled: Path | None,
     out: Path | None,
     seed: int,
+    seeds: int = 1,
+    batch_growth: float = 0.0,
     live: bool = False,
+    runs_cache: Path | None = None,
+    mix_options: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """Every strategy on `seeds` repetitions (seeds `seed`, `seed`+1, …; each its own sample, split, initial
+    queue order and full-data score); the table shows medians over the seeds."""
+    from prelabel.automl.active import STRATEGIES
+
+    unknown = [s for s in strategies if s not in STRATEGIES]
+    if unknown:
+        raise ValueError(f"Unknown strategies {unknown}; choose from {sorted(STRATEGIES)}.")
+    if seeds < 1:
+        raise ValueError(f"seeds must be at least 1; got {seeds}.")
+    seed_list = list(range(seed, seed + seeds))
+    mix_opts = dict(mix_options or {})
+    random_share = float(mix_opts.pop("random_share", 0.1))
+    if live and mix_opts:
+        raise ValueError("--mix-options other than random_share need the in-process trainer (not --live).")
+    from prelabel.automl import active
+
+    unknown_opts = set(mix_opts) - set(active.MIX_DEFAULTS)
+    if unknown_opts:
+        raise ValueError(f"Unknown mix options {sorted(unknown_opts)}; choose from {sorted(active.MIX_DEFAULTS)}.")
+    saved_defaults = dict(active.MIX_DEFAULTS)
+    active.MIX_DEFAULTS.update({k: int(v) for k, v in mix_opts.items()})
+    try:
+        return _run(
+            data, text_column=text_column, label_column=label_column, labels_column=labels_column,
+            strategies=strategies, batch=batch, first=first, max_labels=max_labels, test_split=test_split,
+            max_rows=max_rows, extra_unlabeled=extra_unlabeled, out=out, seed_list=seed_list,
+            batch_growth=batch_growth, live=live, runs_cache=runs_cache, random_share=random_share,
+            mix_defaults=dict(active.MIX_DEFAULTS),
+        )  # fmt: skip
+    finally:
+        active.MIX_DEFAULTS.clear()
+        active.MIX_DEFAULTS.update(saved_defaults)
+
+
+def _run(
+    data: Path,
+    *,
+    text_column: str,
+    label_column: str,
+    labels_column: str | None,
+    strategies: list[str],
+    batch: int,
+    first: int,
+    max_labels: int,
+    test_split: float,
+    max_rows: int | None,
+    extra_unlabeled: Path | None,
+    out: Path | None,
+    seed_list: list[int],
+    batch_growth: float,
+    live: bool,
+    runs_cache: Path | None,
+    random_share: float,
+    mix_defaults: dict[str, Any],
 ) -> dict[str, Any]:
     from rich.console import Console
     from rich.table import Table
 
-    from prelabel.automl.active import STRATEGIES
-
-    console = Console(width=None if Console().is_terminal else 140)
-    unknown = [s for s in strategies if s not in STRATEGIES]
-    if unknown:
-        raise ValueError(f"Unknown strategies {unknown}; choose from {sorted(STRATEGIES)}.")
-    ds = load_dataset(
-        data,
-        text_column=text_column,
-        label_column=label_column,
-        labels_column=labels_column,
-        max_rows=max_rows,
-        seed=seed,
-    )
-    extra: list[str] = []
-    if extra_unlabeled is not None:
-        extra = load_dataset(
-            extra_unlabeled,
-            text_column=text_column,
-            label_column=text_column,
-            labels_column=None,
-            max_rows=None,
-            seed=seed,
-        ).texts
-    train_idx, test_idx = split(ds, test_split, seed)
-    scorer = Scorer(ds, train_idx, test_idx)
-    t0 = time.perf_counter()
-    full = full_data_score(ds, train_idx, scorer)
-    console.print(
-        f"[bold]{ds.name}[/]: {len(train_idx)} pool + {len(extra)} unlabeled extra assets, "
-        f"{len(test_idx)} held out, {len(ds.categories)} categories "
-        f"({'multi' if ds.multi else 'single'}-label); full-data "
-        f"{scorer.name} = {full:.4f} ({time.perf_counter() - t0:.1f} s)"
-    )
-    runs = []
+    console = Console(width=None if Console().is_terminal else 160)
+    seed, seeds = seed_list[0], len(seed_list)
+    sizes = batch_sizes(first, batch, batch_growth, max_labels)
+    runs: list[StrategyRun] = []
+    fulls: dict[int, float] = {}
+    info: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="prelabel-bench-loop-") as tmp:
-        for strat in strategies:
-
-            def progress(name: str, n: int, score: float | None) -> None:
-                if n % (5 * batch) < batch or score is None:
-                    shown = "-" if score is None else f"{score:.3f}"
-                    console.print(f"  {name:<16} {n:>5} labels  {shown}", highlight=False)
-
-            runs.append(
-                simulate(
-                    ds,
-                    train_idx,
-                    scorer,
-                    strat,
-                    batch=batch,
-                    first=first,
-                    max_labels=max_labels,
-                    workdir=Path(tmp),
-                    seed=seed,
-                    extra_unlabeled=extra,
-                    progress=progress,
-                    live=live,
-                )
+        for sd in seed_list:
+            ds = load_dataset(
+                data,
+                text_column=text_column,
+                label_column=label_column,
+                labels_column=labels_column,
+                max_rows=max_rows,
+                seed=sd,
             )
-    summarise(runs, full)
-    table = Table(title=f"loop simulation: {ds.name} ({scorer.name}; full data {full:.4f}; 95 % = {0.95 * full:.4f})")
+            extra: list[str] = []
+            if extra_unlabeled is not None:
+                extra = load_dataset(
+                    extra_unlabeled,
+                    text_column=text_column,
+                    label_column=text_column,
+                    labels_column=None,
+                    max_rows=None,
+                    seed=sd,
+                ).texts
+            train_idx, test_idx = split(ds, test_split, sd)
+            scorer = Scorer(ds, train_idx, test_idx)
+            t0 = time.perf_counter()
+            full = full_data_score(ds, train_idx, scorer)
+            fulls[sd] = full
+            info = {
+                "dataset": ds.name,
+                "metric": scorer.name,
+                "n_pool": len(train_idx),
+                "n_extra_unlabeled": len(extra),
+                "n_test": len(test_idx),
+                "n_categories": len(ds.categories),
+                "multi": ds.multi,
+            }
+            console.print(
+                f"[bold]{ds.name}[/] seed {sd}: {len(train_idx)} pool + {len(extra)} unlabeled extra assets, "
+                f"{len(test_idx)} held out, {len(ds.categories)} categories "
+                f"({'multi' if ds.multi else 'single'}-label); full-data "
+                f"{scorer.name} = {full:.4f} ({time.perf_counter() - t0:.1f} s)"
+            )
+            seed_runs: list[StrategyRun] = []
+            for strat in strategies:
+                cache_file = None
+                if runs_cache is not None:
+                    key = json.dumps(
+                        [str(data), text_column, label_column, labels_column, sizes, test_split, max_rows,
+                         str(extra_unlabeled), live, strat, sd]
+                        + ([random_share, sorted(mix_defaults.items())] if strat == "mix" else []),
+                    )
+                    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+                    cache_file = runs_cache / f"{info['dataset']}_{strat}_seed{sd}_{digest}.json"
+                    if cache_file.exists():
+                        seed_runs.append(_run_from_json(json.loads(cache_file.read_text(encoding="utf-8"))))
+                        console.print(f"  seed {sd} {strat}: reused {cache_file}", highlight=False)
+                        continue
+
+                def progress(name: str, n: int, score: float | None, _sd: int = sd) -> None:
+                    console.print(
+                        f"  seed {_sd} {name:<16} {n:>5} labels  {'-' if score is None else f'{score:.3f}'}",
+                        highlight=False,
+                    )
+
+                seed_runs.append(
+                    simulate(
+                        ds,
+                        train_idx,
+                        scorer,
+                        strat,
+                        batch=batch,
+                        first=first,
+                        max_labels=max_labels,
+                        workdir=Path(tmp),
+                        seed=sd,
+                        batch_growth=batch_growth,
+                        random_share=random_share,
+                        extra_unlabeled=extra,
+                        progress=progress,
+                        live=live,
+                    )
+                )
+                (Path(tmp) / f"{strat}-{sd}.db").unlink(missing_ok=True)
+                if cache_file is not None:
+                    cache_file.parent.mkdir(parents=True, exist_ok=True)
+                    cache_file.write_text(json.dumps(asdict(seed_runs[-1])), encoding="utf-8")
+            summarise(seed_runs, full)
+            runs.extend(seed_runs)
+            for r in seed_runs:
+                console.print(
+                    f"  seed {sd} {r.strategy:<16} labels→95% "
+                    f"{r.labels_to_95 if r.labels_to_95 else '>' + str(r.points[-1].n_labels if r.points else 0)}"
+                    f"  ratio {r.ratio_to_random if r.ratio_to_random is not None else '-'}  area {r.area:.4f}",
+                    highlight=False,
+                )
+    summaries = aggregate(runs)
+    full_med = float(statistics.median(fulls.values()))
+    title = (
+        f"loop simulation: {info['dataset']} ({info['metric']}; full data {full_med:.4f}"
+        f"{' median of ' + str(seeds) + ' seeds' if seeds > 1 else ''}; 95 % = {0.95 * full_med:.4f})"
+    )
+    table = Table(title=title)
     for col in (
         "strategy",
+        "labels→95% median",
+        "per seed",
+        "÷ random median",
+        "paired ratios",
         "area",
         "final",
-        "labels→95%",
-        "ratio vs random",
-        "first latency s",
         "latency p50 s",
-        "latency p95 s",
+        "p95 s",
         "wall s",
     ):
-        table.add_column(col, justify="left" if col == "strategy" else "right")
-    for r in runs:
+        table.add_column(col, justify="left" if col in ("strategy", "per seed", "paired ratios") else "right")
+    for sm in summaries:
         table.add_row(
-            r.strategy,
-            f"{r.area:.4f}",
-            f"{r.points[-1].score:.4f}" if r.points else "-",
-            str(r.labels_to_95) if r.labels_to_95 else f">{r.points[-1].n_labels if r.points else 0}",
-            f"{r.ratio_to_random:.2f}" if r.ratio_to_random is not None else "-",
-            f"{r.first_latency:.2f}" if r.first_latency is not None else "-",
-            f"{r.latency_p50:.2f}" if r.latency_p50 is not None else "-",
-            f"{r.latency_p95:.2f}" if r.latency_p95 is not None else "-",
-            f"{r.seconds:.0f}",
+            sm.strategy,
+            f"{sm.median_labels_to_95:g}" if sm.median_labels_to_95 is not None else f">{sm.max_labels}",
+            _spread(sm.labels_to_95, sm.max_labels),
+            f"{sm.ratio_to_random:.2f}" if sm.ratio_to_random is not None else "-",
+            " ".join("-" if x is None else f"{x:.2f}" for x in sm.paired_ratios),
+            f"{sm.area:.4f}",
+            f"{sm.final:.4f}",
+            f"{sm.latency_p50:.2f}" if sm.latency_p50 is not None else "-",
+            f"{sm.latency_p95:.2f}" if sm.latency_p95 is not None else "-",
+            f"{sm.seconds:.0f}",
         )
     console.print(table)
     result = {
-        "dataset": ds.name,
+        **info,
         "file": str(data),
-        "metric": scorer.name,
-        "full_data_score": round(full, 4),
-        "n_pool": len(train_idx),
-        "n_extra_unlabeled": len(extra),
-        "n_test": len(test_idx),
+        "full_data_score": round(full_med, 4),
+        "full_data_scores": {str(k): round(v, 4) for k, v in fulls.items()},
         "batch": batch,
+        "batch_growth": batch_growth,
+        "batch_sizes": sizes,
         "first": first,
         "max_labels": max_labels,
+        "max_rows": max_rows,
+        "test_split": test_split,
         "seed": seed,
+        "seeds": seed_list,
         "live": live,
+        "mix": {"random_share": random_share, **mix_defaults},
+        "summary": [asdict(sm) for sm in summaries],
         "runs": [asdict(r) for r in runs],
     }
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        (out / f"loop_{ds.name}.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
-        plot(ds.name, runs, full, scorer.name, out / f"loop_{ds.name}.png")
-        console.print(f"wrote {out / f'loop_{ds.name}.json'} and {out / f'loop_{ds.name}.png'}")
+        name = info["dataset"]
+        (out / f"loop_{name}.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+        plot(name, runs, summaries, full_med, info["metric"], out / f"loop_{name}.png")
+        console.print(f"wrote {out / f'loop_{name}.json'} and {out / f'loop_{name}.png'}")
     return result

@@ -75,16 +75,41 @@ def loop(
     ),
     out: Path | None = typer.Option(None, "--out", help="Directory for the JSON results and the PNG plot."),
     seed: int = typer.Option(0, help="Random seed (sample, split, initial queue order)."),
+    seeds: int = typer.Option(
+        1, min=1, help="Repeat every strategy on this many seeds (seed, seed+1, …); the table shows medians."
+    ),
+    batch_growth: float = typer.Option(
+        0.0,
+        min=0.0,
+        max=0.5,
+        help="Grow batches as the production trigger does: max(--batch, growth * labels) labels per retrain "
+        "(0.1 = the default train_growth).",
+    ),
     live: bool = typer.Option(
         False, help="Run the trainer as `prelabel serve` does (background processes, debounce, searches on)."
+    ),
+    mix_options: str = typer.Option(
+        "",
+        help="Override the mix's parameters for a comparison, e.g. 'cold_start=0,candidate_factor=5,"
+        "random_share=0.2' (defaults: automl.active.MIX_DEFAULTS and queue_random_share 0.1).",
+    ),
+    runs_cache: Path | None = typer.Option(
+        None,
+        help="Keep each finished (strategy, seed) run here and reuse it when the data and schedule options "
+        "match (resume an interrupted bench; delete a strategy's files after changing its code).",
     ),
 ) -> None:
     """Loop: simulated labelers through the real queue and trainer; learning curves, latency."""
     from prelabel.bench.loop import run
 
+    try:
+        mix = {k.strip(): float(v) for k, v in (kv.split("=", 1) for kv in mix_options.split(",") if kv.strip())}
+    except ValueError:
+        raise typer.BadParameter(f"--mix-options takes key=number pairs; got {mix_options!r}") from None
     run(
         data, text_column=text_column, label_column=label_column, labels_column=labels_column,
         strategies=[s.strip() for s in strategies.split(",") if s.strip()], batch=batch, first=first,
         max_labels=max_labels, test_split=test_split, max_rows=max_rows, extra_unlabeled=extra_unlabeled,
-        out=out, seed=seed, live=live,
+        out=out, seed=seed, seeds=seeds, batch_growth=batch_growth, live=live,
+        runs_cache=runs_cache, mix_options=mix,
     )
