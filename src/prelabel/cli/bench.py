@@ -95,8 +95,9 @@ def loop(
     ),
     runs_cache: Path | None = typer.Option(
         None,
-        help="Keep each finished (strategy, seed) run here and reuse it when the data and schedule options "
-        "match (resume an interrupted bench; delete a strategy's files after changing its code).",
+        help="Keep each finished (strategy, seed) run here and reuse it when the data, schedule and mix options "
+        "match (resume an interrupted bench). The key does not cover the code: empty it after changing the "
+        "engine or a strategy.",
     ),
 ) -> None:
     """Loop: simulated labelers through the real queue and trainer; learning curves, latency."""
