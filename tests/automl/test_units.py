@@ -110,3 +110,56 @@ def test_custom_models_probabilities(model: object, bbc: tuple[list[str], list[s
     p = cross_val_predict(model, x, yi, cv=3, method="predict_proba")  # type: ignore[arg-type]
     np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-6)
     assert (p.argmax(axis=1) == yi).mean() > 0.8
+
+
+@pytest.mark.parametrize("which", ["tweets", "bbc"])
+def test_kernel_svm_is_calibrated_on_out_of_fold_decision_values(
+    which: str, request: pytest.FixtureRequest
+) -> None:
+    from sklearn.decomposition import TruncatedSVD
+
+    from prelabel.automl.metrics import expected_calibration_error as ece
+    from prelabel.automl.search import SearchData, evaluate, make_folds
+
+    texts, labels = request.getfixturevalue(which)
+    y = np.unique(labels, return_inverse=True)[1].astype(np.int64)
+    task = "binary" if y.max() == 1 else "multiclass"
+    # a real dense representation of the texts (LSA) stands in the place of sentence embeddings
+    dense = TruncatedSVD(64, random_state=0).fit_transform(TfidfVectorizer(min_df=2).fit_transform(texts))
+    data = SearchData(texts, y, task, int(y.max()) + 1, "accuracy", make_folds(y, task, 3, 0), dense, 0)
+    config = {"features": {"kind": "emb"}, "model": "svc", "params": {"C": 1.0, "class_weight": "none"}}
+    res = evaluate(data, config)
+    assert res.status == "ok" and res.oof is not None and res.platt is not None
+    assert len(res.platt) == data.n_classes
+    np.testing.assert_allclose(res.oof.sum(axis=1), 1.0, atol=1e-5)
+    assert (res.oof.argmax(axis=1) == y).mean() > 0.6
+    # the sigmoids fitted on the out-of-fold decision values are much better calibrated than squashing the
+    # raw decision values (which is what the model gives before `set_platt`)
+    from prelabel.automl.models import platt_probabilities
+
+    raw_oof = np.zeros(res.oof.shape)
+    for tr, va in data.folds:
+        raw_oof[va] = build_model(config, task, 0).fit(dense[tr], y[tr]).decision_values(dense[va], data.n_classes)
+    identity = platt_probabilities(raw_oof, [(1.0, 0.0)] * data.n_classes, task)
+    assert ece(y, res.oof.astype(np.float64), task) < 0.6 * ece(y, identity, task)
+    # a model refitted on every row takes those sigmoids: probabilities follow its decision values
+    model = build_model(config, task, 0).fit(dense, y)
+    model.set_platt(res.platt)
+    raw = model.decision_values(dense[:5], data.n_classes)
+    np.testing.assert_allclose(model.predict_proba(dense[:5]), platt_probabilities(raw, res.platt, task))
+
+
+def test_platt_converges_on_saturating_and_separable_scores() -> None:
+    from prelabel.automl.calibration import platt
+
+    rng = np.random.default_rng(0)
+    # large positive scores (vote counts of a multi-class SVM): plain Newton from a=1, b=0 diverged here
+    t = rng.integers(0, 2, 200)
+    z = 3.0 + t + rng.normal(0, 0.8, 200)
+    a, b = platt(z, t)
+    assert np.isfinite([a, b]).all() and 0 < a < 20
+    p = 1 / (1 + np.exp(-(a * z + b)))
+    assert abs(p.mean() - t.mean()) < 0.02  # a fitted logistic model matches the base rate
+    # separable scores: Platt's smoothed targets keep the slope finite
+    a2, _ = platt(np.r_[np.zeros(50), np.ones(50)], np.r_[np.zeros(50), np.ones(50)].astype(int))
+    assert np.isfinite(a2) and a2 < 50

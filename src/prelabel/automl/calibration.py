@@ -25,11 +25,24 @@ _CLIP = 1e-4
 
 
 def platt(z: NDArray[np.floating], t: NDArray[np.integer], l2: float = 1e-4) -> tuple[float, float]:
-    """Parameters (a, b) of p = sigmoid(a z + b) by Newton's method on the log loss (tiny L2 on a)."""
+    """Parameters (a, b) of p = sigmoid(a z + b) by Newton's method on the log loss (tiny L2 on a), with
+    Platt's (1999) smoothed targets (N+ + 1)/(N+ + 2) and 1/(N- + 2), so that separable scores (e.g. the
+    vote counts of a multi-class SVM) give a finite slope instead of diverging."""
     z = np.asarray(z, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
-    a, b = 1.0, 0.0
-    for _ in range(50):
+    n_pos = float(t.sum())
+    n_neg = float(len(t) - n_pos)
+    t = np.where(t > 0.5, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
+
+    def loss(a: float, b: float) -> float:  # log loss (stable form) + the L2 term
+        m = a * z + b
+        return float(np.sum(np.logaddexp(0.0, m) - t * m) + 0.5 * l2 * a * a)
+
+    # Newton's method with a backtracking line search (Lin, Lin & Weng 2007): plain Newton steps diverge
+    # when the start saturates the sigmoid (e.g. large positive decision values)
+    a, b = 0.0, float(np.log((n_neg + 1.0) / (n_pos + 1.0)))
+    current = loss(a, b)
+    for _ in range(100):
         p = 1.0 / (1.0 + np.exp(-np.clip(a * z + b, -50, 50)))
         w = np.maximum(p * (1 - p), 1e-12)
         r = p - t
@@ -39,8 +52,17 @@ def platt(z: NDArray[np.floating], t: NDArray[np.integer], l2: float = 1e-4) -> 
             step = np.linalg.solve(h, g)
         except np.linalg.LinAlgError:
             break
-        a, b = a - step[0], b - step[1]
-        if np.abs(step).max() < 1e-8:
+        size = 1.0
+        while size > 1e-10:
+            na, nb = a - size * step[0], b - size * step[1]
+            new = loss(na, nb)
+            if new < current + 1e-4 * size * float(g @ -step):
+                break
+            size /= 2.0
+        else:
+            break
+        a, b, current = na, nb, new
+        if np.abs(size * step).max() < 1e-8:
             break
     return float(a), float(b)
 

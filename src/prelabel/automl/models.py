@@ -3,7 +3,9 @@
 A model configuration is ``{"model": name, "params": {...}}``. :func:`build_model` turns it into an unfitted
 scikit-learn classifier for a task; multi-label tasks get one binary model per label (one-vs-rest).
 Models without ``predict_proba`` (linear SVM, ridge) are wrapped in :class:`SigmoidCalibrated` (Platt scaling
-on internal cross-validated decision values).
+on internal cross-validated decision values). The RBF-kernel SVM on sentence embeddings (``svc``) is too slow
+for that inner cross-validation: it is wrapped with ``cv=0`` and its sigmoids are fitted on the search's own
+out-of-fold decision values (:func:`fit_oof_platt`), as ``CalibratedClassifierCV(ensemble=False)`` does.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.naive_bayes import ComplementNB, MultinomialNB
 from sklearn.neighbors import KNeighborsClassifier
-from sklearn.svm import LinearSVC
+from sklearn.svm import SVC, LinearSVC
 
 from prelabel.automl.calibration import platt
 from prelabel.automl.metrics import Task
@@ -30,9 +32,11 @@ ModelConfig = dict[str, Any]
 
 SPARSE_NONNEG_MODELS = ("logreg", "linsvc", "sgd", "cnb", "mnb", "nbsvm", "ridge")
 SPARSE_MODELS = ("logreg", "linsvc", "sgd", "ridge")
-DENSE_MODELS = ("logreg", "linsvc", "sgd", "ridge", "knn")
+DENSE_MODELS = ("logreg", "linsvc", "sgd", "ridge", "knn", "svc")
 OPTIONAL_MODELS = ("lgbm",)  # on dense embeddings; opt-in through ``models=`` (see docs/automl.md)
-ALL_MODELS = (*SPARSE_NONNEG_MODELS, "knn", *OPTIONAL_MODELS)
+ALL_MODELS = (*SPARSE_NONNEG_MODELS, "knn", "svc", *OPTIONAL_MODELS)
+OOF_PLATT_MODELS = ("svc",)  # calibrated on the search's out-of-fold decision values, not by inner CV
+SVC_MAX_ROWS = 12000  # a kernel SVM's fit grows ~quadratically with rows: beyond this it cannot fit a budget
 DEFAULT_MODELS = tuple(m for m in ALL_MODELS if m not in OPTIONAL_MODELS)
 
 
@@ -46,7 +50,8 @@ class SigmoidCalibrated(ClassifierMixin, BaseEstimator):
     The sigmoids are fitted on decision values predicted out of fold (inner stratified ``cv`` folds, fewer
     when a class is rare); the base model is then refitted on all rows. Multi-class probabilities are the
     per-class sigmoids renormalised. Unlike ``CalibratedClassifierCV`` this never fails on rare classes: with
-    fewer than two members per class it falls back to a sigmoid of the raw decision value.
+    fewer than two members per class it falls back to a sigmoid of the raw decision value. ``cv=0`` fits no
+    sigmoid (identity until :meth:`set_platt` gives the ones fitted on out-of-fold decision values).
     """
 
     def __init__(self, estimator: Any = None, cv: int = 3, random_state: int | None = None) -> None:
@@ -84,6 +89,21 @@ class SigmoidCalibrated(ClassifierMixin, BaseEstimator):
                 self.a_[j], self.b_[j] = platt(oof[:, j], t)
         self.estimator_ = clone(self.estimator).fit(x, y)
         return self
+
+    def decision_values(self, x: Any, n_classes: int) -> NDArray[np.float64]:
+        """Raw decision values with one column per class index 0..n_classes-1 (-10 for unseen classes)."""
+        d = self._decision(self.estimator_, x, len(self.classes_))
+        if len(self.classes_) == n_classes:
+            return d
+        out = np.full((d.shape[0], n_classes), -10.0)
+        out[:, np.asarray(self.classes_, dtype=np.int64)] = d
+        return out
+
+    def set_platt(self, params: list[tuple[float, float]]) -> None:
+        """Use sigmoids fitted elsewhere (one (a, b) per seen class, in class order)."""
+        cols = np.asarray(self.classes_, dtype=np.int64)
+        self.a_ = np.array([params[c][0] for c in cols], dtype=np.float64)
+        self.b_ = np.array([params[c][1] for c in cols], dtype=np.float64)
 
     def predict_proba(self, x: Any) -> NDArray[np.float64]:
         d = self._decision(self.estimator_, x, len(self.classes_))
@@ -156,7 +176,7 @@ def models_for(feature_kind: str, task: Task, allowed: tuple[str, ...]) -> tuple
         base = SPARSE_NONNEG_MODELS
     out = tuple(m for m in base if m in allowed)
     if task == "multilabel":
-        out = tuple(m for m in out if m not in ("knn", "lgbm"))
+        out = tuple(m for m in out if m not in ("knn", "lgbm", "svc"))
     return out
 
 
@@ -189,6 +209,11 @@ def suggest_params(trial: Any, model: str) -> dict[str, Any]:
         return {
             "alpha": trial.suggest_float("ridge_alpha", 1e-2, 1e2, log=True),
             "class_weight": trial.suggest_categorical("ridge_class_weight", cw),
+        }
+    if model == "svc":
+        return {
+            "C": trial.suggest_float("svc_C", 0.1, 10.0, log=True),
+            "class_weight": trial.suggest_categorical("svc_class_weight", cw),
         }
     if model == "knn":
         return {
@@ -240,6 +265,10 @@ def build_model(config: ModelConfig, task: Task, random_state: int | None) -> An
     elif name == "ridge":
         base = RidgeClassifier(alpha=p["alpha"], class_weight=p["class_weight"], solver="sparse_cg")
         model = SigmoidCalibrated(base, cv=3, random_state=random_state)
+    elif name == "svc":
+        base = SVC(C=p["C"], class_weight=p["class_weight"], kernel="rbf", gamma="scale", cache_size=500,
+                   decision_function_shape="ovr", random_state=random_state)
+        model = SigmoidCalibrated(base, cv=0, random_state=random_state)
     elif name == "knn":
         model = KNeighborsClassifier(
             n_neighbors=p["n_neighbors"], weights=p["weights"], metric="cosine", algorithm="brute"
@@ -280,3 +309,21 @@ def predict_proba_aligned(model: Any, x: Any, task: Task, n_classes: int) -> NDA
     out = np.zeros((p.shape[0], n_classes))
     out[:, cols] = p
     return out
+
+
+def platt_probabilities(
+    raw: NDArray[np.floating], params: list[tuple[float, float]], task: Task
+) -> NDArray[np.float64]:
+    """Decision values (one column per class) → probabilities with per-class sigmoids (as SigmoidCalibrated)."""
+    a = np.array([p[0] for p in params])
+    b = np.array([p[1] for p in params])
+    p = _sigmoid(np.asarray(raw, dtype=np.float64) * a[None, :] + b[None, :])
+    if raw.shape[1] == 2 and task == "binary":
+        p1 = p[:, 1] / np.maximum(p[:, 0] + p[:, 1], 1e-12)
+        return np.column_stack([1 - p1, p1])
+    return p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
+
+
+def fit_oof_platt(raw: NDArray[np.floating], y: NDArray[np.integer]) -> list[tuple[float, float]]:
+    """One sigmoid per class column of out-of-fold decision values ``raw`` against labels ``y``."""
+    return [platt(raw[:, j], (y == j).astype(int)) for j in range(raw.shape[1])]

@@ -36,10 +36,13 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from prelabel.automl import features as F
 from prelabel.automl.metrics import Task, score
 from prelabel.automl.models import (
+    OOF_PLATT_MODELS,
     build_model,
     fit_model,
+    fit_oof_platt,
     models_for,
     params_to_optuna,
+    platt_probabilities,
     predict_proba_aligned,
     suggest_params,
 )
@@ -52,6 +55,8 @@ FEATURE_CACHE_BYTES = 3 * 1024**3
 WORKER_IDLE_TIMEOUT = 120  # seconds an idle worker process is kept for the next fit
 KILL_GRACE = 1.0  # seconds past the search deadline before busy workers are killed
 KILLED = "killed at the search deadline"
+REFIT_RESERVE_TOP = 3  # the search leaves time to refit the slowest of its 3 best trials ...
+REFIT_RESERVE_FACTOR = 1.3  # ... with this margin
 
 
 @dataclass
@@ -75,6 +80,7 @@ class TrialResult:
     score: float = float("nan")
     fold_scores: list[float] = field(default_factory=list)
     oof: NDArray[np.float32] | None = None
+    platt: list[tuple[float, float]] | None = None  # OOF-fitted sigmoids of an OOF_PLATT_MODELS member
     fit_time: float = 0.0  # seconds spent fitting models (features excluded)
     duration: float = 0.0
     error: str = ""
@@ -189,6 +195,8 @@ def evaluate(
     feat = F.normalize_config(config["features"])
     width = data.y.shape[1] if data.task == "multilabel" else data.n_classes
     oof = np.zeros((len(data.texts), width), dtype=np.float32)
+    # kernel SVM: raw out-of-fold decision values, one sigmoid per class fitted on them after the last fold
+    oof_raw = np.zeros(oof.shape) if config.get("model") in OOF_PLATT_MODELS and data.task != "multilabel" else None
     k = len(data.folds)
     running = 0.0
     try:
@@ -199,10 +207,14 @@ def evaluate(
             if seen is not None and len(seen) < 2:  # degenerate fold (tiny data): predict the only class
                 p = np.zeros((len(va), data.n_classes))
                 p[:, seen[0]] = 1.0
+                if oof_raw is not None:
+                    oof_raw[va] = np.where(p > 0, 10.0, -10.0)
             else:
                 model = build_model(config, data.task, data.random_state)
                 fit_model(model, xtr, data.y[tr])
                 p = predict_proba_aligned(model, xva, data.task, data.n_classes)
+                if oof_raw is not None:
+                    oof_raw[va] = model.decision_values(xva, data.n_classes)
             result.fit_time += time.time() - t0
             oof[va] = p
             fs = score(data.y[va], p, data.task, data.metric)
@@ -228,6 +240,9 @@ def evaluate(
         result.error = f"{type(exc).__name__}: {exc}"
     result.duration = time.time() - start
     if result.status == "ok":
+        if oof_raw is not None:
+            result.platt = fit_oof_platt(oof_raw, data.y)
+            oof = platt_probabilities(oof_raw, result.platt, data.task).astype(np.float32)
         result.score = score(data.y, oof, data.task, data.metric)
         result.oof = oof
     elif result.fold_scores:
@@ -326,6 +341,7 @@ def seed_configs(space: SearchSpace) -> list[Config]:
     seeds: list[Config] = [
         {"features": {"kind": "word", "word": w}, "model": "logreg", "params": lr},
         {"features": {"kind": "emb"}, "model": "logreg", "params": {"C": 4.0, "class_weight": "none"}},
+        {"features": {"kind": "emb"}, "model": "svc", "params": {"C": 1.0, "class_weight": "none"}},
         {"features": {"kind": "word+emb", "word": w, "emb_weight": 1.0}, "model": "logreg", "params": lr},
         {"features": {"kind": "word", "word": w}, "model": "nbsvm", "params": lr},
         {"features": {"kind": "word+char", "word": w, "char": F.DEFAULT_CHAR}, "model": "logreg",
@@ -370,8 +386,12 @@ def run_search(
     deterministic: bool = False,
     on_result: Callable[[TrialResult], None] | None = None,
     info: dict[str, Any] | None = None,
+    hard_end: float | None = None,
 ) -> list[TrialResult]:
     """Run trials until ``deadline`` (wall clock, ``time.time()``) or ``max_trials``; returns every result.
+
+    ``hard_end``, when given, is the end of the whole fit: the search then also stops early enough to leave
+    the refit of its best trials on all rows (estimated from their cross-validation time) before it.
 
     ``info``, when given, receives ``stop_reason`` (``"max_trials"`` or ``"deadline"``) and
     ``killed_at_deadline`` (trials still running at the hard deadline, stopped with their worker).
@@ -411,11 +431,21 @@ def run_search(
     configs: dict[int, Config] = {}
     evaluated: dict[str, TrialResult] = {}  # TPE can propose a configuration again: reuse its result
 
+    def search_deadline() -> float:
+        if hard_end is None:
+            return deadline
+        ok = sorted((r for r in results if r.status == "ok"), key=lambda r: -r.score)[:REFIT_RESERVE_TOP]
+        if not ok:
+            return deadline
+        # a refit on all rows costs about a fold on k/(k-1) times its rows (features included)
+        reserve = REFIT_RESERVE_FACTOR * max(r.duration for r in ok) / max(1, n_folds - 1) + 1.0
+        return min(deadline, hard_end - reserve)
+
     def budget_left() -> bool:
         # do not start a trial that cannot finish a typical fold before the deadline
         folds = [r.duration / max(1, len(r.fold_scores)) for r in results if r.fold_scores]
         typical = float(np.median(folds)) if folds else 0.0
-        return time.time() + typical < deadline and (max_trials is None or asked < max_trials)
+        return time.time() + typical < search_deadline() and (max_trials is None or asked < max_trials)
 
     def ask() -> tuple[Any, Config]:
         nonlocal asked
@@ -428,7 +458,7 @@ def run_search(
 
     def limits(number: int) -> tuple[float, float]:
         # the first batch always completes, so that there is a model even when start-up ate the budget
-        return (float("inf"), float("inf")) if number < max(1, n_jobs) else (deadline, trial_limit)
+        return (float("inf"), float("inf")) if number < max(1, n_jobs) else (search_deadline(), trial_limit)
 
     def tell(trial: Any, res: TrialResult) -> None:
         res.number = trial.number
@@ -476,7 +506,9 @@ def run_search(
                 have_model = any(r.status == "ok" for r in results)
                 exempt_running = any(t.number < max(1, n_jobs) for t in running.values())
                 timeout = (
-                    max(0.0, deadline + KILL_GRACE - time.time()) if have_model and not exempt_running else None
+                    max(0.0, search_deadline() + KILL_GRACE - time.time())
+                    if have_model and not exempt_running
+                    else None
                 )
                 done, _ = wait(
                     list(running),
