@@ -539,7 +539,9 @@ def run(
         raise ValueError(f"seeds must be at least 1; got {seeds}.")
     seed_list = list(range(seed, seed + seeds))
     mix_opts = dict(mix_options or {})
-    random_share = float(mix_opts.pop("random_share", 0.1))
+    from prelabel.service.training import training_setting
+
+    random_share = float(mix_opts.pop("random_share", training_setting(None, "queue_random_share")))
     if live and mix_opts:
         raise ValueError("--mix-options other than random_share need the in-process trainer (not --live).")
     from prelabel.automl import active
