@@ -25,6 +25,10 @@ def test_multilabel_fit_predict(reuters: tuple[list[str], list[list[str]]]) -> N
     assert sets[0] == [c for c, on in zip(est.classes_, pred[0], strict=True) if on]
     assert est.oof_proba_.shape == (len(texts), n_labels)
     assert est.score(texts, labels) > 0.6  # micro-F1 on training texts
+    # members are selected on log loss (cheap and proper), the thresholds tuned on the blend afterwards
+    assert est.search_info_["ensemble_selection"]["metric"] == "log_loss"
+    refits = est.search_info_["refit_seconds"]
+    assert [r["member"] for r in refits] and len(refits) == len(est.ensemble_)
 
 
 def test_multilabel_fast_mode(reuters: tuple[list[str], list[list[str]]]) -> None:
