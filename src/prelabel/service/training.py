@@ -60,8 +60,8 @@ TRAINING_SETTINGS: dict[str, tuple[Any, str]] = {
     "queue_strategy": (
         "mix",
         "Active-learning order of the queue: random, least_confidence, margin, entropy or mix "
-        "(margin uncertainty + diversity clusters + a random share; the default: it needed the fewest labels "
-        "in the simulations, docs/loop.md).",
+        "(margin uncertainty + diversity clusters + a random share; the default: best learning-curve area and "
+        "fewest labels on most simulated data sets, docs/loop.md).",
     ),
     "queue_random_share": (0.1, "Share of random picks in the 'mix' strategy."),
     "honeypot_rate": (
