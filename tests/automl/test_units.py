@@ -163,3 +163,23 @@ def test_platt_converges_on_saturating_and_separable_scores() -> None:
     # separable scores: Platt's smoothed targets keep the slope finite
     a2, _ = platt(np.r_[np.zeros(50), np.ones(50)], np.r_[np.zeros(50), np.ones(50)].astype(int))
     assert np.isfinite(a2) and a2 < 50
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"kind": "word+char", "word": {"ngram_max": 2, "min_df": 2}, "char": {"ngram_max": 4}},
+        {"kind": "word", "word": {"ngram_max": 2, "min_df": 1, "select": "chi2"}},
+    ],
+)
+def test_featurizer_fit_transform_matches_fit_then_transform(
+    config: dict[str, object], tweets: tuple[list[str], list[str]]
+) -> None:
+    from prelabel.automl.features import TextFeaturizer, normalize_config
+
+    texts, labels = tweets
+    y = np.array([int(v) for v in labels])
+    a = TextFeaturizer(normalize_config(config)).fit_transform(texts, y)
+    b = TextFeaturizer(normalize_config(config)).fit(texts, y).transform(texts)
+    assert a.shape == b.shape
+    assert abs(a - b).max() < 1e-12

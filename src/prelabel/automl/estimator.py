@@ -387,9 +387,10 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
                 dropped.append(_describe(cand.config))
                 continue
             t0 = time.time()
-            feat = _fit_featurizer(cand.config, data)
-            emb = data.embeddings if "emb" in feat.config_["kind"] else None
-            x = feat.transform(data.texts, embeddings=emb)
+            feat_config = F.normalize_config(cand.config["features"])
+            feat = F.TextFeaturizer(feat_config)
+            emb = data.embeddings if "emb" in feat_config["kind"] else None
+            x = feat.fit_transform(data.texts, data.y if data.task != "multilabel" else None, embeddings=emb)
             t1 = time.time()
             model = fit_model(build_model(cand.config, task, data.random_state), x, y)
             if cand.platt is not None:  # kernel SVM: the sigmoids fitted on its out-of-fold decision values
@@ -553,9 +554,3 @@ def _blend(oofs: list[Any], weights: dict[int, float]) -> NDArray[np.float64]:
 
 def _describe(config: Config) -> str:
     return F.describe(config["features"]) + "/" + config["model"]
-
-
-def _fit_featurizer(config: Config, data: SearchData) -> F.TextFeaturizer:
-    """A featurizer for a search configuration fitted on all training rows."""
-    feat = F.TextFeaturizer(F.normalize_config(config["features"]))
-    return feat.fit(data.texts, data.y if data.task != "multilabel" else None)

@@ -160,6 +160,25 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         y: NDArray[np.integer] | None = None,
         embeddings: NDArray[np.float32] | None = None,
     ) -> TextFeaturizer:
+        self._fit(texts, y, None)
+        return self
+
+    def fit_transform(
+        self,
+        texts: Sequence[str],
+        y: NDArray[np.integer] | None = None,
+        embeddings: NDArray[np.float32] | None = None,
+    ) -> Matrix:
+        """``fit(texts, y).transform(texts, embeddings)`` without vectorising the texts twice."""
+        blocks: list[Matrix] = []
+        self._fit(texts, y, blocks)
+        out: list[Matrix] = []
+        it = iter(blocks)
+        for part in parts(self.config_["kind"]):
+            out.append((embeddings if embeddings is not None else self._embed(texts)) if part == "emb" else next(it))
+        return combine(out, self.config_)
+
+    def _fit(self, texts: Sequence[str], y: NDArray[np.integer] | None, blocks: list[Matrix] | None) -> None:
         config = normalize_config(self.config or {"kind": "word"})
         self.config_ = config
         self.vectorizers_: dict[str, TfidfVectorizer] = {}
@@ -174,7 +193,9 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
                 sel = make_selector(config, x.shape[1])
                 if sel is not None:
                     self.selector_ = sel.fit(x, y)
-        return self
+                    x = self.selector_.transform(x)
+            if blocks is not None:
+                blocks.append(x)
 
     def transform(
         self, texts: Sequence[str], embeddings: NDArray[np.float32] | None = None
