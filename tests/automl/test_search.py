@@ -136,3 +136,19 @@ def test_median_pruning_bars() -> None:
     assert bars[0] is None  # never pruned on a single fold when there are ≥ 4 folds
     assert bars[1] == pytest.approx(0.7)
     assert _prune_bars(done[:3], 5) == []  # too few completed trials to judge
+
+
+def test_search_leaves_time_for_the_refit(tweets: tuple[list[str], list[str]]) -> None:
+    import time
+
+    texts, y = tweets
+    yi = (np.asarray(y) == "1").astype(np.int64)
+    data = SearchData(texts, yi, "binary", 2, "f1", make_folds(yi, "binary", 3, 0), None, 0)
+    space = SearchSpace(("word",), ("logreg", "cnb"), "binary")
+    far = time.time() + 3600
+    assert len(run_search(data, space, far, 4, 60.0, 1)) == 4
+    # the whole fit must end now: after the first trial (which always runs) the refit reserve stops the search
+    info: dict[str, object] = {}
+    results = run_search(data, space, far, 4, 60.0, 1, info=info, hard_end=time.time())
+    assert len(results) == 1 and results[0].status == "ok"
+    assert info["stop_reason"] == "deadline"
