@@ -221,7 +221,7 @@ class DiversityMix(QueryStrategy):
         self,
         uncertainty: ConfidenceBasedQueryStrategy | None = None,
         *,
-        random_share: float = 0.1,
+        random_share: float = 0.0,
         batch: int = 20,
         n_clusters: int | None = None,
         candidate_factor: int = 10,
@@ -360,7 +360,7 @@ STRATEGIES: dict[str, type[QueryStrategy]] = {
 }
 
 
-def make_strategy(name: str, *, random_share: float = 0.1, batch: int = 20, **mix: Any) -> QueryStrategy:
+def make_strategy(name: str, *, random_share: float = 0.0, batch: int = 20, **mix: Any) -> QueryStrategy:
     """A fresh strategy by name (see the module docstring). `batch`: about how many labels the next model
     will wait for (the mix spreads that many picks over clusters); `mix`: DiversityMix parameters over
     `MIX_DEFAULTS` (e.g. `cold_start`: the representative phase lasts while fewer assets are labeled)."""

@@ -91,7 +91,7 @@ def loop(
     mix_options: str = typer.Option(
         "",
         help="Override the mix's parameters for a comparison, e.g. 'cold_start=0,candidate_factor=5,"
-        "random_share=0.2' (defaults: automl.active.MIX_DEFAULTS and queue_random_share 0.1).",
+        "random_share=0.2' (defaults: automl.active.MIX_DEFAULTS and queue_random_share 0).",
     ),
     runs_cache: Path | None = typer.Option(
         None,

@@ -63,7 +63,11 @@ TRAINING_SETTINGS: dict[str, tuple[Any, str]] = {
         "(margin uncertainty + diversity clusters + a random share; the default: best learning-curve area and "
         "fewest labels on most simulated data sets, docs/loop.md).",
     ),
-    "queue_random_share": (0.1, "Share of random picks in the 'mix' strategy."),
+    "queue_random_share": (
+        0.0,
+        "Share of random picks in the 'mix' strategy (0 by the simulations, docs/loop.md; 0.1 did better on "
+        "noisy labels such as the disaster tweets).",
+    ),
     "honeypot_rate": (
         0.0,
         "Share of queue requests answered with a honeypot the labeler has not labeled yet.",
