@@ -140,13 +140,13 @@ def test_kernel_svm_is_calibrated_on_out_of_fold_decision_values(
     raw_oof = np.zeros(res.oof.shape)
     for tr, va in data.folds:
         raw_oof[va] = build_model(config, task, 0).fit(dense[tr], y[tr]).decision_values(dense[va], data.n_classes)
-    identity = platt_probabilities(raw_oof, [(1.0, 0.0)] * data.n_classes, task)
+    identity = platt_probabilities(raw_oof, [(1.0, 0.0)] * data.n_classes)
     assert ece(y, res.oof.astype(np.float64), task) < 0.6 * ece(y, identity, task)
     # a model refitted on every row takes those sigmoids: probabilities follow its decision values
     model = build_model(config, task, 0).fit(dense, y)
     model.set_platt(res.platt)
     raw = model.decision_values(dense[:5], data.n_classes)
-    np.testing.assert_allclose(model.predict_proba(dense[:5]), platt_probabilities(raw, res.platt, task))
+    np.testing.assert_allclose(model.predict_proba(dense[:5]), platt_probabilities(raw, res.platt))
 
 
 def test_platt_converges_on_saturating_and_separable_scores() -> None:

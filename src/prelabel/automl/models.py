@@ -44,6 +44,14 @@ def _sigmoid(z: NDArray[np.floating]) -> NDArray[np.float64]:
     return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -50, 50))), dtype=np.float64)
 
 
+def _sigmoid_probabilities(
+    d: NDArray[np.floating], a: NDArray[np.floating], b: NDArray[np.floating]
+) -> NDArray[np.float64]:
+    """One sigmoid per class column of decision values, renormalised to rows summing to one."""
+    p = _sigmoid(np.asarray(d, dtype=np.float64) * a[None, :] + b[None, :])
+    return p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
+
+
 class SigmoidCalibrated(ClassifierMixin, BaseEstimator):
     """Platt scaling of a decision-function classifier, one sigmoid per class column.
 
@@ -106,12 +114,7 @@ class SigmoidCalibrated(ClassifierMixin, BaseEstimator):
         self.b_ = np.array([params[c][1] for c in cols], dtype=np.float64)
 
     def predict_proba(self, x: Any) -> NDArray[np.float64]:
-        d = self._decision(self.estimator_, x, len(self.classes_))
-        p = _sigmoid(d * self.a_[None, :] + self.b_[None, :])
-        if len(self.classes_) == 2:
-            p1 = p[:, 1] / np.maximum(p[:, 0] + p[:, 1], 1e-12)
-            return np.column_stack([1 - p1, p1])
-        return p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
+        return _sigmoid_probabilities(self._decision(self.estimator_, x, len(self.classes_)), self.a_, self.b_)
 
     def predict(self, x: Any) -> NDArray[Any]:
         return np.asarray(self.classes_[self.predict_proba(x).argmax(axis=1)])
@@ -311,17 +314,9 @@ def predict_proba_aligned(model: Any, x: Any, task: Task, n_classes: int) -> NDA
     return out
 
 
-def platt_probabilities(
-    raw: NDArray[np.floating], params: list[tuple[float, float]], task: Task
-) -> NDArray[np.float64]:
+def platt_probabilities(raw: NDArray[np.floating], params: list[tuple[float, float]]) -> NDArray[np.float64]:
     """Decision values (one column per class) → probabilities with per-class sigmoids (as SigmoidCalibrated)."""
-    a = np.array([p[0] for p in params])
-    b = np.array([p[1] for p in params])
-    p = _sigmoid(np.asarray(raw, dtype=np.float64) * a[None, :] + b[None, :])
-    if raw.shape[1] == 2 and task == "binary":
-        p1 = p[:, 1] / np.maximum(p[:, 0] + p[:, 1], 1e-12)
-        return np.column_stack([1 - p1, p1])
-    return p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
+    return _sigmoid_probabilities(raw, np.array([q[0] for q in params]), np.array([q[1] for q in params]))
 
 
 def fit_oof_platt(raw: NDArray[np.floating], y: NDArray[np.integer]) -> list[tuple[float, float]]:

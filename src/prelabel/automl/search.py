@@ -242,7 +242,7 @@ def evaluate(
     if result.status == "ok":
         if oof_raw is not None:
             result.platt = fit_oof_platt(oof_raw, data.y)
-            oof = platt_probabilities(oof_raw, result.platt, data.task).astype(np.float32)
+            oof = platt_probabilities(oof_raw, result.platt).astype(np.float32)
         result.score = score(data.y, oof, data.task, data.metric)
         result.oof = oof
     elif result.fold_scores:

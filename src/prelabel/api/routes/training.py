@@ -70,31 +70,23 @@ LeaseQuery = Annotated[float, Query(ge=1, le=queue.MAX_LEASE_SECONDS, descriptio
 _NONE_LEFT: dict[int | str, dict[str, Any]] = {204: {"description": "Nothing left to label."}}
 
 
-def _next(store: StoreDep, actor: ActorDep, project_id: int, lease_seconds: float) -> AssetOut | Response:
-    asset = queue.next_asset(store, actor, project_id, lease_seconds=lease_seconds)
-    if asset is None:
-        return Response(status_code=204)
-    return asset
-
-
 @router.get(
     "/projects/{project_id}/queue/next",
     summary="The next asset to label, leased to me (204: none left).",
     response_model=AssetOut,
     responses=_NONE_LEFT,
 )
-def next_asset(project_id: int, store: StoreDep, actor: ActorDep, lease_seconds: LeaseQuery = 300) -> Any:
-    return _next(store, actor, project_id, lease_seconds)
-
-
 @router.post(
     "/projects/{project_id}/queue/next",
     summary="Same as GET (it takes a lease).",
     response_model=AssetOut,
     responses=_NONE_LEFT,
 )
-def next_asset_post(project_id: int, store: StoreDep, actor: ActorDep, lease_seconds: LeaseQuery = 300) -> Any:
-    return _next(store, actor, project_id, lease_seconds)
+def next_asset(project_id: int, store: StoreDep, actor: ActorDep, lease_seconds: LeaseQuery = 300) -> Any:
+    asset = queue.next_asset(store, actor, project_id, lease_seconds=lease_seconds)
+    if asset is None:
+        return Response(status_code=204)
+    return asset
 
 
 @router.post("/projects/{project_id}/queue/{asset_id}/release", status_code=204, summary="Release my lease.")
