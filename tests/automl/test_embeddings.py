@@ -70,3 +70,36 @@ def test_fit_with_embedding_feature_sets(tmp_path: Path, tweets: tuple[list[str]
     assert est.transform_features(texts[30:33]).shape[0] == 3
     loaded = AutoTextClassifier.from_bytes(est.to_bytes())
     np.testing.assert_allclose(loaded.predict_proba(texts[30:33]), proba)
+
+
+@pytest.mark.embeddings
+@needs_extra
+def test_fast_mode_adds_sentence_vectors_when_asked_or_already_encoded(
+    tmp_path: Path, tweets: tuple[list[str], list[str]]
+) -> None:
+    from sklearn.metrics import f1_score
+
+    texts, y = tweets
+    train, y_train, test, y_test = texts[:60], y[:60], texts[200:400], y[200:400]
+
+    def fast(features: str) -> AutoTextClassifier:
+        return AutoTextClassifier(
+            mode="fast", time_budget=0, fast_features=features, cache_dir=str(tmp_path)
+        ).fit(train, y_train)
+
+    def kind(est: AutoTextClassifier) -> str:
+        (member,) = est.ensemble_
+        return str(member["config"]["features"]["kind"])
+
+    auto = fast("auto")  # nothing is encoded yet: fast mode never waits for the sentence model
+    assert kind(auto) == "word" and "60 training texts are not encoded" in auto.search_info_["embeddings"]
+    assert emb_mod.count_missing(train, tmp_path) == 60
+    word = fast("word")
+    both = fast("word+emb")  # asked for: encodes what is missing
+    assert kind(both) == "word+emb" and both.search_info_["embeddings"] == "used (60 texts encoded)"
+    auto = fast("auto")  # now every training text is cached
+    assert kind(auto) == "word+emb" and auto.search_info_["embeddings"] == "used (0 texts encoded)"
+    f1 = {name: f1_score(y_test, est.predict(test), pos_label="1") for name, est in (("word", word), ("both", both))}
+    assert f1["both"] > f1["word"] + 0.1, f1  # the point of it: far better with few labels
+    with pytest.raises(ValueError, match="fast_features"):
+        AutoTextClassifier(mode="fast", fast_features="bert").fit(train, y_train)

@@ -64,6 +64,14 @@ FAST_CONFIG: Config = {
     "model": "logreg",
     "params": {"C": 4.0, "class_weight": "none"},
 }
+# The fast model once the texts' MiniLM vectors are at hand: the same word TF-IDF block plus the 384-d sentence
+# vector (both L2-normalised, equal weight), one logistic regression. Much better with few labels (docs/loop.md).
+FAST_EMB_CONFIG: Config = {
+    "features": {"kind": "word+emb", "word": dict(F.DEFAULT_WORD), "emb_weight": 1.0},
+    "model": "logreg",
+    "params": {"C": 4.0, "class_weight": "none"},
+}
+FAST_FEATURES = ("word", "word+emb", "auto")
 
 
 def _name(obj: object) -> str:
@@ -94,6 +102,9 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
     cv : number of folds; None → adaptive (≤ 5, ≤ smallest class count, 3 for ≥ 4000 rows).
     ensemble_size : Caruana selection rounds (1 → best single configuration).
     calibration : "auto" (chosen out of fold, only if it lowers log loss), "none", "sigmoid", "isotonic".
+    fast_features : features of the fast model: "word" (word TF-IDF), "word+emb" (plus MiniLM vectors; encodes
+        uncached texts, needs ``prelabel[embeddings]``) or "auto" ("word+emb" when the extra is installed and
+        every training text is already in the embedding cache, else "word": fast mode never waits for encoding).
     """
 
     _parameter_constraints: dict[str, list[Any]] = {
@@ -111,6 +122,7 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
         "cv": [Interval(Integral, 2, None, closed="left"), None],
         "ensemble_size": [Interval(Integral, 1, None, closed="left")],
         "calibration": [StrOptions({"auto", "none", "sigmoid", "isotonic"})],
+        "fast_features": [StrOptions(set(FAST_FEATURES))],
     }
 
     def __init__(
@@ -129,6 +141,7 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
         cv: int | None = None,
         ensemble_size: int = 25,
         calibration: str = "auto",
+        fast_features: str = "word",
     ) -> None:
         self.time_budget = time_budget
         self.metric = metric
@@ -144,6 +157,7 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
         self.cv = cv
         self.ensemble_size = ensemble_size
         self.calibration = calibration
+        self.fast_features = fast_features
 
     # ------------------------------------------------------------------------------------------ input checks
     def _check_texts(self, texts: Any, where: str, allow_empty_strings: bool) -> list[str]:
@@ -227,9 +241,29 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
 
         return Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()
 
+    def _fast_kind(self, texts: list[str]) -> str:
+        """The fast model's feature kind ("word" or "word+emb"), recorded in ``search_info_["embeddings"]``."""
+        from prelabel.automl.embeddings import count_missing, embeddings_available
+
+        if self.fast_features == "word":
+            return "word"
+        if not embeddings_available():
+            if self.fast_features == "word+emb":
+                raise ImportError(
+                    "fast_features='word+emb' needs the optional extra: pip install 'prelabel[embeddings]'."
+                )
+            self.search_info_["embeddings"] = "skipped: prelabel[embeddings] is not installed"
+            return "word"
+        missing = count_missing(texts, self._resolve_cache_dir())
+        if self.fast_features == "auto" and missing:
+            self.search_info_["embeddings"] = f"skipped: {missing} training texts are not encoded yet"
+            return "word"
+        self.search_info_["embeddings"] = f"used ({missing} texts encoded)"
+        return "word+emb"
+
     def _resolve_kinds(self, n_texts: int, fast: bool, texts: list[str]) -> tuple[str, ...]:
         if fast:
-            return ("word",)
+            return (self._fast_kind(texts),)
         requested = tuple(self.feature_sets) if self.feature_sets is not None else F.KINDS
         unknown = [k for k in requested if k not in F.KINDS]
         if unknown or not requested:
@@ -308,7 +342,7 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
             data = SearchData(texts_l, yi, task, len(classes), metric, folds, embeddings, rs)
 
             if fast:
-                results = [evaluate(data, FAST_CONFIG, 0)]
+                results = [evaluate(data, FAST_EMB_CONFIG if kinds == ("word+emb",) else FAST_CONFIG, 0)]
             else:
                 elapsed = time.time() - start
                 deadline = start + max(SEARCH_SHARE * self.time_budget, elapsed + 1.0)
@@ -514,6 +548,7 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "ensemble_model_")
         texts_l = self._check_texts(texts, "transform_features", allow_empty_strings=True)
         member = self.ensemble_model_.members[0]
+
         emb = self._embeddings_for(texts_l) if "emb" in member.featurizer.config_["kind"] else None
         return member.featurizer.transform(texts_l, embeddings=emb)
 
@@ -542,7 +577,6 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "ensemble_model_")
-
 
 
 def _blend(oofs: list[Any], weights: dict[int, float]) -> NDArray[np.float64]:

@@ -216,13 +216,13 @@ def response_for(ds: Dataset, target: Any) -> dict[str, Any]:
     return {"LABEL": {"categories": [{"name": n} for n in names]}}
 
 
-def full_data_score(ds: Dataset, train_idx: list[int], scorer: Scorer) -> float:
+def full_data_score(ds: Dataset, train_idx: list[int], scorer: Scorer, *, fast_features: str = "word") -> float:
     from prelabel.domain import parse_interface
     from prelabel.worker.model import ProjectModel, TrainingSet
 
     interface = parse_interface(interface_for(ds))
     ts = TrainingSet(list(train_idx), [ds.texts[i] for i in train_idx], [ds.targets[i] for i in train_idx])
-    model = ProjectModel(interface, tier="fast").fit({"LABEL": ts})
+    model = ProjectModel(interface, tier="fast", fast_features=fast_features).fit({"LABEL": ts})
     return scorer(model)
 
 
@@ -242,6 +242,7 @@ def simulate(
     extra_unlabeled: list[str] | None = None,
     progress: Any = None,
     live: bool = False,
+    use_embeddings: bool = False,
 ) -> StrategyRun:
     from prelabel.service.assets import import_assets
     from prelabel.service.auth import Actor, create_user
@@ -271,6 +272,7 @@ def simulate(
                 "train_min_labels": min(first, batch),
                 "train_growth": batch_growth,
                 "queue_random_share": random_share,
+                "use_embeddings": use_embeddings,
                 # live: the production defaults (debounce, searches in their own process)
                 **({} if live else {"train_debounce_s": 0.0, "search_enabled": False}),
             },
@@ -527,6 +529,7 @@ def run(
     live: bool = False,
     runs_cache: Path | None = None,
     mix_options: dict[str, float] | None = None,
+    embeddings: bool = True,
 ) -> dict[str, Any]:
     """Every strategy on `seeds` repetitions (seeds `seed`, `seed`+1, …; each its own sample, split, initial
     queue order and full-data score); the table shows medians over the seeds."""
@@ -557,7 +560,7 @@ def run(
             strategies=strategies, batch=batch, first=first, max_labels=max_labels, test_split=test_split,
             max_rows=max_rows, extra_unlabeled=extra_unlabeled, out=out, seed_list=seed_list,
             batch_growth=batch_growth, live=live, runs_cache=runs_cache, random_share=random_share,
-            mix_defaults=dict(active.MIX_DEFAULTS),
+            mix_defaults=dict(active.MIX_DEFAULTS), embeddings=embeddings,
         )  # fmt: skip
     finally:
         active.MIX_DEFAULTS.clear()
@@ -584,9 +587,12 @@ def _run(
     runs_cache: Path | None,
     random_share: float,
     mix_defaults: dict[str, Any],
+    embeddings: bool,
 ) -> dict[str, Any]:
     from rich.console import Console
     from rich.table import Table
+
+    from prelabel.automl.embeddings import default_cache_dir, embed, embeddings_available
 
     console = Console(width=None if Console().is_terminal else 160)
     seed, seeds = seed_list[0], len(seed_list)
@@ -616,8 +622,13 @@ def _run(
                 ).texts
             train_idx, test_idx = split(ds, test_split, sd)
             scorer = Scorer(ds, train_idx, test_idx)
+            use_emb = embeddings and embeddings_available()
+            if use_emb:  # what the search worker does after an import; cached on disk, so once per machine
+                t0 = time.perf_counter()
+                embed([x for x in ds.texts + extra if x.strip()], default_cache_dir())
+                console.print(f"  texts encoded with MiniLM ({time.perf_counter() - t0:.1f} s)", highlight=False)
             t0 = time.perf_counter()
-            full = full_data_score(ds, train_idx, scorer)
+            full = full_data_score(ds, train_idx, scorer, fast_features="word+emb" if use_emb else "word")
             fulls[sd] = full
             info = {
                 "dataset": ds.name,
@@ -627,6 +638,7 @@ def _run(
                 "n_test": len(test_idx),
                 "n_categories": len(ds.categories),
                 "multi": ds.multi,
+                "embeddings": use_emb,
             }
             console.print(
                 f"[bold]{ds.name}[/] seed {sd}: {len(train_idx)} pool + {len(extra)} unlabeled extra assets, "
@@ -640,7 +652,7 @@ def _run(
                 if runs_cache is not None:
                     key = json.dumps(
                         [str(data), text_column, label_column, labels_column, sizes, test_split, max_rows,
-                         str(extra_unlabeled), live, strat, sd]
+                         str(extra_unlabeled), live, strat, sd, "emb" if use_emb else "word"]
                         + ([random_share, sorted(mix_defaults.items())] if strat == "mix" else []),
                     )
                     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
@@ -672,6 +684,7 @@ def _run(
                         extra_unlabeled=extra,
                         progress=progress,
                         live=live,
+                        use_embeddings=use_emb,
                     )
                 )
                 (Path(tmp) / f"{strat}-{sd}.db").unlink(missing_ok=True)

@@ -99,6 +99,11 @@ def loop(
         "match (resume an interrupted bench). The key does not cover the code: empty it after changing the "
         "engine or a strategy.",
     ),
+    embeddings: bool = typer.Option(
+        True,
+        help="Encode every text with MiniLM first (as the search worker does after an import) so that fast "
+        "models add sentence vectors (project setting use_embeddings); --no-embeddings: word TF-IDF only.",
+    ),
 ) -> None:
     """Loop: simulated labelers through the real queue and trainer; learning curves, latency."""
     from prelabel.bench.loop import run
@@ -112,5 +117,5 @@ def loop(
         strategies=[s.strip() for s in strategies.split(",") if s.strip()], batch=batch, first=first,
         max_labels=max_labels, test_split=test_split, max_rows=max_rows, extra_unlabeled=extra_unlabeled,
         out=out, seed=seed, seeds=seeds, batch_growth=batch_growth, live=live,
-        runs_cache=runs_cache, mix_options=mix,
+        runs_cache=runs_cache, mix_options=mix, embeddings=embeddings,
     )

@@ -57,6 +57,12 @@ TRAINING_SETTINGS: dict[str, tuple[Any, str]] = {
     ),
     "search_min_labels": (30, "Labels needed before the first AutoML search."),
     "search_budget_s": (30.0, "Wall-clock budget of one AutoML search (seconds)."),
+    "use_embeddings": (
+        True,
+        "Encode every text once with the MiniLM sentence model (the search worker does it in the background, about "
+        "100 texts/s on 2 cores; needs prelabel[embeddings]) and let fast models add the sentence vectors to "
+        "TF-IDF once all texts are encoded: far better models from few labels (docs/loop.md).",
+    ),
     "queue_strategy": (
         "mix",
         "Active-learning order of the queue: random, least_confidence, margin, entropy or mix "

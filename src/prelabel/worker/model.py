@@ -6,7 +6,8 @@ interface's category order, and `responses` turns them into prediction json_resp
 
     {"JOB": {"categories": [{"name", "confidence", "probability"}], "probabilities": {key: p, ...}}}
 
-Fast tier: the engine's fast mode (a robust default fitted in about a second). Search tier: a budgeted search
+Fast tier: the engine's fast mode (a robust default fitted in about a second; word TF-IDF, plus the MiniLM
+sentence vectors when the trainer says every text of the project is encoded). Search tier: a budgeted search
 warm-started from the previous version's `best_configs_` per job.
 """
 
@@ -99,8 +100,10 @@ class ProjectModel:
         n_jobs: int = 1,
         cache_dir: str | None = None,
         max_trials: int | None = None,
+        fast_features: str = "word",
     ) -> None:
         self.interface = interface
+        self.fast_features = fast_features
         self.tier = tier
         self.time_budget = time_budget
         self.warm_start = warm_start or {}
@@ -118,7 +121,11 @@ class ProjectModel:
 
         if self.tier == "fast":
             return AutoTextClassifier(
-                mode="fast", time_budget=0, random_state=self.random_state, cache_dir=self.cache_dir
+                mode="fast",
+                time_budget=0,
+                random_state=self.random_state,
+                cache_dir=self.cache_dir,
+                fast_features=self.fast_features,
             )
         return AutoTextClassifier(
             time_budget=self.time_budget,
@@ -127,6 +134,7 @@ class ProjectModel:
             warm_start=self.warm_start.get(job) or None,
             cache_dir=self.cache_dir,
             max_trials=self.max_trials,
+            fast_features=self.fast_features,
         )
 
     def fit(
@@ -260,6 +268,7 @@ class ProjectModel:
                 "calibration": _jsonable(cal),
                 "per_class": per_class,
                 "mode": getattr(clf, "mode_", None),
+                "embeddings": (getattr(clf, "search_info_", {}) or {}).get("embeddings"),
                 "n_trials": getattr(clf, "n_trials_", None),
                 "fit_seconds": round(self.fit_seconds.get(job.name, 0.0), 3),
                 "leaderboard": _jsonable(board[:MAX_LEADERBOARD]),

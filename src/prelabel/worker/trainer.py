@@ -4,7 +4,9 @@ One job, in order (each step its own short transaction, so the database is never
 
 1. claim (atomic, with a lease; a TRAINING version left by a crashed holder is abandoned at claim time);
 2. read the effective labels (newest REVIEW label of an asset, else its newest DEFAULT label) and fit one
-   classifier per job (`worker.model.ProjectModel`), the lease kept alive by a heartbeat thread;
+   classifier per job (`worker.model.ProjectModel`), the lease kept alive by a heartbeat thread; a search job
+   first encodes the project's texts missing from the MiniLM embedding cache, and a fast job adds the sentence
+   vectors to its features once every text of the project is encoded (setting `use_embeddings`);
 3. create the model version (status TRAINING; its number comes from the project's counter, never reused)
    and record it on the job;
 4. predict every asset of the project in chunks and upsert the predictions of this version chunk by chunk
@@ -30,12 +32,20 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from prelabel.automl.active import STRATEGIES, QueryContext, make_strategy
+from prelabel.automl.embeddings import (
+    EmbeddingCache,
+    count_missing,
+    default_cache_dir,
+    embed,
+    embeddings_available,
+)
 from prelabel.automl.label_errors import confident_learning_issues, disagreements, multilabel_issues
 from prelabel.domain import AssetStatus, Interface, parse_interface
 from prelabel.service import training as tsvc
@@ -159,6 +169,7 @@ class Trainer:
         self.schedule = schedule
         self.blas_threads = blas_threads
         self.tiers = tiers
+        self._encoded: dict[int, int] = {}  # project id → asset count when all its texts were found encoded
 
     # --- loop ------------------------------------------------------------------------------------------
     def run_once(self, *, project_id: int | None = None) -> JobResult | None:
@@ -283,6 +294,16 @@ class Trainer:
         warm = self._warm_start(job.project_id) if job.tier == "search" else {}
         timings["load"] = time.perf_counter() - t0
 
+        fast_features = "word"
+        if bool(training_setting(settings, "use_embeddings")) and embeddings_available():
+            if job.tier == "search":
+                t0 = time.perf_counter()
+                self._encode_project(job.project_id, hb)
+                timings["embed"] = time.perf_counter() - t0
+                fast_features = "auto"  # a search that falls back to fast mode (few labels) uses the vectors
+            elif self._project_encoded(job.project_id):
+                fast_features = "word+emb"
+
         t0 = time.perf_counter()
         self._report(hb, "fit", 0.05, f"training on {len(rows)} labels ({job.tier})")
         model = ProjectModel(
@@ -293,6 +314,7 @@ class Trainer:
             n_jobs=self.search_n_jobs,
             cache_dir=self.cache_dir,
             max_trials=self.max_trials,
+            fast_features=fast_features,
         )
         model.fit(sets, on_job=lambda name, i, n: self._report(hb, "fit", 0.05 + 0.4 * i / n, f"training {name}"))
         timings["fit"] = time.perf_counter() - t0
@@ -372,6 +394,41 @@ class Trainer:
         self._review_flags(job, model, settings, statuses)
         timings["queue"] = time.perf_counter() - t0
         return mv.id
+
+    # --- sentence embeddings -----------------------------------------------------------------------------
+    def _embedding_cache_dir(self) -> Path:
+        return Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()
+
+    def _project_encoded(self, project_id: int) -> bool:
+        """True when every asset text of the project is in the embedding cache (remembered per asset count,
+        so a fast job re-reads the texts only after assets were added or removed)."""
+        n_assets = _count_assets(self.store, project_id)
+        if self._encoded.get(project_id) == n_assets:
+            return True
+        cache_dir = self._embedding_cache_dir()
+        for chunk in sql.iter_asset_texts(self.store, project_id, chunk=self.chunk_size):
+            if count_missing([c for _, c, _ in chunk if c.strip()], cache_dir):
+                return False
+        self._encoded[project_id] = n_assets
+        return True
+
+    def _encode_project(self, project_id: int, hb: _Heartbeat) -> int:
+        """Encode the project's texts missing from the embedding cache, chunk by chunk (each chunk is saved,
+        so a killed worker's successor starts where it stopped); returns the number encoded."""
+        cache_dir = self._embedding_cache_dir()
+        n_total = _count_assets(self.store, project_id)
+        done = encoded = 0
+        for chunk in sql.iter_asset_texts(self.store, project_id, chunk=self.chunk_size):
+            texts = [c for _, c, _ in chunk if c.strip()]
+            missing = EmbeddingCache(cache_dir).missing(texts)
+            if missing:
+                self._report(hb, "embed", 0.02, f"encoding texts {done}/{n_total} (MiniLM)")
+                embed(missing, cache_dir)
+                encoded += len(missing)
+            done += len(chunk)
+        if encoded:
+            logger.info("project %d: encoded %d texts with MiniLM", project_id, encoded)
+        return encoded
 
     def _priorities(
         self,
