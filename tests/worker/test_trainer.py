@@ -4,6 +4,7 @@ kill-safety, multi-label and several jobs, warm start, label-error flags."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from loophelpers import World, label, make_world, topic_corpus
 from sqlalchemy import func, select
 
+from prelabel.automl.embeddings import count_missing, embed, embeddings_available
 from prelabel.service import queue
 from prelabel.service import training as tsvc
 from prelabel.service.labels import create_label
@@ -348,3 +350,54 @@ def test_default_mix_strategy_orders_the_whole_pool(store: Store) -> None:
             )
         ]
     assert len(prios) == 78 and len(set(prios)) == 78  # a strict order over every unlabeled asset
+
+
+def _features(store: Store, mv_id: int) -> tuple[str, Any]:
+    """The fast model's feature description and its embeddings note, from the version's metrics."""
+    with store.transaction(read_only=True) as s:
+        mv = s.get(t.ModelVersion, mv_id)
+        assert mv is not None
+        jm = mv.metrics["jobs"]["TOPIC"]
+    return str(jm["leaderboard"][0]["features"]), jm["embeddings"]
+
+
+@pytest.mark.embeddings
+@pytest.mark.skipif(not embeddings_available(), reason="prelabel[embeddings] is not installed")
+def test_search_encodes_the_project_then_fast_models_add_sentence_vectors(store: Store, tmp_path: Path) -> None:
+    w, truth = _labeled_world(store, n_assets=60, n_labels=12)
+    texts = topic_corpus(60)[0]
+    (first,) = Trainer(store, cache_dir=str(tmp_path)).run_until_idle()
+    assert first.status == "SUCCEEDED" and "embed" not in first.timings
+    features, note = _features(store, first.model_version_id or 0)
+    assert "minilm" not in features and note is None  # nothing encoded yet: TF-IDF only, no waiting
+    assert count_missing(texts, tmp_path) == 60
+
+    tsvc.request_training(store, w.admin, w.project_id, tier="search")
+    (search,) = Trainer(store, cache_dir=str(tmp_path), schedule=False, max_trials=2).run_until_idle()
+    assert search.status == "SUCCEEDED", search.message
+    assert "embed" in search.timings and count_missing(texts, tmp_path) == 0  # every asset, labeled or not
+
+    for aid, y in list(zip(w.asset_ids, truth, strict=True))[12:24]:
+        label(w, aid, y)
+    (fast,) = Trainer(store, cache_dir=str(tmp_path)).run_until_idle()
+    assert fast.tier == "fast" and fast.status == "SUCCEEDED", fast.message
+    features, note = _features(store, fast.model_version_id or 0)
+    assert "minilm" in features and note == "used (0 texts encoded)"
+
+
+@pytest.mark.embeddings
+@pytest.mark.skipif(not embeddings_available(), reason="prelabel[embeddings] is not installed")
+def test_use_embeddings_off_keeps_tfidf_and_encodes_nothing(store: Store, tmp_path: Path) -> None:
+    w, _ = _labeled_world(store, n_assets=40, n_labels=36, use_embeddings=False)
+    emb_encode = topic_corpus(40)[0]
+    embed(emb_encode, tmp_path)  # even with every text encoded
+    tsvc.request_training(store, w.admin, w.project_id, tier="search")
+    results = Trainer(store, cache_dir=str(tmp_path), max_trials=2).run_until_idle()
+    assert [r.status for r in results] == ["SUCCEEDED", "SUCCEEDED"]
+    assert all("embed" not in r.timings for r in results)
+    for r in results:  # neither tier: the search's portfolio leaves the sentence model out too
+        with store.transaction(read_only=True) as s:
+            mv = s.get(t.ModelVersion, r.model_version_id)
+            assert mv is not None
+            board = mv.metrics["jobs"]["TOPIC"]["leaderboard"]
+        assert board and all("minilm" not in row["features"] for row in board), (r.tier, board)

@@ -130,15 +130,26 @@ class EmbeddingCache:
 
 
 def embed(
-    texts: Sequence[str], cache_dir: Path | None, batch_size: int = 64, chunk: int = 2048
+    texts: Sequence[str],
+    cache_dir: Path | None,
+    batch_size: int = 64,
+    chunk: int = 2048,
+    threads: int | None = None,
 ) -> NDArray[np.float32]:
-    """L2-normalised MiniLM vectors of ``texts`` (n x 384), encoding only texts not in the cache."""
+    """L2-normalised MiniLM vectors of ``texts`` (n x 384), encoding only texts not in the cache.
+
+    ``threads`` caps torch's intra-op threads for this process (the background trainer encodes with one
+    thread, so that the fast-tier worker keeps the other core of a small machine)."""
     if len(texts) == 0:
         return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
     cache = EmbeddingCache(cache_dir)
     todo = cache.missing(texts)
     if todo:
         model = _load_model()
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(max(1, threads))
         for start in range(0, len(todo), chunk):
             part = todo[start : start + chunk]
             vecs = model.encode(

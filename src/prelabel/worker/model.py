@@ -101,9 +101,11 @@ class ProjectModel:
         cache_dir: str | None = None,
         max_trials: int | None = None,
         fast_features: str = "word",
+        feature_sets: Sequence[str] | None = None,
     ) -> None:
         self.interface = interface
         self.fast_features = fast_features
+        self.feature_sets = list(feature_sets) if feature_sets is not None else None
         self.tier = tier
         self.time_budget = time_budget
         self.warm_start = warm_start or {}
@@ -135,6 +137,7 @@ class ProjectModel:
             cache_dir=self.cache_dir,
             max_trials=self.max_trials,
             fast_features=self.fast_features,
+            feature_sets=self.feature_sets,
         )
 
     def fit(

@@ -46,6 +46,7 @@ from prelabel.automl.embeddings import (
     embed,
     embeddings_available,
 )
+from prelabel.automl.features import EMBEDDING_KINDS, KINDS
 from prelabel.automl.label_errors import confident_learning_issues, disagreements, multilabel_issues
 from prelabel.domain import AssetStatus, Interface, parse_interface
 from prelabel.service import training as tsvc
@@ -295,7 +296,8 @@ class Trainer:
         timings["load"] = time.perf_counter() - t0
 
         fast_features = "word"
-        if bool(training_setting(settings, "use_embeddings")) and embeddings_available():
+        use_embeddings = bool(training_setting(settings, "use_embeddings"))
+        if use_embeddings and embeddings_available():
             if job.tier == "search":
                 t0 = time.perf_counter()
                 self._encode_project(job.project_id, hb)
@@ -315,6 +317,8 @@ class Trainer:
             cache_dir=self.cache_dir,
             max_trials=self.max_trials,
             fast_features=fast_features,
+            # off: no sentence model at all, not even in the search's portfolio
+            feature_sets=None if use_embeddings else [k for k in KINDS if k not in EMBEDDING_KINDS],
         )
         model.fit(sets, on_job=lambda name, i, n: self._report(hb, "fit", 0.05 + 0.4 * i / n, f"training {name}"))
         timings["fit"] = time.perf_counter() - t0
@@ -423,7 +427,7 @@ class Trainer:
             missing = EmbeddingCache(cache_dir).missing(texts)
             if missing:
                 self._report(hb, "embed", 0.02, f"encoding texts {done}/{n_total} (MiniLM)")
-                embed(missing, cache_dir)
+                embed(missing, cache_dir, threads=self.blas_threads)
                 encoded += len(missing)
             done += len(chunk)
         if encoded:
