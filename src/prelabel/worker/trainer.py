@@ -39,13 +39,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from prelabel.automl.active import STRATEGIES, QueryContext, make_strategy
-from prelabel.automl.embeddings import (
-    EmbeddingCache,
-    count_missing,
-    default_cache_dir,
-    embed,
-    embeddings_available,
-)
+from prelabel.automl.embeddings import count_missing, default_cache_dir, embed, embeddings_available
 from prelabel.automl.features import EMBEDDING_KINDS, KINDS
 from prelabel.automl.label_errors import confident_learning_issues, disagreements, multilabel_issues
 from prelabel.domain import AssetStatus, Interface, parse_interface
@@ -424,11 +418,11 @@ class Trainer:
         done = encoded = 0
         for chunk in sql.iter_asset_texts(self.store, project_id, chunk=self.chunk_size):
             texts = [c for _, c, _ in chunk if c.strip()]
-            missing = EmbeddingCache(cache_dir).missing(texts)
+            missing = count_missing(texts, cache_dir)
             if missing:
-                self._report(hb, "embed", 0.02, f"encoding texts {done}/{n_total} (MiniLM)")
-                embed(missing, cache_dir, threads=self.blas_threads)
-                encoded += len(missing)
+                self._report(hb, "embed", 0.05 * done / max(n_total, 1), f"encoding texts {done}/{n_total} (MiniLM)")
+                embed(texts, cache_dir, threads=self.blas_threads)  # encodes only the missing ones
+                encoded += missing
             done += len(chunk)
         if encoded:
             logger.info("project %d: encoded %d texts with MiniLM", project_id, encoded)
