@@ -9,6 +9,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from prelabel.automl.embeddings import embeddings_available
 from prelabel.bench.loop import (
     CurvePoint,
     Dataset,
@@ -64,10 +65,12 @@ def test_bench_loop_end_to_end(tmp_path: Path) -> None:
             "0.3",
             "--out",
             str(out),
+            "--no-embeddings",
         ],
     )
     assert result.exit_code == 0, result.output
     doc = json.loads((out / "loop_toy.json").read_text())
+    assert doc["embeddings"] is False and all(p["features"] == "word" for r in doc["runs"] for p in r["points"])
     assert (out / "loop_toy.png").stat().st_size > 1000
     assert doc["metric"].startswith("F1(") and 0.8 < doc["full_data_score"] <= 1.0
     assert [r["strategy"] for r in doc["runs"]] == ["random", "margin"]
@@ -155,6 +158,10 @@ def test_bench_loop_seeds_growth_and_runs_cache(tmp_path: Path, datasets: Path) 
     assert doc["batch_sizes"] == [10, 10, 19] and doc["seeds"] == [0, 1]  # 19 >= int(0.5 * (20 + 19))
     assert [(r["strategy"], r["seed"]) for r in doc["runs"]] == [("random", 0), ("mix", 0), ("random", 1), ("mix", 1)]
     assert all([p["n_labels"] for p in r["points"]] == [10, 20, 39] for r in doc["runs"])
+    # by default the texts are encoded first and every fast model adds the sentence vectors
+    emb = embeddings_available()
+    assert doc["embeddings"] is emb
+    assert {p["features"] for r in doc["runs"] for p in r["points"]} == {"word+emb" if emb else "word"}
     assert doc["full_data_scores"]["0"] != doc["full_data_scores"]["1"]  # each seed its own split
     assert [s["strategy"] for s in doc["summary"]] == ["random", "mix"]
     assert [n for n, _ in doc["summary"][1]["curve"]] == [10, 20, 39]

@@ -48,6 +48,7 @@ class CurvePoint:
     score: float
     latency_s: float
     version: int
+    features: str = ""  # the model's feature kind, e.g. "word" or "word+emb"
 
 
 @dataclass
@@ -339,7 +340,9 @@ def simulate(
                 artifact = mv.artifact
             model = ProjectModel.from_bytes(artifact or b"")
             score = scorer(model)
-            run.points.append(CurvePoint(n, round(score, 4), round(latency, 3), version))
+            clf = model.models.get("LABEL")
+            kind = str(clf.ensemble_[0]["config"]["features"]["kind"]) if clf is not None else ""
+            run.points.append(CurvePoint(n, round(score, 4), round(latency, 3), version, kind))
             if progress:
                 progress(strategy, n, score)
         run.seconds = round(time.perf_counter() - start, 1)
