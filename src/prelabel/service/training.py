@@ -72,7 +72,7 @@ TRAINING_SETTINGS: dict[str, tuple[Any, str]] = {
     "queue_random_share": (
         0.0,
         "Share of random picks in the 'mix' strategy (0 by the simulations, docs/loop.md; 0.1 did better on "
-        "noisy labels such as the disaster tweets).",
+        "the noisy disaster tweets only with the TF-IDF-only fast tier).",
     ),
     "honeypot_rate": (
         0.0,
