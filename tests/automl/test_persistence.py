@@ -74,3 +74,16 @@ def test_refuses_other_format_and_foreign_files(fitted: AutoTextClassifier, tmp_
     joblib.dump(data, out)
     with pytest.raises(IncompatibleModelError):
         AutoTextClassifier.from_bytes(out.getvalue())
+
+
+def test_a_model_saved_before_a_parameter_existed_gets_its_default(
+    fitted: AutoTextClassifier, tweets: tuple[list[str], list[str]]
+) -> None:
+    state = dict(fitted.__dict__)
+    del state["fast_features"]  # as pickled before fast_features existed
+    old = AutoTextClassifier.__new__(AutoTextClassifier)
+    old.__setstate__(state)
+    assert old.get_params()["fast_features"] == "word"
+    assert list(old.predict(tweets[0][:10])) == list(fitted.predict(tweets[0][:10]))
+    again = AutoTextClassifier.from_bytes(old.to_bytes())
+    assert again.get_params() == fitted.get_params()

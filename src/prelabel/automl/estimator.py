@@ -72,6 +72,7 @@ FAST_EMB_CONFIG: Config = {
     "params": {"C": 4.0, "class_weight": "none"},
 }
 FAST_FEATURES = ("word", "word+emb", "auto")
+_ADDED_PARAMS: dict[str, Any] = {"fast_features": "word"}  # parameters newer than some saved models
 
 
 def _name(obj: object) -> str:
@@ -563,6 +564,12 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
         if not isinstance(obj, cls):
             raise persistence.IncompatibleModelError(f"{path} does not hold an {cls.__name__}.")
         return obj
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # a model saved before a parameter existed gets that parameter's default (fast_features came later)
+        for name, default in _ADDED_PARAMS.items():
+            state.setdefault(name, default)
+        super().__setstate__(state)
 
     def to_bytes(self) -> bytes:
         check_is_fitted(self, "ensemble_model_")
