@@ -93,3 +93,27 @@ def test_bench_automl_table(tmp_path: Path) -> None:
         assert r["test_log_loss"] > 0
         assert r["wall_time"] > 0
     assert json.loads(out.read_text())[1]["system"] == "prelabel"
+
+
+def test_bench_fast_pairs_class_weights_on_the_same_samples(tmp_path: Path) -> None:
+    from prelabel.cli.main import app as main_app
+
+    rows = sample("sms_spam", "train.csv", 400)
+    data = _write_csv(tmp_path / "sms.csv", rows, ["text", "label"])
+    out = tmp_path / "fast.json"
+    args = ["bench", "fast", "--data", str(data), "--sizes", "20,40", "--draws", "2", "--features", "word"]
+    res = CliRunner().invoke(main_app, [*args, "--variants", "none,balanced", "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "| balanced |" in res.output and "F1(spam) on 120 held-out rows" in res.output
+    got = json.loads(out.read_text())
+    assert got["baseline"] == "none" and got["features"] == "word"
+    cells = {(c["variant"], c["n_labels"]): c for c in got["cells"]}
+    assert set(cells) == {("none", 20), ("none", 40), ("balanced", 20), ("balanced", 40)}
+    for (variant, _), c in cells.items():
+        assert len(c["scores"]) == 2 and all(0.0 <= s <= 1.0 for s in c["scores"])
+        if variant == "none":  # the baseline's paired ratio to itself
+            assert all(r == 1.0 for r in c["ratios"])
+    res = CliRunner().invoke(main_app, [*args, "--variants", "none,heavy"])
+    assert res.exit_code == 2 and "Unknown class weight 'heavy'" in res.output
+    res = CliRunner().invoke(main_app, [*args, "--sizes", "20,5000"])
+    assert res.exit_code == 2 and "training part has 280" in " ".join(res.output.replace("│", " ").split())

@@ -58,3 +58,42 @@ def same_as_mode_fast(texts: list[str], y: list[str]) -> bool:
     a = AutoTextClassifier(time_budget=0).fit(texts, y).predict_proba(texts[:50])
     b = AutoTextClassifier(time_budget=99, mode="fast").fit(texts, y).predict_proba(texts[:50])
     return bool(np.allclose(a, b))
+
+
+def test_fast_model_weights_classes_so_few_labels_still_predict_the_rare_class() -> None:
+    # 40 SMS messages, 8 of them spam: unweighted, the fast model's most probable class is "ham" for
+    # (almost) every held-out message; balanced class weights, the default for single-label tasks, find spam
+    from automl_samples import sample
+    from sklearn.metrics import f1_score
+
+    rows = sample("sms_spam", "train.csv", 640, seed=1)
+    train, test = rows[:40], rows[40:]
+    assert sum(r["label"] == "spam" for r in train) == 8
+    texts, y = [r["text"] for r in train], [r["label"] for r in train]
+    held_out, truth = [r["text"] for r in test], [r["label"] for r in test]
+
+    def argmax_f1(est: AutoTextClassifier) -> float:
+        pred = est.classes_[est.predict_proba(held_out).argmax(axis=1)]  # what a labeler is shown
+        return float(f1_score(truth, pred, pos_label="spam"))
+
+    default = AutoTextClassifier(mode="fast").fit(texts, y)
+    unweighted = AutoTextClassifier(mode="fast", fast_class_weight="none").fit(texts, y)
+    assert default.leaderboard_[0]["params"]["class_weight"] == "balanced"
+    assert unweighted.leaderboard_[0]["params"]["class_weight"] == "none"
+    assert argmax_f1(unweighted) < 0.2
+    assert argmax_f1(default) > 0.5
+
+
+def test_fast_class_weight_auto_keeps_multilabel_unweighted(reuters: tuple[list[str], list[list[str]]]) -> None:
+    import pytest
+
+    from prelabel.automl.estimator import fast_config
+
+    assert fast_config("word", "multilabel")["params"]["class_weight"] == "none"  # thresholds are tuned instead
+    assert fast_config("word+emb", "multiclass")["params"]["class_weight"] == "balanced"
+    assert fast_config("word", "binary", "none")["params"]["class_weight"] == "none"
+    texts, y = reuters
+    est = AutoTextClassifier(mode="fast").fit(texts[:60], y[:60])
+    assert est.leaderboard_[0]["params"]["class_weight"] == "none"
+    with pytest.raises(ValueError, match="fast_class_weight"):
+        AutoTextClassifier(mode="fast", fast_class_weight="heavy").fit(texts[:60], y[:60])

@@ -80,10 +80,11 @@ def test_a_model_saved_before_a_parameter_existed_gets_its_default(
     fitted: AutoTextClassifier, tweets: tuple[list[str], list[str]]
 ) -> None:
     state = dict(fitted.__dict__)
-    del state["fast_features"]  # as pickled before fast_features existed
+    del state["fast_features"], state["fast_class_weight"]  # as pickled before these parameters existed
     old = AutoTextClassifier.__new__(AutoTextClassifier)
     old.__setstate__(state)
     assert old.get_params()["fast_features"] == "word"
+    assert old.get_params()["fast_class_weight"] == "auto"
     assert list(old.predict(tweets[0][:10])) == list(fitted.predict(tweets[0][:10]))
     again = AutoTextClassifier.from_bytes(old.to_bytes())
     assert again.get_params() == fitted.get_params()

@@ -183,3 +183,50 @@ def test_featurizer_fit_transform_matches_fit_then_transform(
     b = TextFeaturizer(normalize_config(config)).fit(texts, y).transform(texts)
     assert a.shape == b.shape
     assert abs(a - b).max() < 1e-12
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel"])
+def test_temperature_sharpens_flat_probabilities_without_changing_any_prediction(task: str) -> None:
+    from prelabel.automl.calibration import Calibrator
+
+    rng = np.random.default_rng(0)
+    k = {"binary": 2, "multiclass": 4, "multilabel": 3}[task]
+    logits = rng.normal(0, 3, (400, k))
+    if task == "multilabel":
+        true = 1 / (1 + np.exp(-logits))
+        y = (rng.random(true.shape) < true).astype(int)
+        flat = 1 / (1 + np.exp(-logits / 4))  # a regularised model's too-timid probabilities
+    else:
+        true = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        y = np.array([rng.choice(k, p=row) for row in true])
+        flat = np.exp(logits / 4) / np.exp(logits / 4).sum(axis=1, keepdims=True)
+    cal = Calibrator("temperature", task).fit(y, flat)  # type: ignore[arg-type]
+    out = cal.transform(flat)
+    assert len(cal.params) == 1 and 0.15 < cal.params[0] < 0.4  # the 1/4 flattening undone (T ≈ 0.25)
+    assert out.shape == flat.shape
+    before = expected_calibration_error(y, flat, task)  # type: ignore[arg-type]
+    assert expected_calibration_error(y, out, task) < before / 3  # type: ignore[arg-type]
+    if task == "multilabel":
+        assert np.array_equal(np.argsort(out, axis=0), np.argsort(flat, axis=0))  # each label's ranking kept
+        assert np.array_equal(out >= 0.5, flat >= 0.5)
+    else:
+        assert np.array_equal(out.argmax(axis=1), flat.argmax(axis=1))
+        assert np.allclose(out.sum(axis=1), 1.0)
+
+
+def test_few_labels_get_temperature_scaling_from_twenty_labels(bbc: tuple[list[str], list[str]]) -> None:
+    from prelabel.automl import AutoTextClassifier
+
+    texts, y = bbc
+    # 40 labels: flat logistic-regression probabilities, sharpened by one temperature; same predictions
+    est = AutoTextClassifier(mode="fast").fit(texts[:40], y[:40])
+    raw = AutoTextClassifier(mode="fast", calibration="none").fit(texts[:40], y[:40])
+    assert est.calibration_["method"] == "temperature"
+    assert est.calibration_["log_loss_after"] < est.calibration_["log_loss_before"]
+    held_out, truth = texts[40:], y[40:]
+    p, p_raw = est.predict_proba(held_out), raw.predict_proba(held_out)
+    assert np.array_equal(p.argmax(axis=1), p_raw.argmax(axis=1))
+    idx = np.array([list(est.classes_).index(v) for v in truth])
+    assert expected_calibration_error(idx, p, "multiclass") < expected_calibration_error(idx, p_raw, "multiclass")
+    # under 20 labels nothing is fitted on the out-of-fold probabilities
+    assert AutoTextClassifier(mode="fast").fit(texts[:19], y[:19]).calibration_["method"] == "none"

@@ -1,10 +1,13 @@
 """Post-hoc calibration of the ensemble's probabilities, chosen on out-of-fold data.
 
 Candidates: ``none``, ``sigmoid`` (Platt scaling on the logit for binary and per label for multi-label;
-temperature scaling for multi-class, its one-parameter multi-class analogue) and ``isotonic`` (per class /
-label, renormalised for multi-class). Each candidate is cross-fitted on the out-of-fold probabilities (fit on
-k-1 folds, apply to the held-out fold) so that its error is measured on rows it has not seen; the one with the
-lowest log loss wins, so a calibrator is only used when it actually lowers the error.
+temperature scaling for multi-class, its one-parameter multi-class analogue), ``isotonic`` (per class /
+label, renormalised for multi-class) and ``temperature`` (one parameter for the whole task, shared by every
+label of a multi-label task; it never changes which class is most probable nor the order of the rows, so it
+is safe with a few dozen labels, where the estimator offers it instead of the others). Each candidate is
+cross-fitted on the out-of-fold probabilities (fit on k-1 folds, apply to the held-out fold) so that its error
+is measured on rows it has not seen; the one with the lowest log loss wins, so a calibrator is only used when
+it actually lowers the error.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from prelabel.automl.metrics import Task, expected_calibration_error, log_loss
 
 METHODS = ("none", "sigmoid", "isotonic")
+ALL_METHODS = (*METHODS, "temperature")
 _CLIP = 1e-4
 
 
@@ -72,6 +76,35 @@ def _logit(p: NDArray[np.floating]) -> NDArray[np.float64]:
     return np.asarray(np.log(p / (1 - p)))
 
 
+def _as_distributions(p: NDArray[np.floating], task: Task) -> NDArray[np.float64]:
+    """Rows of class probabilities; a multi-label task's (row, label) probabilities become two-class rows."""
+    p = np.asarray(p, dtype=np.float64)
+    if task == "multilabel":
+        q = p.ravel()
+        return np.column_stack([1.0 - q, q])
+    return p
+
+
+def _fit_temperature(y: NDArray[np.integer], dist: NDArray[np.float64]) -> float:
+    logp = np.log(np.clip(dist, 1e-9, 1.0))
+    rows = np.arange(len(y))
+
+    def nll(log_t: float) -> float:
+        z = logp / np.exp(log_t)
+        z = z - z.max(axis=1, keepdims=True)
+        lse = np.log(np.exp(z).sum(axis=1))
+        return float((lse - z[rows, y]).mean())
+
+    res = minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded")
+    return float(np.exp(res.x))
+
+
+def _apply_temperature(dist: NDArray[np.float64], t: float) -> NDArray[np.float64]:
+    z = np.log(np.clip(dist, 1e-9, 1.0)) / t
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return np.asarray(z / z.sum(axis=1, keepdims=True))
+
+
 @dataclass
 class Calibrator:
     method: str
@@ -82,17 +115,9 @@ class Calibrator:
         self.params = []
         if self.method == "none":
             return self
-        if self.task == "multiclass" and self.method == "sigmoid":
-            logp = np.log(np.clip(p, 1e-9, 1.0))
-
-            def nll(log_t: float) -> float:
-                z = logp / np.exp(log_t)
-                z = z - z.max(axis=1, keepdims=True)
-                lse = np.log(np.exp(z).sum(axis=1))
-                return float((lse - z[np.arange(len(y)), y]).mean())
-
-            res = minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded")
-            self.params = [float(np.exp(res.x))]
+        if self.method == "temperature" or (self.task == "multiclass" and self.method == "sigmoid"):
+            t = np.asarray(y).ravel().astype(np.int64) if self.task == "multilabel" else np.asarray(y)
+            self.params = [_fit_temperature(t, _as_distributions(p, self.task))]
             return self
         for j, col, t in self._columns(y, p):
             if t.min() == t.max():
@@ -119,10 +144,9 @@ class Calibrator:
         p = np.asarray(p, dtype=np.float64)
         if self.method == "none":
             return np.asarray(p, dtype=np.float64)
-        if self.task == "multiclass" and self.method == "sigmoid":
-            z = np.log(np.clip(p, 1e-9, 1.0)) / self.params[0]
-            z = np.exp(z - z.max(axis=1, keepdims=True))
-            return np.asarray(z / z.sum(axis=1, keepdims=True))
+        if self.method == "temperature" or (self.task == "multiclass" and self.method == "sigmoid"):
+            out = _apply_temperature(_as_distributions(p, self.task), self.params[0])
+            return out[:, 1].reshape(p.shape) if self.task == "multilabel" else out
         cols = [1] if self.task == "binary" else list(range(p.shape[1]))
         out = p.copy()
         for j, prm in zip(cols, self.params, strict=True):

@@ -46,7 +46,8 @@ logger = logging.getLogger("prelabel.automl")
 
 MIN_LABELS_FOR_SEARCH = 20
 MIN_PER_CLASS_FOR_SEARCH = 3
-MIN_LABELS_FOR_CALIBRATION = 50
+MIN_LABELS_FOR_CALIBRATION = 50  # isotonic calibration is a candidate from here on
+MIN_LABELS_FOR_SCALING = 20  # temperature scaling (one parameter) is a candidate from here on
 SEARCH_SHARE = 0.75  # share of the budget for the search; the rest refits the ensemble and calibrates
 MAX_ENSEMBLE_CANDIDATES = 15
 REFIT_SLACK = 1.1  # the refit may overrun the budget by 10% before members are dropped
@@ -72,7 +73,20 @@ FAST_EMB_CONFIG: Config = {
     "params": {"C": 4.0, "class_weight": "none"},
 }
 FAST_FEATURES = ("word", "word+emb", "auto")
-_ADDED_PARAMS: dict[str, Any] = {"fast_features": "word"}  # parameters newer than some saved models
+FAST_CLASS_WEIGHTS = ("auto", "none", "balanced")
+# parameters newer than some saved models
+_ADDED_PARAMS: dict[str, Any] = {"fast_features": "word", "fast_class_weight": "auto"}
+
+
+def fast_config(kind: str, task: Task, class_weight: str = "auto") -> Config:
+    """The fast model's configuration: `FAST_EMB_CONFIG` for "word+emb", else `FAST_CONFIG`, with its class
+    weight. "auto" → "balanced" for binary and multi-class tasks, "none" for multi-label ones: with a few
+    dozen labels an unweighted model predicts the majority class almost everywhere (F1 of the spam class at
+    40 random SMS labels: 0.16 unweighted, 0.70 balanced; from ~80 labels on both are level; docs/automl.md,
+    `prelabel bench fast`), while multi-label jobs get their decision thresholds tuned instead."""
+    base = FAST_EMB_CONFIG if kind == "word+emb" else FAST_CONFIG
+    weight = class_weight if class_weight != "auto" else ("none" if task == "multilabel" else "balanced")
+    return {**base, "params": {**base["params"], "class_weight": weight}}
 
 
 def _name(obj: object) -> str:
@@ -102,10 +116,13 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
     mode : "auto" (search unless labels are very few), "fast" (robust default model only) or "search".
     cv : number of folds; None → adaptive (≤ 5, ≤ smallest class count, 3 for ≥ 4000 rows).
     ensemble_size : Caruana selection rounds (1 → best single configuration).
-    calibration : "auto" (chosen out of fold, only if it lowers log loss), "none", "sigmoid", "isotonic".
+    calibration : "auto" (chosen out of fold, only if it lowers log loss: from 50 labels among sigmoid and
+        isotonic, from 20 labels temperature), "none", "sigmoid", "isotonic", "temperature".
     fast_features : features of the fast model: "word" (word TF-IDF), "word+emb" (plus MiniLM vectors; encodes
         uncached texts, needs ``prelabel[embeddings]``) or "auto" ("word+emb" when the extra is installed and
         every training text is already in the embedding cache, else "word": fast mode never waits for encoding).
+    fast_class_weight : class weight of the fast model: "auto" ("balanced" unless multi-label, see
+        :func:`fast_config`), "none" or "balanced".
     """
 
     _parameter_constraints: dict[str, list[Any]] = {
@@ -122,8 +139,9 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
         "mode": [StrOptions({"auto", "fast", "search"})],
         "cv": [Interval(Integral, 2, None, closed="left"), None],
         "ensemble_size": [Interval(Integral, 1, None, closed="left")],
-        "calibration": [StrOptions({"auto", "none", "sigmoid", "isotonic"})],
+        "calibration": [StrOptions({"auto", "none", "sigmoid", "isotonic", "temperature"})],
         "fast_features": [StrOptions(set(FAST_FEATURES))],
+        "fast_class_weight": [StrOptions(set(FAST_CLASS_WEIGHTS))],
     }
 
     def __init__(
@@ -143,6 +161,7 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
         ensemble_size: int = 25,
         calibration: str = "auto",
         fast_features: str = "word",
+        fast_class_weight: str = "auto",
     ) -> None:
         self.time_budget = time_budget
         self.metric = metric
@@ -159,6 +178,7 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
         self.ensemble_size = ensemble_size
         self.calibration = calibration
         self.fast_features = fast_features
+        self.fast_class_weight = fast_class_weight
 
     # ------------------------------------------------------------------------------------------ input checks
     def _check_texts(self, texts: Any, where: str, allow_empty_strings: bool) -> list[str]:
@@ -343,7 +363,7 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
             data = SearchData(texts_l, yi, task, len(classes), metric, folds, embeddings, rs)
 
             if fast:
-                results = [evaluate(data, FAST_EMB_CONFIG if kinds == ("word+emb",) else FAST_CONFIG, 0)]
+                results = [evaluate(data, fast_config(kinds[0], task, self.fast_class_weight), 0)]
             else:
                 elapsed = time.time() - start
                 deadline = start + max(SEARCH_SHARE * self.time_budget, elapsed + 1.0)
@@ -358,7 +378,7 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
                 )
                 if not any(r.status == "ok" for r in results):
                     logger.warning("no trial completed within the budget; fitting the default configuration")
-                    fallback = evaluate(data, FAST_CONFIG, len(results))
+                    fallback = evaluate(data, fast_config("word", task, self.fast_class_weight), len(results))
                     results.append(fallback)
             self.search_info_["search_seconds"] = round(time.time() - start, 2)
             self._finish(data, results, start)
@@ -457,7 +477,15 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
         n = len(y)
         methods: tuple[str, ...]
         if self.calibration == "auto":
-            methods = ("none", "sigmoid", "isotonic") if n >= MIN_LABELS_FOR_CALIBRATION else ("none",)
+            if n >= MIN_LABELS_FOR_CALIBRATION:
+                methods = ("none", "sigmoid", "isotonic")
+            elif n >= MIN_LABELS_FOR_SCALING:
+                # few labels: a regularised model's probabilities are far too flat (BBC news, 40 labels:
+                # expected calibration error 0.40); one temperature, kept only when it lowers the
+                # cross-fitted log loss, sharpens them without changing any prediction
+                methods = ("none", "temperature")
+            else:
+                methods = ("none",)
         else:
             methods = (self.calibration,)
         if methods == ("none",):
@@ -566,7 +594,8 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
         return obj
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        # a model saved before a parameter existed gets that parameter's default (fast_features came later)
+        # a model saved before a parameter existed gets that parameter's default (fast_features and
+        # fast_class_weight came later)
         for name, default in _ADDED_PARAMS.items():
             state.setdefault(name, default)
         super().__setstate__(state)

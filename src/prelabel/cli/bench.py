@@ -38,6 +38,47 @@ def automl(
     )
 
 
+@app.command("fast")
+def fast(
+    data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="Labelled CSV or JSONL file."),
+    text_column: str = typer.Option("text", help="Column holding the text."),
+    label_column: str = typer.Option("label", help="Column holding the label (single-label tasks)."),
+    labels_column: str | None = typer.Option(None, help="Column holding label lists (multi-label)."),
+    sizes: str = typer.Option("20,40,80,160,320", help="Comma-separated numbers of labels."),
+    draws: int = typer.Option(5, min=1, help="Random label samples per size (the table shows medians)."),
+    variants: str = typer.Option(
+        "none,balanced", help="Fast-model variants to compare, each CLASS_WEIGHT[/CALIBRATION]: none, balanced or "
+        "auto, optionally /none, /sigmoid, /isotonic (default /auto); the first is the baseline."
+    ),
+    features: str = typer.Option("word+emb", help="Fast-model features: word, word+emb or auto."),
+    test_split: float = typer.Option(0.3, min=0.05, max=0.95, help="Held-out share used for scoring."),
+    max_rows: int | None = typer.Option(None, min=10, help="Use a seeded sample of this many rows."),
+    seed: int = typer.Option(0, help="Random seed (split, label samples, models)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the cells as JSON."),
+    cache_dir: Path | None = typer.Option(None, help="Embedding cache (default ~/.cache/prelabel)."),
+) -> None:
+    """Fast tier with few labels: class-weight variants on the same random label samples, paired ratios."""
+    from prelabel.bench.fast import run
+
+    try:
+        size_list = [int(s) for s in sizes.split(",") if s.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"--sizes takes comma-separated integers; got {sizes!r}") from None
+    if not size_list or min(size_list) < 2:
+        raise typer.BadParameter("--sizes needs numbers of labels of at least 2")
+    if features not in ("word", "word+emb", "auto"):
+        raise typer.BadParameter(f"--features is word, word+emb or auto; got {features!r}")
+    try:
+        run(
+            data, text_column=text_column, label_column=label_column, labels_column=labels_column,
+            sizes=size_list, draws=draws, variants=[v.strip() for v in variants.split(",") if v.strip()],
+            features=features, test_split=test_split, max_rows=max_rows, seed=seed, json_out=json_out,
+            cache_dir=cache_dir,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 @app.command("store")
 def store(
     n: int = typer.Option(100_000, "--n", min=1, help="Assets imported (and predictions stored) per repeat."),
