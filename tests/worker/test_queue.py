@@ -6,6 +6,7 @@ import threading
 
 import pytest
 from loophelpers import World, actor, label, make_world, topic_corpus
+from sqlalchemy import select
 
 from prelabel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from prelabel.service import queue
@@ -163,3 +164,41 @@ def test_review_list(world: World) -> None:
     assert [a.id for a in left.items] == [ids[1], ids[2], ids[3]]
     with pytest.raises(InvalidInput, match="cursor"):
         queue.review_list(world.store, world.reviewer, world.project_id, after="nonsense")
+
+
+def test_new_assets_are_served_in_random_order_until_a_model_scores_them(store: Store) -> None:
+    # a file sorted by class: the first 40 records are one topic; served in file order, the first ten labels
+    # would all be SPORT and no model could be trained
+    texts, topics = topic_corpus(120)
+    order = sorted(range(120), key=lambda i: topics[i])
+    shuffled = make_world(store, [texts[i] for i in order])
+    served = []
+    for _ in range(10):
+        a = queue.next_asset(shuffled.store, shuffled.labeler, shuffled.project_id)
+        assert a is not None
+        served.append(a.id)
+        queue.skip_asset(shuffled.store, shuffled.labeler, shuffled.project_id, a.id)
+    assert served != shuffled.asset_ids[:10]
+    first_topics = {topics[order[shuffled.asset_ids.index(aid)]] for aid in served}
+    assert len(first_topics) >= 2
+    with store.transaction(read_only=True) as s:
+        prios = [p for (p,) in s.execute(
+            select(t.Asset.priority).where(t.Asset.project_id == shuffled.project_id, t.Asset.id.notin_(served))
+        )]
+    assert len(set(prios)) == len(prios) and all(0.0 <= p < 1.0 for p in prios)
+
+
+def test_import_order_when_the_project_asks_for_it(store: Store) -> None:
+    texts, _ = topic_corpus(30)
+    w = make_world(store, texts, settings={"train_debounce_s": 0.0, "queue_initial_order": "import"})
+    served = []
+    for _ in range(5):
+        a = queue.next_asset(w.store, w.labeler, w.project_id)
+        assert a is not None
+        served.append(a.id)
+        label(w, a.id, "SPORT")
+    assert served == w.asset_ids[:5]
+    from prelabel.service.projects import update_project
+
+    with pytest.raises(InvalidInput, match="queue_initial_order"):
+        update_project(w.store, w.admin, w.project_id, settings={"queue_initial_order": "newest"})

@@ -78,11 +78,11 @@ def _logit(p: NDArray[np.floating]) -> NDArray[np.float64]:
 
 def _as_distributions(p: NDArray[np.floating], task: Task) -> NDArray[np.float64]:
     """Rows of class probabilities; a multi-label task's (row, label) probabilities become two-class rows."""
-    p = np.asarray(p, dtype=np.float64)
+    arr = np.asarray(p, dtype=np.float64)
     if task == "multilabel":
-        q = p.ravel()
+        q = arr.ravel()
         return np.column_stack([1.0 - q, q])
-    return p
+    return arr
 
 
 def _fit_temperature(y: NDArray[np.integer], dist: NDArray[np.float64]) -> float:
@@ -145,8 +145,8 @@ class Calibrator:
         if self.method == "none":
             return np.asarray(p, dtype=np.float64)
         if self.method == "temperature" or (self.task == "multiclass" and self.method == "sigmoid"):
-            out = _apply_temperature(_as_distributions(p, self.task), self.params[0])
-            return out[:, 1].reshape(p.shape) if self.task == "multilabel" else out
+            scaled = _apply_temperature(_as_distributions(p, self.task), self.params[0])
+            return scaled[:, 1].reshape(p.shape) if self.task == "multilabel" else scaled
         cols = [1] if self.task == "binary" else list(range(p.shape[1]))
         out = p.copy()
         for j, prm in zip(cols, self.params, strict=True):

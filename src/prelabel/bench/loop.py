@@ -282,7 +282,8 @@ def simulate(
         records += [AssetIn(external_id=f"x{j}", content=text) for j, text in enumerate(extra_unlabeled or [])]
         import_assets(store, actor, project.id, records)
         truth = {f"r{i}": ds.targets[i] for i in train_idx}
-        # the queue is random until the first model: shuffle the initial priorities reproducibly
+        # the queue is random until the first model (queue_initial_order): re-drawn from the seed so that
+        # every strategy of a seed gets the same first labels
         from sqlalchemy import select
 
         from prelabel.service.queue import set_priorities

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import random
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
@@ -29,6 +30,7 @@ from prelabel.service.dto import (
     OnConflict,
     PredictionOut,
 )
+from prelabel.service.training import training_setting
 from prelabel.store import repositories as repo
 from prelabel.store import tables as t
 from prelabel.store.engine import Store
@@ -183,6 +185,10 @@ def import_assets(
                 details={"existing": some, "count": len(existing)},
             )
         now = t.utcnow()
+        # until a model scores them, new assets are served in random order unless the project asks for
+        # file order (priorities in [0, 1); ties, i.e. "import", by id)
+        shuffle = training_setting(project.settings, "queue_initial_order") == "random"
+        rng = random.Random()
         new_rows: list[dict[str, Any]] = []
         new_labels: dict[str, dict[str, Any]] = {}
         updates: list[dict[str, Any]] = []
@@ -208,7 +214,7 @@ def import_assets(
             else:
                 row.update(
                     created_at=now,
-                    priority=0.0,
+                    priority=rng.random() if shuffle else 0.0,
                     status=AssetStatus.LABELED.value if label is not None else AssetStatus.TODO.value,
                 )
                 new_rows.append(row)

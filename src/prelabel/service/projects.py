@@ -33,6 +33,10 @@ class SettingSpec:
 
 
 _QUEUE_STRATEGIES = ("random", "least_confidence", "margin", "entropy", "mix")
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "queue_strategy": _QUEUE_STRATEGIES,
+    "queue_initial_order": ("random", "import"),
+}
 _BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "honeypot_rate": (0.0, 1.0),
     "queue_random_share": (0.0, 1.0),
@@ -50,7 +54,7 @@ PROJECT_SETTINGS: dict[str, SettingSpec] = {
     key: SettingSpec(
         default,
         help_text,
-        choices=_QUEUE_STRATEGIES if key == "queue_strategy" else None,
+        choices=_CHOICES.get(key),
         minimum=_BOUNDS.get(key, (None, None))[0],
         maximum=_BOUNDS.get(key, (None, None))[1],
     )

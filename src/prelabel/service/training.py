@@ -74,6 +74,12 @@ TRAINING_SETTINGS: dict[str, tuple[Any, str]] = {
         "Share of random picks in the 'mix' strategy (0 by the simulations, docs/loop.md; 0.1 did better on "
         "the noisy disaster tweets only with the TF-IDF-only fast tier).",
     ),
+    "queue_initial_order": (
+        "random",
+        "Order in which newly imported assets are served until a model has scored them: random (the default: a "
+        "file sorted by class or date would otherwise give the first model one class or one period) or import "
+        "(file order).",
+    ),
     "honeypot_rate": (
         0.0,
         "Share of queue requests answered with a honeypot the labeler has not labeled yet.",
