@@ -230,3 +230,21 @@ def test_few_labels_get_temperature_scaling_from_twenty_labels(bbc: tuple[list[s
     assert expected_calibration_error(idx, p, "multiclass") < expected_calibration_error(idx, p_raw, "multiclass")
     # under 20 labels nothing is fitted on the out-of-fold probabilities
     assert AutoTextClassifier(mode="fast").fit(texts[:19], y[:19]).calibration_["method"] == "none"
+
+
+def test_a_calibrator_that_would_predict_one_class_everywhere_is_not_used() -> None:
+    # out-of-fold probabilities as on labels chosen by active learning: overconfident and barely better than
+    # chance. A sigmoid fitted there has the lower log loss but flattens every row to the label prior (0.4),
+    # so the most probable class would be "0" for every asset
+    rng = np.random.default_rng(0)
+    y = np.array([1] * 32 + [0] * 48)
+    s = (2 * y - 1) * 0.3 + rng.normal(0, 1, len(y))
+    p1 = 1 / (1 + np.exp(-2 * s))
+    oof = np.column_stack([1 - p1, p1])
+    _cal, crossed, rep = choose_calibration(y, oof, "binary")
+    assert rep["candidates"]["sigmoid"]["log_loss"] < rep["candidates"]["none"]["log_loss"]
+    assert "sigmoid" in rep["rejected"] and rep["method"] != "sigmoid"
+    assert len(set(crossed.argmax(axis=1).tolist())) == 2  # both classes still predicted
+    # asked for explicitly, a sigmoid is still fitted
+    _, _, forced = choose_calibration(y, oof, "binary", ("sigmoid",))
+    assert forced["method"] == "sigmoid"

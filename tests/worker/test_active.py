@@ -196,3 +196,28 @@ def test_make_strategy_passes_batch_and_cold_start() -> None:
     assert isinstance(s, DiversityMix) and (s.batch, s.cold_start, s.random_share) == (37, 25, 0.2)
     with pytest.raises(ValueError, match="positive"):
         DiversityMix(batch=0)
+
+
+def test_mix_looks_for_the_rare_class_while_the_labels_are_lopsided() -> None:
+    rng = np.random.default_rng(0)
+    p1 = np.concatenate([rng.uniform(0.0, 0.3, 90), rng.uniform(0.3, 0.45, 10)])  # P(class 1), never above 0.5
+    p = np.column_stack([1 - p1, p1])
+    likeliest = set(np.argsort(-p1)[:5].tolist())
+    mix = DiversityMix(batch=10, rare_share=0.5)
+    # one label of class 1 among ten: every other one of the first ten positions asks for a likely class-1 item
+    order = np.argsort(-mix.score(ctx(p, label_counts=[np.array([9, 1])])), kind="stable")
+    assert set(order[0:10:2].tolist()) == likeliest
+    assert len(set(order.tolist())) == 100  # still a full ordering of the pool
+    # balanced enough, or the rare class has RARE_MIN labels, or the option is off: margin order only
+    plain = np.argsort(-DiversityMix(batch=10).score(ctx(p, label_counts=[np.array([9, 1])])), kind="stable")
+    for counts, strategy in (([6, 4], mix), ([300, DiversityMix.RARE_MIN], mix), ([9, 1], DiversityMix(batch=10))):
+        got = np.argsort(-strategy.score(ctx(p, label_counts=[np.array(counts)])), kind="stable")
+        assert got.tolist() == plain.tolist()
+    # multi-label jobs and unknown counts are left alone
+    multi = mix.score(ctx(p, multi_label=[True], label_counts=[np.array([9, 1])]))
+    assert np.array_equal(multi, mix.score(ctx(p, multi_label=[True])))
+    assert np.array_equal(mix.score(ctx(p, label_counts=[None])), mix.score(ctx(p)))
+    with pytest.raises(ValueError, match="label_counts"):
+        ctx(p, label_counts=[None, None])
+    with pytest.raises(ValueError, match="rare_share"):
+        DiversityMix(rare_share=1.5)

@@ -51,6 +51,8 @@ class QueryContext:
     thresholds: per job, the per-category decision thresholds of a multi-choice job (None or absent: 0.5),
         so that a category's uncertainty is measured around the threshold the model actually predicts with.
     n_labeled: how many assets are labeled (None: unknown), for strategies with a cold-start phase.
+    label_counts: per job, the labeled assets of each category in the order of its probability columns (None
+        or absent: unknown), so that the mix can look for a class the labels have barely seen.
     """
 
     proba: Sequence[NDArray[np.floating]]
@@ -59,6 +61,7 @@ class QueryContext:
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     thresholds: Sequence[NDArray[np.floating] | None] = ()
     n_labeled: int | None = None
+    label_counts: Sequence[NDArray[np.integer] | None] = ()
 
     def __post_init__(self) -> None:
         if not self.proba:
@@ -68,6 +71,10 @@ class QueryContext:
         if len(self.multi_label) != len(self.proba):
             raise ValueError(
                 f"QueryContext.multi_label has {len(self.multi_label)} entries for {len(self.proba)} jobs."
+            )
+        if self.label_counts and len(self.label_counts) != len(self.proba):
+            raise ValueError(
+                f"QueryContext.label_counts has {len(self.label_counts)} entries for {len(self.proba)} jobs."
             )
         if self.thresholds and len(self.thresholds) != len(self.proba):
             raise ValueError(
@@ -213,7 +220,15 @@ class DiversityMix(QueryStrategy):
     the most uncertain item of each cluster first, so a batch covers different regions instead of many near
     duplicates. A `random_share` of the positions is given to uniformly random pool items. Items beyond the
     candidates follow in order of uncertainty. Without features it degrades to uncertainty + random share.
+
+    While a single-choice job's labels are lopsided — its rarest labeled class has fewer than `RARE_MIN` labels
+    and less than half its even share — every other one of the first `rare_share * batch` positions goes to
+    the pool items the model finds most likely to be of that class (a model trained on one disaster tweet
+    among ten predicts "no disaster" everywhere, so its uncertainty points nowhere useful; Attenberg & Provost
+    2010 call this guided learning). `rare_share` 0 turns it off.
     """
+
+    RARE_MIN: ClassVar[int] = 10
 
     name = "mix"
 
@@ -227,9 +242,12 @@ class DiversityMix(QueryStrategy):
         candidate_factor: int = 10,
         max_candidates: int = 2000,
         cold_start: int = 0,
+        rare_share: float = 0.0,
     ) -> None:
         if not 0.0 <= random_share <= 1.0:
             raise ValueError(f"random_share must be from 0 to 1; got {random_share}.")
+        if not 0.0 <= rare_share <= 1.0:
+            raise ValueError(f"rare_share must be from 0 to 1; got {rare_share}.")
         if batch < 1 or candidate_factor < 1 or max_candidates < 1 or cold_start < 0:
             raise ValueError("batch, candidate_factor and max_candidates must be positive, cold_start >= 0.")
         self.uncertainty = uncertainty or BreakingTies()
@@ -239,11 +257,12 @@ class DiversityMix(QueryStrategy):
         self.candidate_factor = candidate_factor
         self.max_candidates = max_candidates
         self.cold_start = cold_start
+        self.rare_share = rare_share
 
     def __repr__(self) -> str:
         return (
             f"DiversityMix({self.uncertainty!r}, random_share={self.random_share}, batch={self.batch}, "
-            f"candidate_factor={self.candidate_factor}, cold_start={self.cold_start})"
+            f"candidate_factor={self.candidate_factor}, cold_start={self.cold_start}, rare_share={self.rare_share})"
         )
 
     def cold(self, ctx: QueryContext) -> bool:
@@ -276,9 +295,44 @@ class DiversityMix(QueryStrategy):
                 head = [int(i) for i in cand]
             rest = [int(i) for i in by_unc[n_cand:]]
         order = head + rest
+        rare = self._rare_picks(ctx)
+        if rare:
+            placed = set(rare)
+            others = [i for i in order if i not in placed]
+            mixed: list[int] = []
+            for k, pick in enumerate(rare):  # rare picks at positions 0, 2, 4, ...
+                mixed.append(pick)
+                if k < len(others):
+                    mixed.append(others[k])
+            order = mixed + others[len(rare):]
         if self.random_share > 0:
             order = _interleave_random(order, self.random_share, ctx.rng)
         return np.asarray(order, dtype=np.int64)
+
+    def _rare_picks(self, ctx: QueryContext) -> list[int]:
+        """The pool items most likely of a lopsided single-choice job's rarest labeled class (see above)."""
+        n_rare = round(self.rare_share * self.batch)
+        if n_rare == 0 or not ctx.label_counts:
+            return []
+        picks: list[int] = []
+        for p, multi, counts in zip(ctx.proba, ctx.multi_label, ctx.label_counts, strict=True):
+            if multi or counts is None:
+                continue
+            c = np.asarray(counts, dtype=np.float64)
+            seen = np.flatnonzero(c > 0)
+            if len(seen) < 2:
+                continue
+            r = int(seen[np.argmin(c[seen])])
+            if c[r] >= self.RARE_MIN or c[r] >= c.sum() / (2 * len(seen)):
+                continue
+            chosen = set(picks)
+            for i in np.argsort(-np.asarray(p)[:, r], kind="stable"):
+                if len(picks) >= n_rare:
+                    break
+                if int(i) not in chosen:
+                    picks.append(int(i))
+                    chosen.add(int(i))
+        return picks[:n_rare]
 
     def score(self, ctx: QueryContext) -> FloatArray:
         order = self._order(ctx)
@@ -349,7 +403,7 @@ def _interleave_random(order: list[int], share: float, rng: np.random.Generator)
 
 # The mix's parameters besides random_share (a project setting) and batch (from the trigger); the benchmark
 # may override them (`prelabel bench loop --mix-options`) to compare variants.
-MIX_DEFAULTS: dict[str, Any] = {"candidate_factor": 10, "cold_start": 0}
+MIX_DEFAULTS: dict[str, Any] = {"candidate_factor": 10, "cold_start": 0, "rare_share": 0.0}
 
 STRATEGIES: dict[str, type[QueryStrategy]] = {
     "random": RandomSampling,

@@ -557,7 +557,7 @@ def run(
     if unknown_opts:
         raise ValueError(f"Unknown mix options {sorted(unknown_opts)}; choose from {sorted(active.MIX_DEFAULTS)}.")
     saved_defaults = dict(active.MIX_DEFAULTS)
-    active.MIX_DEFAULTS.update({k: int(v) for k, v in mix_opts.items()})
+    active.MIX_DEFAULTS.update({k: type(active.MIX_DEFAULTS[k])(v) for k, v in mix_opts.items()})
     try:
         return _run(
             data, text_column=text_column, label_column=label_column, labels_column=labels_column,

@@ -30,6 +30,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -466,8 +467,17 @@ class Trainer:
         thresholds = [
             model.thresholds(model.interface.job(n)) if m else None for n, m in zip(names, multi, strict=True)
         ]
+        label_counts: list[np.ndarray | None] = []
+        for n, m in zip(names, multi, strict=True):
+            if m:
+                label_counts.append(None)
+                continue
+            keys = model.interface.job(n).category_keys()
+            seen = Counter(model.train_sets[n].targets)
+            label_counts.append(np.array([seen.get(k, 0) for k in keys], dtype=np.int64))
         ctx = QueryContext(
-            proba, multi, features, np.random.default_rng(job.id), thresholds=thresholds, n_labeled=n_labels
+            proba, multi, features, np.random.default_rng(job.id), thresholds=thresholds, n_labeled=n_labels,
+            label_counts=label_counts,
         )
         scores = strategy.score(ctx)
         set_priorities(self.store, job.project_id, zip(pool_ids, scores.tolist(), strict=True))
