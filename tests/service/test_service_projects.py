@@ -119,6 +119,7 @@ BAD_SETTINGS: list[tuple[dict[str, Any], str]] = [
     ({"honeypot_rate": "lots"}, "must be a float"),
     ({"queue_strategy": "magic"}, "must be one of"),
     ({"auto_train": 1}, "must be a bool"),
+    ({"train_min_new_labels": 0}, "at least 1"),
 ]
 
 

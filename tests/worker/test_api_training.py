@@ -53,7 +53,7 @@ def test_train_now_status_and_jobs(world: World, client: TestClient) -> None:
     assert got["status"] == "SUCCEEDED" and got["progress"] == 1.0 and got["model_version_id"]
     status = client.get(f"/api/v1/projects/{pid}/training", headers=lab).json()
     assert status["latest_ready_version"] == "automl-1" and status["active_jobs"] == []
-    assert status["labels_needed"] == 10
+    assert status["labels_needed"] == 5  # train_min_new_labels
     jobs = client.get(f"/api/v1/projects/{pid}/training/jobs", headers=lab).json()
     assert [j["id"] for j in jobs] == [job["id"]]
     assert client.get(f"/api/v1/projects/{pid}/training/jobs/999", headers=lab).status_code == 404

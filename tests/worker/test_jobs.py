@@ -131,9 +131,7 @@ def test_first_model_at_ten_labels_then_growing_threshold(world: World) -> None:
     made = tsvc.schedule_due_training(world.store)
     assert [j.tier for j in made] == ["fast"] and made[0].reason == "labels" and made[0].n_labels == 10
     assert tsvc.schedule_due_training(world.store) == []  # nothing new
-    _label_n(world, 9, start=10)
-    assert tsvc.schedule_due_training(world.store) == []  # 9 < max(10, 10% of 19)
-    _label_n(world, 1, start=19)
+    _label_n(world, 10, start=10)
     made = tsvc.schedule_due_training(world.store)
     # the first fast job is still QUEUED: it will read all labels when it runs, so no second one is queued
     assert made == []
@@ -145,6 +143,42 @@ def test_first_model_at_ten_labels_then_growing_threshold(world: World) -> None:
     _label_n(world, 10, start=30)
     made = tsvc.schedule_due_training(world.store)
     assert made == []  # a fast and a search job are already queued
+
+
+def test_retrains_every_five_new_labels_while_the_project_is_young(store: Store) -> None:
+    texts, _ = topic_corpus(120)
+    w = make_world(store, texts, settings={"train_debounce_s": 0.0, "search_enabled": False})
+    _label_n(w, 10)
+    assert len(tsvc.schedule_due_training(store)) == 1
+    assert tsvc.claim_next_job(store, "w") is not None
+    _label_n(w, 4, start=10)
+    assert tsvc.schedule_due_training(store) == []  # 4 < max(train_min_new_labels 5, 10% of 14)
+    assert tsvc.training_status(store, w.admin, w.project_id).labels_needed == 1
+    _label_n(w, 1, start=14)
+    made = tsvc.schedule_due_training(store)
+    assert [j.tier for j in made] == ["fast"] and made[0].n_labels == 15
+    assert tsvc.claim_next_job(store, "w") is not None
+    # from 50 labels on, 10 % of the labels: 60 labeled → 6 new needed
+    _label_n(w, 45, start=15)
+    assert len(tsvc.schedule_due_training(store)) == 1
+    assert tsvc.claim_next_job(store, "w") is not None
+    _label_n(w, 5, start=60)
+    assert tsvc.schedule_due_training(store) == []  # 5 < int(0.1 x 65) = 6
+    _label_n(w, 1, start=65)
+    assert len(tsvc.schedule_due_training(store)) == 1
+
+
+def test_min_new_labels_is_a_project_setting(store: Store) -> None:
+    texts, _ = topic_corpus(60)
+    settings = {"train_debounce_s": 0.0, "search_enabled": False, "train_min_new_labels": 10}
+    w = make_world(store, texts, settings=settings)
+    _label_n(w, 10)
+    assert len(tsvc.schedule_due_training(store)) == 1
+    assert tsvc.claim_next_job(store, "w") is not None
+    _label_n(w, 9, start=10)
+    assert tsvc.schedule_due_training(store) == []
+    _label_n(w, 1, start=19)
+    assert len(tsvc.schedule_due_training(store)) == 1
 
 
 def test_threshold_grows_with_the_project(store: Store) -> None:

@@ -88,7 +88,7 @@ class StrategySummary:
 
 def batch_sizes(first: int, batch: int, growth: float, max_labels: int) -> list[int]:
     """The labels given before each retrain: `first`, then `batch` each time, or with `growth` > 0 what the
-    production trigger waits for (`service.training`: a retrain needs max(train_min_labels, growth * labeled
+    production trigger waits for (`service.training`: a retrain needs max(train_min_new_labels, growth * labeled
     assets) new labels), i.e. the smallest k >= batch with k >= int(growth * (n + k))."""
     sizes: list[int] = []
     n = 0
@@ -270,7 +270,8 @@ def simulate(
             interface=interface_for(ds),
             settings={
                 "queue_strategy": strategy,
-                "train_min_labels": min(first, batch),
+                "train_min_labels": first,
+                "train_min_new_labels": batch,
                 "train_growth": batch_growth,
                 "queue_random_share": random_share,
                 "use_embeddings": use_embeddings,

@@ -106,7 +106,10 @@ def loop(
     label_column: str = typer.Option("label", help="Column holding the label (single-label tasks)."),
     labels_column: str | None = typer.Option(None, help="Column holding label lists (multi-label)."),
     strategies: str = typer.Option("random,margin,entropy,least_confidence,mix", help="Comma-separated."),
-    batch: int = typer.Option(20, min=1, help="Labels per batch (the trainer runs after each batch)."),
+    batch: int = typer.Option(
+        20, min=1, help="Labels per batch (the trainer runs after each batch): the project's train_min_new_labels "
+        "(production default 5)."
+    ),
     first: int = typer.Option(10, min=2, help="Labels of the first batch (the first model comes after it)."),
     max_labels: int = typer.Option(400, min=2, help="Stop after this many labels."),
     test_split: float = typer.Option(0.3, min=0.05, max=0.95, help="Held-out share used for scoring."),
@@ -124,7 +127,7 @@ def loop(
         min=0.0,
         max=0.5,
         help="Grow batches as the production trigger does: max(--batch, growth * labels) labels per retrain "
-        "(0.1 = the default train_growth).",
+        "(0.1 = the default train_growth; --batch 5 --batch-growth 0.1 is the production schedule).",
     ),
     live: bool = typer.Option(
         False, help="Run the trainer as `prelabel serve` does (background processes, debounce, searches on)."

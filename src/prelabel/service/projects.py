@@ -42,6 +42,7 @@ _BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "queue_random_share": (0.0, 1.0),
     "train_growth": (0.0, 10.0),
     "train_min_labels": (1, None),
+    "train_min_new_labels": (1, None),
     "search_min_labels": (1, None),
     "search_budget_s": (1.0, 3600.0),
     "train_debounce_s": (0.0, 3600.0),

@@ -6,7 +6,7 @@ once the lease expires (up to `MAX_ATTEMPTS` times). Jobs are created on demand 
 only) or by the label trigger (`schedule_due_training`, run by every worker between jobs):
 
 * the first model comes as soon as the project has ``train_min_labels`` (default 10) labeled assets;
-* later, a new fast job is queued once ``max(train_min_labels, train_growth * labeled assets)`` new
+* later, a new fast job is queued once ``max(train_min_new_labels, train_growth * labeled assets)`` new
   DEFAULT/REVIEW labels have arrived since the previous fast job was queued, and no label has come for
   ``train_debounce_s`` (a burst of labels gives one job, not one per label; the wait is capped at 10 times
   the debounce so that a labeler who never pauses still gets fresh predictions);
@@ -45,11 +45,15 @@ DEFAULT_LEASE_SECONDS = 60.0
 # Project settings read by the trainer and the queue: key → (default, help). Stored in projects.settings.
 TRAINING_SETTINGS: dict[str, tuple[Any, str]] = {
     "auto_train": (True, "Retrain automatically as labels arrive (else only on demand)."),
-    "train_min_labels": (
-        10,
-        "Labels needed for the first model, and the least number of new labels for a retrain.",
+    "train_min_labels": (10, "Labels needed for the first model."),
+    "train_min_new_labels": (
+        5,
+        "The least number of new labels for a retrain: every 5 labels while the project is young, so that "
+        "labelers see fresher pre-annotations and the active-learning queue adapts sooner (docs/loop.md).",
     ),
-    "train_growth": (0.1, "A retrain needs max(train_min_labels, train_growth * labeled assets) new labels."),
+    "train_growth": (
+        0.1, "A retrain needs max(train_min_new_labels, train_growth * labeled assets) new labels."
+    ),
     "train_debounce_s": (0.5, "Wait until no label has arrived for this many seconds before retraining."),
     "search_enabled": (
         True,
@@ -86,6 +90,14 @@ TRAINING_SETTINGS: dict[str, tuple[Any, str]] = {
     ),
     "review_threshold": (0.5, "Label-error flags: least margin by which the model contradicts a label."),
 }
+
+
+def retrain_threshold(settings: dict[str, Any] | None, n_labeled: int) -> int:
+    """New labels a project with `n_labeled` labeled assets needs before its next fast model."""
+    return max(
+        int(training_setting(settings, "train_min_new_labels")),
+        int(float(training_setting(settings, "train_growth")) * n_labeled),
+    )
 
 
 def training_setting(settings: dict[str, Any] | None, key: str) -> Any:
@@ -370,8 +382,7 @@ def _schedule_project(store: Store, project_id: int, now: datetime) -> list[Trai
             if n_total < min_labels:
                 return []
         else:
-            threshold = max(min_labels, int(training_setting(settings, "train_growth") * n_total))
-            if n_new < threshold:
+            if n_new < retrain_threshold(settings, n_total):
                 return []
         debounce = float(training_setting(settings, "train_debounce_s"))
         if newest is not None and oldest_new is not None and debounce > 0:
@@ -460,11 +471,11 @@ def training_status(store: Store, actor: Actor, project_id: int) -> TrainingStat
         ).first()
         since = _aware(last.created_at) if last is not None else None
         n_new, _, _ = sql.label_activity(s, project_id, since)
-        min_labels = int(training_setting(settings, "train_min_labels"))
-        if last is None:
-            needed = max(0, min_labels - n)
+        if last is None:  # the first model
+            threshold, n_new = int(training_setting(settings, "train_min_labels")), n
         else:
-            needed = max(0, max(min_labels, int(training_setting(settings, "train_growth") * n)) - n_new)
+            threshold = retrain_threshold(settings, n)
+        needed = max(0, threshold - n_new)
         mv = s.scalars(
             select(t.ModelVersion)
             .where(t.ModelVersion.project_id == project_id, t.ModelVersion.status == ModelStatus.READY)

@@ -45,7 +45,7 @@ from prelabel.automl.features import EMBEDDING_KINDS, KINDS
 from prelabel.automl.label_errors import confident_learning_issues, disagreements, multilabel_issues
 from prelabel.domain import AssetStatus, Interface, parse_interface
 from prelabel.service import training as tsvc
-from prelabel.service.training import ClaimedJob, LeaseLost, training_setting
+from prelabel.service.training import ClaimedJob, LeaseLost, retrain_threshold, training_setting
 from prelabel.store import jobs as sql
 from prelabel.store import tables as t
 from prelabel.store.engine import Store
@@ -455,10 +455,7 @@ class Trainer:
                 return clf.transform_features([pool_texts[int(i)] for i in rows])
 
         # the labels the trigger waits for before the next model: the batch the mix spreads over clusters
-        next_batch = max(
-            int(training_setting(settings, "train_min_labels")),
-            int(float(training_setting(settings, "train_growth")) * n_labels),
-        )
+        next_batch = retrain_threshold(settings, n_labels)
         strategy = make_strategy(
             strategy_name,
             random_share=float(training_setting(settings, "queue_random_share")),
