@@ -145,12 +145,18 @@ def test_first_model_at_ten_labels_then_growing_threshold(world: World) -> None:
     assert made == []  # a fast and a search job are already queued
 
 
-def test_retrains_every_five_new_labels_while_the_project_is_young(store: Store) -> None:
-    texts, _ = topic_corpus(120)
-    w = make_world(store, texts, settings={"train_debounce_s": 0.0, "search_enabled": False})
+def _first_model_claimed(store: Store, n_texts: int, **settings: object) -> World:
+    """A project whose first fast job (at 10 labels) has been queued and claimed."""
+    texts, _ = topic_corpus(n_texts)
+    w = make_world(store, texts, settings={"train_debounce_s": 0.0, "search_enabled": False, **settings})
     _label_n(w, 10)
     assert len(tsvc.schedule_due_training(store)) == 1
     assert tsvc.claim_next_job(store, "w") is not None
+    return w
+
+
+def test_retrains_every_five_new_labels_while_the_project_is_young(store: Store) -> None:
+    w = _first_model_claimed(store, 120)
     _label_n(w, 4, start=10)
     assert tsvc.schedule_due_training(store) == []  # 4 < max(train_min_new_labels 5, 10% of 14)
     assert tsvc.training_status(store, w.admin, w.project_id).labels_needed == 1
@@ -169,12 +175,7 @@ def test_retrains_every_five_new_labels_while_the_project_is_young(store: Store)
 
 
 def test_min_new_labels_is_a_project_setting(store: Store) -> None:
-    texts, _ = topic_corpus(60)
-    settings = {"train_debounce_s": 0.0, "search_enabled": False, "train_min_new_labels": 10}
-    w = make_world(store, texts, settings=settings)
-    _label_n(w, 10)
-    assert len(tsvc.schedule_due_training(store)) == 1
-    assert tsvc.claim_next_job(store, "w") is not None
+    w = _first_model_claimed(store, 60, train_min_new_labels=10)
     _label_n(w, 9, start=10)
     assert tsvc.schedule_due_training(store) == []
     _label_n(w, 1, start=19)
