@@ -18,6 +18,7 @@ from prelabel.bench.loop import (
     aggregate,
     batch_sizes,
     load_dataset,
+    result_stem,
     split,
     summarise,
 )
@@ -114,6 +115,26 @@ def test_batch_sizes_follow_the_production_trigger() -> None:
         assert k >= max(10, int(0.1 * (n + k))) and not (k - 1 >= max(10, int(0.1 * (n + k - 1))))
         n += k
     assert sizes[-1] > 30  # batches grow with the project
+
+
+def test_production_schedule_is_the_triggers() -> None:
+    """`--batch 5 --batch-growth 0.1` (after 10) retrains exactly when the production trigger does."""
+    from prelabel.service.training import TRAINING_SETTINGS, retrain_threshold
+
+    keys = ("train_min_labels", "train_min_new_labels", "train_growth")
+    first, batch, growth = (TRAINING_SETTINGS[k][0] for k in keys)
+    assert (first, batch, growth) == (10, 5, 0.1)
+    sizes = batch_sizes(first, batch, growth, 1000)
+    assert sizes[:9] == [10] + [5] * 8  # every 5 labels up to 50
+    n = sizes[0]
+    for k in sizes[1:]:
+        assert k >= retrain_threshold(None, n + k) and k - 1 < retrain_threshold(None, n + k - 1)
+        n += k
+
+
+def test_live_runs_do_not_overwrite_simulations() -> None:
+    assert result_stem("sms_spam", live=False) == "loop_sms_spam"
+    assert result_stem("sms_spam", live=True) == "loop_sms_spam_live"
 
 
 def test_aggregate_medians_spread_and_paired_ratios() -> None:

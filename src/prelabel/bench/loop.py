@@ -86,6 +86,12 @@ class StrategySummary:
     curve: list[tuple[int, float]]  # median score per label count present in every seed
 
 
+def result_stem(dataset: str, *, live: bool) -> str:
+    """File name (without suffix) of a run's JSON and PNG: `--live` runs get their own, so that a latency
+    measurement does not overwrite the same data set's simulation in the same `--out` directory."""
+    return f"loop_{dataset}_live" if live else f"loop_{dataset}"
+
+
 def batch_sizes(first: int, batch: int, growth: float, max_labels: int) -> list[int]:
     """The labels given before each retrain: `first`, then `batch` each time, or with `growth` > 0 what the
     production trigger waits for (`service.training`: a retrain needs max(train_min_new_labels, growth * labeled
@@ -761,7 +767,8 @@ def _run(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         name = info["dataset"]
-        (out / f"loop_{name}.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
-        plot(name, runs, summaries, full_med, info["metric"], out / f"loop_{name}.png")
-        console.print(f"wrote {out / f'loop_{name}.json'} and {out / f'loop_{name}.png'}")
+        stem = result_stem(name, live=live)
+        (out / f"{stem}.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+        plot(name, runs, summaries, full_med, info["metric"], out / f"{stem}.png")
+        console.print(f"wrote {out / f'{stem}.json'} and {out / f'{stem}.png'}")
     return result
