@@ -95,7 +95,10 @@ def result_stem(dataset: str, *, live: bool) -> str:
 def batch_sizes(first: int, batch: int, growth: float, max_labels: int) -> list[int]:
     """The labels given before each retrain: `first`, then `batch` each time, or with `growth` > 0 what the
     production trigger waits for (`service.training`: a retrain needs max(train_min_new_labels, growth * labeled
-    assets) new labels), i.e. the smallest k >= batch with k >= int(growth * (n + k))."""
+    assets) new labels), i.e. the smallest k with k >= `service.training.retrain_threshold` at n + k labels."""
+    from prelabel.service.training import retrain_threshold
+
+    settings = {"train_min_new_labels": batch, "train_growth": growth}
     sizes: list[int] = []
     n = 0
     while n < max_labels:
@@ -103,7 +106,7 @@ def batch_sizes(first: int, batch: int, growth: float, max_labels: int) -> list[
             k = first
         else:
             k = batch
-            while growth > 0 and k < int(growth * (n + k)):
+            while k < retrain_threshold(settings, n + k):
                 k += 1
         sizes.append(k)
         n += k
