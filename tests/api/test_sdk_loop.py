@@ -46,10 +46,13 @@ def test_train_jobs_status_and_review(alice: Any, make_user: Callable[..., Any],
     c.create_label(project_id, second, {"JOB_0": {"categories": [{"name": "NOT_DISASTER"}]}})
     jobs = c.train(project_id, tier="fast")
     assert [j.tier for j in jobs] == ["fast"] and jobs[0].status == "QUEUED"
-    assert [j.id for j in c.training_jobs(project_id)] == [jobs[0].id]
+    # newest first; the import queued the project's prepare job (sentence vectors, a first queue order)
+    listed = c.training_jobs(project_id)
+    assert [(j.id, j.tier) for j in listed] == [(jobs[0].id, "fast"), (listed[1].id, "prepare")]
     assert c.training_job(project_id, jobs[0].id).id == jobs[0].id
     status = c.training_status(project_id)
-    assert status["project_id"] == project_id and [j["id"] for j in status["active_jobs"]] == [jobs[0].id]
+    assert status["project_id"] == project_id
+    assert sorted(j["id"] for j in status["active_jobs"]) == sorted(j.id for j in listed)
     assert c.review_list(project_id).items == []
     bob = make_user("bob")
     c.add_member(project_id, "bob", "labeler")

@@ -190,3 +190,12 @@ def test_bench_loop_seeds_growth_and_runs_cache(tmp_path: Path, datasets: Path) 
     again = CliRunner().invoke(app, args)  # every run comes from the cache, identical
     assert again.exit_code == 0 and again.output.count("reused") == 4
     assert json.loads((out / "loop_sms.json").read_text())["runs"] == doc["runs"]
+    # the mix started from the project default (diverse first labels); random sampling always at random, so
+    # only the mix is run again for another initial order
+    assert doc["initial_order"] == "diverse"
+    other = CliRunner().invoke(app, [*args, "--initial-order", "random"])
+    assert other.exit_code == 0, other.output
+    assert other.output.count("reused") == 2 and "seed 0 random: reused" in other.output
+    assert json.loads((out / "loop_sms.json").read_text())["initial_order"] == "random"
+    bad = CliRunner().invoke(app, [*args, "--initial-order", "smart"])
+    assert bad.exit_code != 0 and "Unknown initial order 'smart'" in str(bad.exception or "") + bad.output

@@ -51,9 +51,11 @@ def make_world(
 ) -> World:
     admin = actor(store, "admin")
     lab, lab2, rev = actor(store, "lab"), actor(store, "lab2"), actor(store, "rev")
-    project = create_project(
-        store, admin, title="t", interface=interface or SINGLE, settings=settings or {"train_debounce_s": 0.0}
-    )
+    # no prepare job unless a test asks for one (it has tests of its own): the import's random order and
+    # TF-IDF-only fast models
+    base = {"use_embeddings": False, "queue_initial_order": "random"}
+    chosen = settings or {"train_debounce_s": 0.0}
+    project = create_project(store, admin, title="t", interface=interface or SINGLE, settings={**base, **chosen})
     for a, role in ((lab, "labeler"), (lab2, "labeler"), (rev, "reviewer")):
         add_member(store, admin, project.id, username=a.username, role=role)
     records = [

@@ -363,26 +363,33 @@ def _features(store: Store, mv_id: int) -> tuple[str, Any]:
 
 @pytest.mark.embeddings
 @pytest.mark.skipif(not embeddings_available(), reason="prelabel[embeddings] is not installed")
-def test_search_encodes_the_project_then_fast_models_add_sentence_vectors(store: Store, tmp_path: Path) -> None:
-    w, truth = _labeled_world(store, n_assets=60, n_labels=12)
+def test_prepare_encodes_the_project_then_fast_models_add_sentence_vectors(store: Store, tmp_path: Path) -> None:
+    w, truth = _labeled_world(store, n_assets=60, n_labels=12, use_embeddings=True)
     texts = topic_corpus(60)[0]
-    (first,) = Trainer(store, cache_dir=str(tmp_path)).run_until_idle()
+    (first,) = Trainer(store, cache_dir=str(tmp_path), tiers=("fast",)).run_until_idle()
     assert first.status == "SUCCEEDED" and "embed" not in first.timings
     features, note = _features(store, first.model_version_id or 0)
     assert "minilm" not in features and note is None  # nothing encoded yet: TF-IDF only, no waiting
     assert count_missing(texts, tmp_path) == 60
 
-    tsvc.request_training(store, w.admin, w.project_id, tier="search")
-    (search,) = Trainer(store, cache_dir=str(tmp_path), schedule=False, max_trials=2).run_until_idle()
-    assert search.status == "SUCCEEDED", search.message
-    assert "embed" in search.timings and count_missing(texts, tmp_path) == 0  # every asset, labeled or not
+    # the import queued a prepare job; the second worker process runs it (encoding every text)
+    (prep,) = Trainer(store, cache_dir=str(tmp_path), tiers=("prepare", "search")).run_until_idle()
+    assert prep.tier == "prepare" and prep.status == "SUCCEEDED", prep.message
+    assert prep.model_version_id is None and "60 texts encoded" in prep.message
+    assert "embed" in prep.timings and count_missing(texts, tmp_path) == 0  # every asset, labeled or not
 
     for aid, y in list(zip(w.asset_ids, truth, strict=True))[12:24]:
         label(w, aid, y)
-    (fast,) = Trainer(store, cache_dir=str(tmp_path)).run_until_idle()
+    (fast,) = Trainer(store, cache_dir=str(tmp_path), tiers=("fast",)).run_until_idle()
     assert fast.tier == "fast" and fast.status == "SUCCEEDED", fast.message
     features, note = _features(store, fast.model_version_id or 0)
     assert "minilm" in features and note == "used (0 texts encoded)"
+
+    # a search encodes what is missing too (texts imported while no prepare worker ran)
+    tsvc.request_training(store, w.admin, w.project_id, tier="search")
+    searcher = Trainer(store, cache_dir=str(tmp_path), schedule=False, max_trials=2, tiers=("search",))
+    (search,) = searcher.run_until_idle()
+    assert search.status == "SUCCEEDED" and "embed" in search.timings, search.message
 
 
 @pytest.mark.embeddings

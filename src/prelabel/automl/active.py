@@ -19,6 +19,9 @@ Strategies (by name, see `make_strategy`):
 of
   the feature space (round-robin over clusters, most uncertain first in each), with a share of random picks.
 
+Before any model exists, `representatives` picks the texts a first model should learn from: the most central
+item of each k-means cluster of the texts' sentence vectors (a "diverse" initial queue order).
+
 Only numpy, scipy and scikit-learn are imported here.
 """
 
@@ -375,6 +378,36 @@ def _cluster(
     labels = np.asarray(km.fit_predict(x), dtype=np.int64)
     dist = np.linalg.norm(x - km.cluster_centers_[labels], axis=1)
     return labels, np.asarray(dist, dtype=np.float64)
+
+
+def representatives(features: Any, k: int, rng: np.random.Generator) -> NDArray[np.int64]:
+    """Rows of `features` for a first model to learn from, before any label: k-means (k clusters, rows
+    L2-normalised, so cosine geometry for sentence vectors) and the row nearest each cluster's centre, largest
+    cluster first. Returns min(k, distinct rows) row indices without repeats.
+
+    Measured on the shared data sets with MiniLM vectors (docs/loop.md): ten such rows cover every BBC news
+    class on every seed, and the first fast model scores far above ten random rows."""
+    from sklearn.cluster import KMeans
+    from sklearn.preprocessing import normalize
+
+    x = np.asarray(features, dtype=np.float64)
+    n = x.shape[0]
+    if n == 0 or k < 1:
+        return np.zeros(0, dtype=np.int64)
+    x = normalize(x)
+    k = min(k, n, len(np.unique(np.round(x, 6), axis=0)))
+    if k <= 1:
+        return np.asarray([int(rng.integers(0, n))], dtype=np.int64)
+    km = KMeans(n_clusters=k, n_init=3, random_state=int(rng.integers(0, 2**31 - 1)), max_iter=100)
+    labels = np.asarray(km.fit_predict(x), dtype=np.int64)
+    dist = np.linalg.norm(x - km.cluster_centers_[labels], axis=1)
+    sizes = np.bincount(labels, minlength=k)
+    out: list[int] = []
+    for c in np.argsort(-sizes, kind="stable"):
+        members = np.flatnonzero(labels == c)
+        if len(members):
+            out.append(int(members[np.argmin(dist[members])]))
+    return np.asarray(out, dtype=np.int64)
 
 
 def _interleave_random(order: list[int], share: float, rng: np.random.Generator) -> list[int]:

@@ -253,6 +253,7 @@ def simulate(
     progress: Any = None,
     live: bool = False,
     use_embeddings: bool = False,
+    initial_order: str = "diverse",
 ) -> StrategyRun:
     from prelabel.service.assets import import_assets
     from prelabel.service.auth import Actor, create_user
@@ -284,6 +285,8 @@ def simulate(
                 "train_growth": batch_growth,
                 "queue_random_share": random_share,
                 "use_embeddings": use_embeddings,
+                # random sampling is random from the first label on; the others start like production
+                "queue_initial_order": "random" if strategy == "random" else initial_order,
                 # live: the production defaults (debounce, searches in their own process)
                 **({} if live else {"train_debounce_s": 0.0, "search_enabled": False}),
             },
@@ -292,8 +295,8 @@ def simulate(
         records += [AssetIn(external_id=f"x{j}", content=text) for j, text in enumerate(extra_unlabeled or [])]
         import_assets(store, actor, project.id, records)
         truth = {f"r{i}": ds.targets[i] for i in train_idx}
-        # the queue is random until the first model (queue_initial_order): re-drawn from the seed so that
-        # every strategy of a seed gets the same first labels
+        # the import's random order (queue_initial_order random, and diverse apart from its first picks) is
+        # re-drawn from the seed so that every strategy of a seed starts from the same random order
         from sqlalchemy import select
 
         from prelabel.service.queue import set_priorities
@@ -304,6 +307,8 @@ def simulate(
         set_priorities(store, project.id, zip(ids, rng.random(len(ids)).tolist(), strict=True))
 
         trainer = Trainer(store, worker_id=f"sim-{strategy}", chunk_size=5000)
+        if not live:  # the import's prepare job (a diverse first order), as a worker would run it now
+            trainer.run_until_idle()
         handle = None
         if live:
             from prelabel.config import Settings
@@ -544,6 +549,7 @@ def run(
     runs_cache: Path | None = None,
     mix_options: dict[str, float] | None = None,
     embeddings: bool = True,
+    initial_order: str | None = None,
 ) -> dict[str, Any]:
     """Every strategy on `seeds` repetitions (seeds `seed`, `seed`+1, …; each its own sample, split, initial
     queue order and full-data score); the table shows medians over the seeds."""
@@ -556,7 +562,13 @@ def run(
         raise ValueError(f"seeds must be at least 1; got {seeds}.")
     seed_list = list(range(seed, seed + seeds))
     mix_opts = dict(mix_options or {})
+    from prelabel.service.projects import PROJECT_SETTINGS
     from prelabel.service.training import training_setting
+
+    initial_order = initial_order or str(training_setting(None, "queue_initial_order"))
+    orders = PROJECT_SETTINGS["queue_initial_order"].choices or ()
+    if initial_order not in orders:
+        raise ValueError(f"Unknown initial order {initial_order!r}; choose from {list(orders)}.")
 
     random_share = float(mix_opts.pop("random_share", training_setting(None, "queue_random_share")))
     if live and mix_opts:
@@ -574,7 +586,7 @@ def run(
             strategies=strategies, batch=batch, first=first, max_labels=max_labels, test_split=test_split,
             max_rows=max_rows, extra_unlabeled=extra_unlabeled, out=out, seed_list=seed_list,
             batch_growth=batch_growth, live=live, runs_cache=runs_cache, random_share=random_share,
-            mix_defaults=dict(active.MIX_DEFAULTS), embeddings=embeddings,
+            mix_defaults=dict(active.MIX_DEFAULTS), embeddings=embeddings, initial_order=initial_order,
         )  # fmt: skip
     finally:
         active.MIX_DEFAULTS.clear()
@@ -602,6 +614,7 @@ def _run(
     random_share: float,
     mix_defaults: dict[str, Any],
     embeddings: bool,
+    initial_order: str,
 ) -> dict[str, Any]:
     from rich.console import Console
     from rich.table import Table
@@ -667,7 +680,9 @@ def _run(
                     key = json.dumps(
                         [str(data), text_column, label_column, labels_column, sizes, test_split, max_rows,
                          str(extra_unlabeled), live, strat, sd, "emb" if use_emb else "word"]
-                        + ([random_share, sorted(mix_defaults.items())] if strat == "mix" else []),
+                        + ([random_share, sorted(mix_defaults.items())] if strat == "mix" else [])
+                        # the initial order: "diverse" joined the key in session 6 (earlier runs: random)
+                        + ([initial_order] if strat != "random" and initial_order != "random" else []),
                     )
                     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
                     cache_file = runs_cache / f"{info['dataset']}_{strat}_seed{sd}_{digest}.json"
@@ -699,6 +714,7 @@ def _run(
                         progress=progress,
                         live=live,
                         use_embeddings=use_emb,
+                        initial_order=initial_order,
                     )
                 )
                 (Path(tmp) / f"{strat}-{sd}.db").unlink(missing_ok=True)
@@ -763,6 +779,7 @@ def _run(
         "seed": seed,
         "seeds": seed_list,
         "live": live,
+        "initial_order": initial_order,
         "mix": {"random_share": random_share, **mix_defaults},
         "summary": [asdict(sm) for sm in summaries],
         "runs": [asdict(r) for r in runs],

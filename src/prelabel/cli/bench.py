@@ -148,6 +148,12 @@ def loop(
         help="Encode every text with MiniLM first (as the search worker does after an import) so that fast "
         "models add sentence vectors (project setting use_embeddings); --no-embeddings: word TF-IDF only.",
     ),
+    initial_order: str | None = typer.Option(
+        None,
+        "--initial-order",
+        help="The other strategies' queue order before the first model (project setting queue_initial_order: "
+        "diverse, random, import; default: the project default). Random sampling always starts at random.",
+    ),
 ) -> None:
     """Loop: simulated labelers through the real queue and trainer; learning curves, latency."""
     from prelabel.bench.loop import run
@@ -161,5 +167,5 @@ def loop(
         strategies=[s.strip() for s in strategies.split(",") if s.strip()], batch=batch, first=first,
         max_labels=max_labels, test_split=test_split, max_rows=max_rows, extra_unlabeled=extra_unlabeled,
         out=out, seed=seed, seeds=seeds, batch_growth=batch_growth, live=live,
-        runs_cache=runs_cache, mix_options=mix, embeddings=embeddings,
+        runs_cache=runs_cache, mix_options=mix, embeddings=embeddings, initial_order=initial_order,
     )

@@ -30,7 +30,7 @@ from prelabel.service.dto import (
     OnConflict,
     PredictionOut,
 )
-from prelabel.service.training import training_setting
+from prelabel.service.training import queue_prepare, training_setting
 from prelabel.store import repositories as repo
 from prelabel.store import tables as t
 from prelabel.store.engine import Store
@@ -186,8 +186,9 @@ def import_assets(
             )
         now = t.utcnow()
         # until a model scores them, new assets are served in random order unless the project asks for
-        # file order (priorities in [0, 1); ties, i.e. "import", by id)
-        shuffle = training_setting(project.settings, "queue_initial_order") == "random"
+        # file order (priorities in [0, 1); ties, i.e. "import", by id); "diverse" is random until the
+        # prepare job has put the most representative texts in front (priorities above 1)
+        shuffle = training_setting(project.settings, "queue_initial_order") != "import"
         rng = random.Random()
         new_rows: list[dict[str, Any]] = []
         new_labels: dict[str, dict[str, Any]] = {}
@@ -229,6 +230,8 @@ def import_assets(
             update_cols=["content", "json_metadata", "is_honeypot", "honeypot_response", "updated_at"],
         )
         n_labels = _import_labels(s, actor, project_id, new_labels, update_labels, now)
+        if new_rows or updates:  # new texts to encode (and, before a first model, a first queue order)
+            queue_prepare(s, project_id, project.settings)
         return ImportResult(created=len(new_rows), updated=len(updates), skipped=skipped, labels_created=n_labels)
 
 

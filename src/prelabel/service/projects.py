@@ -35,7 +35,7 @@ class SettingSpec:
 _QUEUE_STRATEGIES = ("random", "least_confidence", "margin", "entropy", "mix")
 _CHOICES: dict[str, tuple[str, ...]] = {
     "queue_strategy": _QUEUE_STRATEGIES,
-    "queue_initial_order": ("random", "import"),
+    "queue_initial_order": ("diverse", "random", "import"),
 }
 _BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "honeypot_rate": (0.0, 1.0),

@@ -11,7 +11,7 @@ the lease.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -202,6 +202,17 @@ def set_priorities(
         with store.transaction() as s:
             n += sql.set_priorities(s, project_id, batch)
     return n
+
+
+def set_initial_order(store: Store, project_id: int, rows: Sequence[tuple[int, float]]) -> bool:
+    """Worker path (the prepare job): give these assets priorities in front of the import's random ones, in one
+    transaction and only while no model has ordered the queue (a model's order is never overwritten);
+    whether it was applied."""
+    with store.transaction() as s:
+        if sql.lock_project(s, project_id) is None or sql.has_ready_model(s, project_id):
+            return False
+        sql.set_priorities(s, project_id, rows)
+        return True
 
 
 def review_list(

@@ -1,6 +1,6 @@
 """Training jobs: requesting them (API/CLI/UI), listing them, and the worker-side claim/heartbeat/finish.
 
-A training job is a row of ``training_jobs`` (tier ``fast`` or ``search``). Workers claim jobs atomically
+A training job is a row of ``training_jobs`` (tier ``fast``, ``search`` or ``prepare``). Workers claim jobs atomically
 with a lease (see `prelabel.store.jobs`); a worker that dies stops heart-beating and its job is claimed again
 once the lease expires (up to `MAX_ATTEMPTS` times). Jobs are created on demand (`request_training`, admin
 only) or by the label trigger (`schedule_due_training`, run by every worker between jobs):
@@ -11,7 +11,11 @@ only) or by the label trigger (`schedule_due_training`, run by every worker betw
   ``train_debounce_s`` (a burst of labels gives one job, not one per label; the wait is capped at 10 times
   the debounce so that a labeler who never pauses still gets fresh predictions);
 * a budgeted search job follows when ``search_enabled`` and the project has ``search_min_labels``, unless
-  one is already queued or running.
+  one is already queued or running;
+* an import queues a ``prepare`` job (`queue_prepare`): it trains nothing, but encodes the new texts with the
+  sentence model and, while the project has no model, puts the most representative unlabeled texts at the
+  front of the queue (``queue_initial_order`` "diverse"), so that the first model learns from every region
+  of the data instead of ten random texts.
 
 Trigger settings live in the project's settings (defaults and help: `TRAINING_SETTINGS`).
 """
@@ -36,7 +40,7 @@ from prelabel.store import tables as t
 from prelabel.store.engine import Store
 from prelabel.store.tables import utcnow
 
-Tier = Literal["fast", "search"]
+Tier = Literal["fast", "search", "prepare"]
 TierRequest = Literal["fast", "search", "both"]
 
 MAX_ATTEMPTS = 3
@@ -79,10 +83,11 @@ TRAINING_SETTINGS: dict[str, tuple[Any, str]] = {
         "the noisy disaster tweets only with the TF-IDF-only fast tier).",
     ),
     "queue_initial_order": (
-        "random",
-        "Order in which newly imported assets are served until a model has scored them: random (the default: a "
-        "file sorted by class or date would otherwise give the first model one class or one period) or import "
-        "(file order).",
+        "diverse",
+        "Order in which newly imported assets are served until a model has scored them: diverse (the default: "
+        "first the most central text of each of train_min_labels k-means clusters of the sentence vectors, then "
+        "random; needs prelabel[embeddings], else random), random (a file sorted by class or date would "
+        "otherwise give the first model one class or one period) or import (file order).",
     ),
     "honeypot_rate": (
         0.0,
@@ -162,6 +167,18 @@ def enqueue(
     session.add(job)
     session.flush()
     return job, True
+
+
+def queue_prepare(session: Any, project_id: int, settings: dict[str, Any] | None) -> t.TrainingJob | None:
+    """Inside an import's transaction: queue the project's `prepare` job (one at most) when there is something
+    to prepare: texts to encode for the fast models (`use_embeddings`) or a diverse first queue order."""
+    wanted = bool(training_setting(settings, "use_embeddings")) or (
+        training_setting(settings, "queue_initial_order") == "diverse"
+    )
+    if not wanted:
+        return None
+    job, _ = enqueue(session, project_id, "prepare", reason="import")
+    return job
 
 
 def request_training(
@@ -313,6 +330,12 @@ def succeed_job_in(session: Any, job: ClaimedJob, *, message: str, model_version
         n_labels=n_labels,
     ):
         raise LeaseLost(f"worker {job.worker_id} lost the lease on training job {job.id}")
+
+
+def complete_job_without_model(store: Store, job: ClaimedJob, message: str) -> None:
+    """Succeed a job that publishes no model version (a `prepare` job); LeaseLost if no longer held."""
+    with store.transaction() as s:
+        succeed_job_in(s, job, message=message, model_version_id=None, n_labels=0)
 
 
 def schedule_due_training(store: Store, *, now: datetime | None = None) -> list[TrainingJobOut]:

@@ -42,7 +42,7 @@ def claim_job(
     project_id: int | None = None,
     tiers: Iterable[str] | None = None,
 ) -> t.TrainingJob | None:
-    """Claim the most urgent claimable job (fast before search, then oldest) for `worker_id`; None if none.
+    """Claim the most urgent claimable job (fast, then prepare, then search; then oldest) for `worker_id`; None if none.
 
     Increments `attempts`; a re-claimed job keeps its `model_version_id` so the claimer can clean up after the
     previous (crashed) holder.
@@ -54,7 +54,7 @@ def claim_job(
         stmt = stmt.where(t.TrainingJob.project_id == project_id)
     if tiers is not None:
         stmt = stmt.where(t.TrainingJob.tier.in_(list(tiers)))
-    tier_rank = case((t.TrainingJob.tier == "fast", 0), else_=1)
+    tier_rank = case((t.TrainingJob.tier == "fast", 0), (t.TrainingJob.tier == "prepare", 1), else_=2)
     stmt = stmt.order_by(tier_rank, t.TrainingJob.created_at, t.TrainingJob.id).limit(5)
     if session.get_bind().dialect.name == "postgresql":  # lock only the row we take
         stmt = stmt.limit(1).with_for_update(skip_locked=True)
@@ -212,6 +212,38 @@ def set_priorities(session: Session, project_id: int, rows: Iterable[tuple[int, 
     )
     session.execute(stmt, params)
     return len(params)
+
+
+def has_ready_model(session: Session, project_id: int) -> bool:
+    """True once the trainer has published a model for the project (it then orders the queue)."""
+    return (
+        session.scalar(
+            select(t.ModelVersion.id)
+            .where(
+                t.ModelVersion.project_id == project_id,
+                t.ModelVersion.name == "automl",
+                t.ModelVersion.status == ModelStatus.READY,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def queue_head(session: Session, project_id: int, n: int) -> list[tuple[int, str]]:
+    """``(asset_id, content)`` of the first `n` unlabeled, non-honeypot assets with text, by queue priority."""
+    rows = session.execute(
+        select(t.Asset.id, t.Asset.content)
+        .where(
+            t.Asset.project_id == project_id,
+            t.Asset.status == AssetStatus.TODO,
+            t.Asset.is_honeypot.is_(False),
+            func.length(func.trim(t.Asset.content)) > 0,
+        )
+        .order_by(t.Asset.priority.desc(), t.Asset.id)
+        .limit(n)
+    ).all()
+    return [(int(a), str(c)) for a, c in rows]
 
 
 def set_review_flags(

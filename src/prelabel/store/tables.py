@@ -209,7 +209,7 @@ class TrainingJob(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
-    tier: Mapped[str] = mapped_column(String(20))  # fast | search
+    tier: Mapped[str] = mapped_column(String(20))  # fast | search | prepare
     status: Mapped[str] = mapped_column(String(20), default="QUEUED")
     reason: Mapped[str] = mapped_column(String(40), default="manual")  # labels | manual | ...
     requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)

@@ -432,7 +432,8 @@ def _model_status(
     store: Store, actor: Actor, project: ProjectOut, asset_id: int | None, shown: int | None
 ) -> dict[str, Any]:
     jobs = list_training_jobs(store, actor, project.id, limit=5)
-    active = next((j for j in jobs if j.status in ACTIVE_JOB_STATES), None)
+    # a model on its way (a prepare job trains nothing)
+    active = next((j for j in jobs if j.status in ACTIVE_JOB_STATES and j.tier != "prepare"), None)
     newest = latest_ready_model_version(store, project.id)  # membership checked by get_project
     fresher = None
     if asset_id is not None and newest is not None and newest.id != (shown or 0):

@@ -18,7 +18,9 @@ from typing import Any
 from prelabel.config import Settings
 
 STOP_TIMEOUT_S = 10.0
-DEFAULT_TIERS: tuple[tuple[str, ...], ...] = (("fast",), ("search",))
+# the second process also prepares imports (encoding texts takes minutes on a large import): a fast model is
+# never stuck behind it
+DEFAULT_TIERS: tuple[tuple[str, ...], ...] = (("fast",), ("prepare", "search"))
 
 
 def _main(

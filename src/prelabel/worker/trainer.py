@@ -16,6 +16,11 @@ One job, in order (each step its own short transaction, so the database is never
 6. give every unlabeled asset a queue priority (the project's active-learning strategy) and refresh the
    label-error review flags (confident learning on out-of-fold probabilities).
 
+A `prepare` job (queued by every import) trains nothing: while the project has no model and its
+`queue_initial_order` is "diverse", it encodes a sample of the unlabeled texts and moves the most central text of
+each k-means cluster to the front of the queue (`automl.active.representatives`), then encodes the rest of the
+project's texts so that fast models use the sentence vectors.
+
 A worker killed at any point leaves either nothing visible or a complete READY version; its job's lease
 expires and another worker claims it again (abandoning the partial TRAINING version first). The server logs
 one
@@ -39,7 +44,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from prelabel.automl.active import STRATEGIES, QueryContext, make_strategy
+from prelabel.automl.active import STRATEGIES, QueryContext, make_strategy, representatives
 from prelabel.automl.embeddings import count_missing, default_cache_dir, embed, embeddings_available
 from prelabel.automl.features import EMBEDDING_KINDS, KINDS
 from prelabel.automl.label_errors import confident_learning_issues, disagreements, multilabel_issues
@@ -217,7 +222,10 @@ class Trainer:
         result = JobResult(job.id, job.project_id, job.tier, "FAILED", "")
         try:
             with _Heartbeat(self.store, job, self.lease_seconds) as hb, threadpool_limits(self.blas_threads):
-                mv_id = self._run(job, hb, result, timings)
+                if job.tier == "prepare":
+                    self._prepare(job, hb, result, timings)
+                else:
+                    mv_id = self._run(job, hb, result, timings)
             result.status = "SUCCEEDED"
         except LeaseLost as exc:
             result.status, result.message = "LOST", str(exc)
@@ -393,6 +401,54 @@ class Trainer:
         self._review_flags(job, model, settings, statuses)
         timings["queue"] = time.perf_counter() - t0
         return mv.id
+
+    # --- prepare: a first queue order and the sentence vectors ---------------------------------------------
+    INITIAL_SAMPLE = 1000  # unlabeled texts the first queue order is chosen from (encoded first)
+
+    def _prepare(self, job: ClaimedJob, hb: _Heartbeat, result: JobResult, timings: dict[str, float]) -> None:
+        with self.store.transaction(read_only=True) as s:
+            project = s.get(t.Project, job.project_id)
+            if project is None:
+                raise NotEnoughLabels(f"project {job.project_id} no longer exists")
+            settings = dict(project.settings or {})
+        use_embeddings = bool(training_setting(settings, "use_embeddings"))
+        t0 = time.perf_counter()
+        order, encoded = self._initial_order(job, settings, hb)
+        timings["order"] = time.perf_counter() - t0
+        if use_embeddings and embeddings_available():
+            t0 = time.perf_counter()
+            encoded += self._encode_project(job.project_id, hb)
+            timings["embed"] = time.perf_counter() - t0
+        hb.check()
+        result.message = f"{order}; {encoded} texts encoded"
+        tsvc.complete_job_without_model(self.store, job, result.message)
+
+    def _initial_order(self, job: ClaimedJob, settings: dict[str, Any], hb: _Heartbeat) -> tuple[str, int]:
+        """Put the most representative unlabeled texts first while no model orders the queue; what was done
+        and how many texts were encoded for it."""
+        from prelabel.service.queue import set_initial_order
+
+        if training_setting(settings, "queue_initial_order") != "diverse":
+            return f"initial order {training_setting(settings, 'queue_initial_order')}", 0
+        if not embeddings_available():
+            return "initial order random: the sentence model is not installed (prelabel[embeddings])", 0
+        with self.store.transaction(read_only=True) as s:
+            if sql.has_ready_model(s, job.project_id):
+                return "initial order left to the model", 0
+            sample = sql.queue_head(s, job.project_id, self.INITIAL_SAMPLE)  # priorities are random here
+        k = int(training_setting(settings, "train_min_labels"))
+        if len(sample) <= k:
+            return f"initial order random: {len(sample)} unlabeled texts", 0
+        self._report(hb, "order", 0.01, f"encoding {len(sample)} texts for the first queue order")
+        texts = [c for _, c in sample]
+        encoded = count_missing(texts, self._embedding_cache_dir())
+        vectors = embed(texts, self._embedding_cache_dir(), threads=self.blas_threads)
+        hb.check()
+        picks = representatives(vectors, k, np.random.default_rng(job.id))
+        ranked = [(sample[int(i)][0], 1.0 + (len(picks) - r) / len(picks)) for r, i in enumerate(picks)]
+        if not set_initial_order(self.store, job.project_id, ranked):
+            return "initial order left to the model", encoded
+        return f"initial order diverse: {len(picks)} representative texts first", encoded
 
     # --- sentence embeddings -----------------------------------------------------------------------------
     def _embedding_cache_dir(self) -> Path:
