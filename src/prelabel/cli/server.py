@@ -274,8 +274,9 @@ def setup_demo(store: Store, *, password: str | None = None) -> dict[str, Any]:
 def _shuffle_cold_start(store: Store, project_id: int) -> None:
     """Serve the first tweets in a seeded random order. Every import already gives new assets random priorities
     (project setting `queue_initial_order`; the files are sorted, their first ~50 tweets all disasters); the
-    demo re-draws them from a fixed seed so that every demo starts with the same tweets. The trainer replaces
-    these priorities with active-learning ones after its first model."""
+    demo re-draws them from a fixed seed so that every demo starts with the same tweets. The import's prepare
+    job then moves ten representative tweets in front (the "diverse" order, once the background worker has
+    encoded them), and the trainer replaces all of it with active-learning priorities after its first model."""
     import random
 
     from prelabel.service import assets, queue

@@ -20,9 +20,13 @@ def worker(
     lease_seconds: Annotated[float, typer.Option(help="Job lease; a silent worker's job is re-claimed after.")] = 60.0,
     poll_seconds: Annotated[float, typer.Option(help="Seconds between polls when there is nothing to do.")] = 0.25,
     search_jobs: Annotated[int, typer.Option(help="Parallel trial processes of an AutoML search.")] = 1,
-    tiers: Annotated[str, typer.Option(help="Claim only these job tiers: fast, search or fast,search.")] = (
-        "fast,search"
-    ),
+    tiers: Annotated[
+        str,
+        typer.Option(
+            help="Claim only these job tiers, comma-separated: fast, prepare (an import's sentence vectors and "
+            "first queue order), search."
+        ),
+    ] = "fast,prepare,search",
     log_level: Annotated[str, typer.Option(envvar="PRELABEL_LOG_LEVEL")] = "INFO",
 ) -> None:
     """Run a background trainer until interrupted: queue jobs as labels arrive, claim and run them."""
@@ -31,8 +35,8 @@ def worker(
     from prelabel.worker.trainer import Trainer
 
     chosen = tuple(x.strip() for x in tiers.split(",") if x.strip())
-    if not chosen or any(x not in ("fast", "search") for x in chosen):
-        _fail(f"--tiers must list fast and/or search; got {tiers!r}.")
+    if not chosen or any(x not in ("fast", "prepare", "search") for x in chosen):
+        _fail(f"--tiers must list some of fast, prepare, search; got {tiers!r}.")
     _setup_logging(log_level)
     with _store(database_url) as store:
         trainer = Trainer(
@@ -87,7 +91,8 @@ def train(
                     tasks[key] = bars.add_task(label, total=1.0, msg="")
                 bars.update(tasks[key], completed=fraction, msg=message[:60])
 
-            trainer = Trainer(store, progress=on_progress, schedule=False)
+            # only the tiers asked for: an import's prepare job is left to the workers
+            trainer = Trainer(store, progress=on_progress, schedule=False, tiers=tuple(j.tier for j in jobs))
             for _ in jobs:
                 tasks.clear()
                 result = trainer.run_once(project_id=project)
