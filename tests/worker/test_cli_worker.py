@@ -42,7 +42,8 @@ def test_train_runs_only_the_tiers_asked_for_and_worker_tiers_are_checked(store:
     for aid, y in list(zip(w.asset_ids, truth, strict=True))[:12]:
         label(w, aid, y)
     runner = CliRunner()
-    res = runner.invoke(app, ["train", str(w.project_id), "--user", "admin", "--database-url", db_url, "--tier", "fast"])
+    args = ["train", str(w.project_id), "--user", "admin", "--database-url", db_url, "--tier", "fast"]
+    res = runner.invoke(app, args)
     assert res.exit_code == 0 and "job 2 (fast): SUCCEEDED" in res.output, res.output
     with store.transaction(read_only=True) as s:
         jobs = s.execute(select(t.TrainingJob.tier, t.TrainingJob.status).order_by(t.TrainingJob.id)).all()
