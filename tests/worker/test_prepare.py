@@ -154,11 +154,22 @@ def test_diverse_first_labels_cover_every_bbc_class(store: Store, datasets: Path
     assert "150 texts encoded" in prep.message  # the sample first (here: every article), then the rest
     order = _queue_order(store, w.project_id)
     assert [p > 1.0 for _, p in order[:11]] == [True] * 10 + [False]  # train_min_labels picks in front
+    assert all(p < 2.0 for _, p in order) and all(0.0 <= p < 1.0 for _, p in order[10:])
     first = _label_served(w, by_id, 10)
     assert first == [a for a, _ in order[:10]]  # the queue serves them, in that order
     # every class among the first model's ten labels (ten random articles of five balanced classes miss a
     # class about half the time)
     assert {by_id[a] for a in first} == set(BBC_KEYS)
+
+    # a second import before the first model: its prepare job picks again among all unlabeled articles, and
+    # the earlier picks go back among the random ones (still exactly ten in front)
+    extra, _ = _bbc_sample(datasets, per_class=2)
+    import_assets(store, w.admin, w.project_id, [AssetIn(external_id=f"new{i}", content=f"{x} (again)")
+                                                 for i, x in enumerate(extra)])  # fmt: skip
+    (again,) = Trainer(store, cache_dir=str(tmp_path), tiers=("prepare",)).run_until_idle()
+    assert "initial order diverse: 10 representative texts first" in again.message
+    in_front = [p for _, p in _queue_order(store, w.project_id) if p > 1.0]
+    assert len(in_front) == 10 and all(p < 2.0 for p in in_front)
 
 
 @pytest.mark.embeddings

@@ -205,12 +205,19 @@ def set_priorities(
 
 
 def set_initial_order(store: Store, project_id: int, rows: Sequence[tuple[int, float]]) -> bool:
-    """Worker path (the prepare job): give these assets priorities in front of the import's random ones, in one
-    transaction and only while no model has ordered the queue (a model's order is never overwritten);
-    whether it was applied."""
+    """Worker path (the prepare job): give these assets priorities in (1, 2), in front of the import's random
+    ones in [0, 1), in one transaction and only while no model has ordered the queue (a model's order is never
+    overwritten); whether it was applied. An earlier prepare job's picks (a re-run, a second import) go back
+    among the random ones first, so only this job's picks are in front."""
     with store.transaction() as s:
         if sql.lock_project(s, project_id) is None or sql.has_ready_model(s, project_id):
             return False
+        s.execute(
+            update(t.Asset)
+            .where(t.Asset.project_id == project_id, t.Asset.priority > 1.0)
+            .values(priority=t.Asset.priority - 1.0)
+            .execution_options(synchronize_session=False)
+        )
         sql.set_priorities(s, project_id, rows)
         return True
 

@@ -445,7 +445,7 @@ class Trainer:
         vectors = embed(texts, self._embedding_cache_dir(), threads=self.blas_threads)
         hb.check()
         picks = representatives(vectors, k, np.random.default_rng(job.id))
-        ranked = [(sample[int(i)][0], 1.0 + (len(picks) - r) / len(picks)) for r, i in enumerate(picks)]
+        ranked = [(sample[int(i)][0], 1.0 + (len(picks) - r) / (len(picks) + 1)) for r, i in enumerate(picks)]
         if not set_initial_order(self.store, job.project_id, ranked):
             return "initial order left to the model", encoded
         return f"initial order diverse: {len(picks)} representative texts first", encoded
