@@ -448,6 +448,10 @@ class Trainer:
         ranked = [(sample[int(i)][0], 1.0 + (len(picks) - r) / (len(picks) + 1)) for r, i in enumerate(picks)]
         if not set_initial_order(self.store, job.project_id, ranked):
             return "initial order left to the model", encoded
+        logger.info(
+            "project %d: %d representative texts at the front of the queue (from %d, %d newly encoded)",
+            job.project_id, len(picks), len(sample), encoded,
+        )  # fmt: skip
         return f"initial order diverse: {len(picks)} representative texts first", encoded
 
     # --- sentence embeddings -----------------------------------------------------------------------------
