@@ -108,10 +108,11 @@ def test_an_import_queues_one_prepare_job_unless_nothing_needs_it(store: Store) 
     status = tsvc.training_status(store, w.labeler, w.project_id)
     assert [j.tier for j in status.active_jobs] == ["prepare"]
 
+    # use_embeddings off: no sentence model anywhere, so nothing to prepare (the diverse order needs it)
     admin = actor(store, "admin2")
     off = create_project(
         store, admin, title="off", interface={"jobs": [{"name": "T", "categories": [{"key": "A"}, {"key": "B"}]}]},
-        settings={"use_embeddings": False, "queue_initial_order": "random"},
+        settings={"use_embeddings": False, "queue_initial_order": "diverse"},
     )  # fmt: skip
     import_assets(store, admin, off.id, [AssetIn(external_id="x", content="text")])
     with store.transaction(read_only=True) as s:
@@ -141,6 +142,12 @@ def test_without_the_sentence_model_the_order_stays_random(store: Store, monkeyp
     (prep,) = Trainer(store, tiers=("prepare",)).run_until_idle()
     assert prep.status == "SUCCEEDED" and "initial order random: the sentence model is not installed" in prep.message
     assert _queue_order(store, w.project_id) == before and max(p for _, p in before) < 1.0
+
+    # a job queued while the sentence model was on, run after it was turned off: no sentence model, no order
+    import_assets(store, w.admin, w.project_id, [AssetIn(external_id="late", content="one more text")])
+    update_project(store, w.admin, w.project_id, settings={"use_embeddings": False})
+    (late,) = Trainer(store, tiers=("prepare",)).run_until_idle()
+    assert late.status == "SUCCEEDED" and late.message == "initial order random: use_embeddings is off; 0 texts encoded"
 
 
 @pytest.mark.embeddings

@@ -86,8 +86,8 @@ TRAINING_SETTINGS: dict[str, tuple[Any, str]] = {
         "diverse",
         "Order in which newly imported assets are served until a model has scored them: diverse (the default: "
         "first the most central text of each of train_min_labels k-means clusters of the sentence vectors, then "
-        "random; needs prelabel[embeddings], else random), random (a file sorted by class or date would "
-        "otherwise give the first model one class or one period) or import (file order).",
+        "random; needs use_embeddings and prelabel[embeddings], else random), random (a file sorted by class or "
+        "date would otherwise give the first model one class or one period) or import (file order).",
     ),
     "honeypot_rate": (
         0.0,
@@ -170,12 +170,10 @@ def enqueue(
 
 
 def queue_prepare(session: Any, project_id: int, settings: dict[str, Any] | None) -> t.TrainingJob | None:
-    """Inside an import's transaction: queue the project's `prepare` job (one at most) when there is something
-    to prepare: texts to encode for the fast models (`use_embeddings`) or a diverse first queue order."""
-    wanted = bool(training_setting(settings, "use_embeddings")) or (
-        training_setting(settings, "queue_initial_order") == "diverse"
-    )
-    if not wanted:
+    """Inside an import's transaction: queue the project's `prepare` job (one at most) when the project uses the
+    sentence model (`use_embeddings`): texts to encode for the fast models and, with `queue_initial_order`
+    "diverse", a first queue order from their vectors. With `use_embeddings` off nothing is queued."""
+    if not training_setting(settings, "use_embeddings"):
         return None
     job, _ = enqueue(session, project_id, "prepare", reason="import")
     return job

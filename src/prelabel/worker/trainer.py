@@ -430,6 +430,8 @@ class Trainer:
 
         if training_setting(settings, "queue_initial_order") != "diverse":
             return f"initial order {training_setting(settings, 'queue_initial_order')}", 0
+        if not training_setting(settings, "use_embeddings"):
+            return "initial order random: use_embeddings is off", 0
         if not embeddings_available():
             return "initial order random: the sentence model is not installed (prelabel[embeddings])", 0
         with self.store.transaction(read_only=True) as s:
