@@ -76,10 +76,11 @@ def test_fast_jobs_are_claimed_before_search_jobs(world: World) -> None:
 
 def test_lease_expiry_heartbeat_and_reclaim(world: World) -> None:
     _queue_jobs(world, 1)
-    a = tsvc.claim_next_job(world.store, "A", lease_seconds=0.5)
+    # a lease long enough that a loaded CI machine cannot let it lapse before the next line (it once did at 0.5 s)
+    a = tsvc.claim_next_job(world.store, "A", lease_seconds=10)
     assert a is not None
     assert tsvc.claim_next_job(world.store, "B", lease_seconds=0.5) is None  # held
-    tsvc.heartbeat_job(world.store, a, lease_seconds=0.5, progress=0.4, message="fitting")
+    tsvc.heartbeat_job(world.store, a, lease_seconds=0.5, progress=0.4, message="fitting")  # now a short lease
     job = _jobs(world.store)[0]
     assert job.progress == pytest.approx(0.4) and job.message == "fitting" and job.worker_id == "A"
     time.sleep(0.7)  # A stops heart-beating (crashed)
