@@ -97,3 +97,16 @@ def test_fast_class_weight_auto_keeps_multilabel_unweighted(reuters: tuple[list[
     assert est.leaderboard_[0]["params"]["class_weight"] == "none"
     with pytest.raises(ValueError, match="fast_class_weight"):
         AutoTextClassifier(mode="fast", fast_class_weight="heavy").fit(texts[:60], y[:60])
+
+
+def test_the_word_block_grows_with_the_labels() -> None:
+    import pytest
+
+    from prelabel.automl.estimator import auto_word_weight, fast_config
+
+    assert [auto_word_weight(n) for n in (1, 10, 30, 100, 5000)] == [0.01, 0.1, 0.3, 1.0, 1.0]
+    assert fast_config("word+emb", "binary", word_weight=0.3)["features"]["word_weight"] == 0.3
+    assert "word_weight" not in fast_config("word+emb", "binary", word_weight=1.0)["features"]
+    assert "word_weight" not in fast_config("word", "binary", word_weight=0.3)["features"]  # no vectors beside it
+    with pytest.raises(ValueError, match="fast_word_weight"):
+        AutoTextClassifier(mode="fast", fast_word_weight=2.0).fit(["a b", "c d"] * 5, ["x", "y"] * 5)

@@ -248,3 +248,24 @@ def test_a_calibrator_that_would_predict_one_class_everywhere_is_not_used() -> N
     # asked for explicitly, a sigmoid is still fitted
     _, _, forced = choose_calibration(y, oof, "binary", ("sigmoid",))
     assert forced["method"] == "sigmoid"
+
+
+def test_word_weight_scales_only_the_word_block(tweets: tuple[list[str], list[str]]) -> None:
+    from prelabel.automl.features import TextFeaturizer, describe, normalize_config
+
+    texts = tweets[0][:50]
+    emb = np.random.default_rng(0).normal(size=(50, 384)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    plain = {"kind": "word+emb", "word": {"min_df": 1}}
+    assert "word_weight" not in normalize_config({**plain, "word_weight": 1.0})  # the default is left out
+    half = normalize_config({**plain, "word_weight": 0.25})
+    assert half["word_weight"] == 0.25 and "x0.25" in describe(half)
+    a = TextFeaturizer(normalize_config(plain)).fit_transform(texts, embeddings=emb).toarray()
+    b = TextFeaturizer(half).fit_transform(texts, embeddings=emb).toarray()
+    words = a.shape[1] - 384
+    np.testing.assert_allclose(b[:, :words], 0.25 * a[:, :words], rtol=1e-6)
+    np.testing.assert_allclose(b[:, words:], a[:, words:])  # the sentence vectors keep their weight
+    np.testing.assert_allclose(np.linalg.norm(b[:, :words], axis=1), 0.25, rtol=1e-5)  # rows were unit TF-IDF
+    for bad in (0.0, 1.5, -1.0):
+        with pytest.raises(ValueError, match="word_weight must be in"):
+            normalize_config({**plain, "word_weight": bad})

@@ -74,19 +74,34 @@ FAST_EMB_CONFIG: Config = {
 }
 FAST_FEATURES = ("word", "word+emb", "auto")
 FAST_CLASS_WEIGHTS = ("auto", "none", "balanced")
+# the fast model's word block reaches its full weight at this many labels (auto_word_weight)
+FULL_WORD_WEIGHT_AT = 100
 # parameters newer than some saved models
-_ADDED_PARAMS: dict[str, Any] = {"fast_features": "word", "fast_class_weight": "auto"}
+_ADDED_PARAMS: dict[str, Any] = {"fast_features": "word", "fast_class_weight": "auto", "fast_word_weight": "auto"}
 
 
-def fast_config(kind: str, task: Task, class_weight: str = "auto") -> Config:
-    """The fast model's configuration: `FAST_EMB_CONFIG` for "word+emb", else `FAST_CONFIG`, with its class
-    weight. "auto" → "balanced" for binary and multi-class tasks, "none" for multi-label ones: with a few
-    dozen labels an unweighted model predicts the majority class almost everywhere (F1 of the spam class at
-    40 random SMS labels: 0.16 unweighted, 0.70 balanced; from ~80 labels on both are level; docs/automl.md,
-    `prelabel bench fast`), while multi-label jobs get their decision thresholds tuned instead."""
+def auto_word_weight(n_labels: int) -> float:
+    """Weight of the word TF-IDF block beside the sentence vectors in the fast model: n / 100, at most 1.
+
+    With a few dozen labels a logistic regression on thousands of sparse word features fits the labels by
+    their rare words and leaves the sentence vectors little say; turning the word block down lets the vectors
+    carry the model until there are labels enough for the words (`prelabel bench fast`, docs/automl.md)."""
+    return min(1.0, max(n_labels, 1) / FULL_WORD_WEIGHT_AT)
+
+
+def fast_config(kind: str, task: Task, class_weight: str = "auto", word_weight: float = 1.0) -> Config:
+    """The fast model's configuration: `FAST_EMB_CONFIG` for "word+emb" (its word block weighted by
+    `word_weight`), else `FAST_CONFIG`, with its class weight. "auto" → "balanced" for binary and
+    multi-class tasks, "none" for multi-label ones: with a few dozen labels an unweighted model predicts the
+    majority class almost everywhere (F1 of the spam class at 40 random SMS labels: 0.16 unweighted, 0.70
+    balanced; from ~80 labels on both are level; docs/automl.md, `prelabel bench fast`), while multi-label jobs
+    get their decision thresholds tuned instead."""
     base = FAST_EMB_CONFIG if kind == "word+emb" else FAST_CONFIG
     weight = class_weight if class_weight != "auto" else ("none" if task == "multilabel" else "balanced")
-    return {**base, "params": {**base["params"], "class_weight": weight}}
+    config: Config = {**base, "params": {**base["params"], "class_weight": weight}}
+    if kind == "word+emb" and word_weight != 1.0:
+        config["features"] = {**base["features"], "word_weight": word_weight}
+    return config
 
 
 def _name(obj: object) -> str:
@@ -123,6 +138,8 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
         every training text is already in the embedding cache, else "word": fast mode never waits for encoding).
     fast_class_weight : class weight of the fast model: "auto" ("balanced" unless multi-label, see
         :func:`fast_config`), "none" or "balanced".
+    fast_word_weight : weight of the word TF-IDF block beside the sentence vectors in a "word+emb" fast model:
+        "auto" (:func:`auto_word_weight`: number of labels / 100, at most 1) or a number in (0, 1].
     """
 
     _parameter_constraints: dict[str, list[Any]] = {
@@ -142,6 +159,7 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
         "calibration": [StrOptions({"auto", "none", "sigmoid", "isotonic", "temperature"})],
         "fast_features": [StrOptions(set(FAST_FEATURES))],
         "fast_class_weight": [StrOptions(set(FAST_CLASS_WEIGHTS))],
+        "fast_word_weight": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="right")],
     }
 
     def __init__(
@@ -162,6 +180,7 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
         calibration: str = "auto",
         fast_features: str = "word",
         fast_class_weight: str = "auto",
+        fast_word_weight: float | str = "auto",
     ) -> None:
         self.time_budget = time_budget
         self.metric = metric
@@ -179,6 +198,7 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
         self.calibration = calibration
         self.fast_features = fast_features
         self.fast_class_weight = fast_class_weight
+        self.fast_word_weight = fast_word_weight
 
     # ------------------------------------------------------------------------------------------ input checks
     def _check_texts(self, texts: Any, where: str, allow_empty_strings: bool) -> list[str]:
@@ -363,7 +383,10 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
             data = SearchData(texts_l, yi, task, len(classes), metric, folds, embeddings, rs)
 
             if fast:
-                results = [evaluate(data, fast_config(kinds[0], task, self.fast_class_weight), 0)]
+                word_weight = (
+                    auto_word_weight(n) if self.fast_word_weight == "auto" else float(self.fast_word_weight)
+                )
+                results = [evaluate(data, fast_config(kinds[0], task, self.fast_class_weight, word_weight), 0)]
             else:
                 elapsed = time.time() - start
                 deadline = start + max(SEARCH_SHARE * self.time_budget, elapsed + 1.0)

@@ -6,11 +6,16 @@ A feature configuration is a JSON-serialisable dict::
     {"kind": "word+emb",
      "word": {"ngram_max": 2, "min_df": 2, "max_df": 1.0, "sublinear": True, "select": None},
      "char": {"ngram_max": 5},
-     "emb_weight": 1.0}
+     "emb_weight": 1.0,
+     "word_weight": 0.3}
 
-Only the blocks that ``kind`` names are used. The expensive part of a configuration is fitting a vectorizer,
-so the search caches vectorizer outputs per (vectorizer parameters, CV fold) — see :func:`vectorizer_key` —
-and builds every feature matrix from those blocks (selection, stacking and weighting are cheap).
+Only the blocks that ``kind`` names are used. ``word_weight`` (default 1, left out when 1) scales the word
+TF-IDF block of a set with embeddings: the fast model turns it down while labels are few (see
+``prelabel.automl.estimator.auto_word_weight``).
+
+The expensive part of a configuration is fitting a vectorizer, so the search caches vectorizer outputs per
+(vectorizer parameters, CV fold) — see :func:`vectorizer_key` — and builds every feature matrix from those
+blocks (selection, stacking and weighting are cheap).
 """
 
 from __future__ import annotations
@@ -68,6 +73,12 @@ def normalize_config(config: FeatureConfig) -> FeatureConfig:
         out["char"] = {**DEFAULT_CHAR, **(config.get("char") or {})}
     if "emb" in parts(kind) and kind != "emb":
         out["emb_weight"] = float(config.get("emb_weight", 1.0))
+        if "word" in parts(kind):
+            word_weight = float(config.get("word_weight", 1.0))
+            if not 0.0 < word_weight <= 1.0:
+                raise ValueError(f"word_weight must be in (0, 1]; got {word_weight}.")
+            if word_weight != 1.0:
+                out["word_weight"] = word_weight
     return out
 
 
@@ -123,7 +134,8 @@ def make_selector(config: FeatureConfig, n_features: int) -> SelectKBest | None:
 
 
 def combine(blocks: list[Matrix], config: FeatureConfig) -> Matrix:
-    """Stack blocks in ``parts(kind)`` order; the embedding block is weighted by ``emb_weight``."""
+    """Stack blocks in ``parts(kind)`` order; the embedding block is weighted by ``emb_weight``, the word block
+    by ``word_weight``."""
     kind = config["kind"]
     if kind == "emb":
         return blocks[0]
@@ -133,6 +145,8 @@ def combine(blocks: list[Matrix], config: FeatureConfig) -> Matrix:
     for part, block in zip(parts(kind), blocks, strict=True):
         if part == "emb":
             mats.append(sp.csr_matrix(np.asarray(block) * config.get("emb_weight", 1.0)))
+        elif part == "word" and config.get("word_weight", 1.0) != 1.0:
+            mats.append(sp.csr_matrix(block) * config["word_weight"])
         else:
             mats.append(sp.csr_matrix(block))
     return sp.hstack(mats, format="csr", dtype=np.float32)
@@ -232,9 +246,10 @@ def describe(config: FeatureConfig) -> str:
         if part == "word":
             w = config["word"]
             sel = f",k:{w['select']}" if w.get("select") else ""
+            scaled = f"x{config['word_weight']:.2g}" if "word_weight" in config else ""
             bits.append(
                 f"word(1-{w['ngram_max']},df{w['min_df']},max{w['max_df']:g}"
-                f"{',sub' if w['sublinear'] else ''}{sel})"
+                f"{',sub' if w['sublinear'] else ''}{sel}){scaled}"
             )
         elif part == "char":
             bits.append(f"char_wb(2-{config['char']['ngram_max']})")

@@ -2,8 +2,9 @@
 
 For each number of labels n and each draw, n rows are drawn at random from the training part (the same rows for
 every variant: a paired comparison), the fast model (`AutoTextClassifier(mode="fast")`) is fitted with each
-variant's class weight (`fast_class_weight`: none, balanced, auto) and calibration (after a slash: auto, the
-default, or none, sigmoid, isotonic, temperature) on the chosen features, and scored on the
+variant's class weight (`fast_class_weight`: none, balanced, auto), calibration (after a slash: auto, the
+default, or none, sigmoid, isotonic, temperature) and word-block weight (after a second slash:
+`fast_word_weight`, auto or a number in (0, 1]) on the chosen features, and scored on the
 held-out part with the loop benchmark's metric (F1 of the rarer class for binary tasks, macro-F1 for
 multi-class, micro-F1 with the model's thresholds for multi-label) and its expected calibration error. The
 table shows medians over draws and, per variant, the median of its paired score ratios to the first variant
@@ -28,15 +29,25 @@ CLASS_WEIGHTS = ("none", "balanced", "auto")
 CALIBRATIONS = ("auto", "none", "sigmoid", "isotonic", "temperature")
 
 
-def parse_variant(name: str) -> tuple[str, str]:
-    """"balanced" → ("balanced", "auto"); "none/none" → class weight none, calibration none."""
-    weight, _, calibration = name.partition("/")
+def parse_variant(name: str) -> tuple[str, str, float | str]:
+    """CLASS_WEIGHT[/CALIBRATION[/WORD_WEIGHT]]: "balanced" → ("balanced", "auto", "auto"); "none/none" →
+    class weight none, calibration none; "auto/auto/1" → the word block at full weight from the first label."""
+    weight, _, rest = name.partition("/")
+    calibration, _, word = rest.partition("/")
     calibration = calibration or "auto"
     if weight not in CLASS_WEIGHTS:
         raise ValueError(f"Unknown class weight {weight!r} in {name!r}; choose from {list(CLASS_WEIGHTS)}.")
     if calibration not in CALIBRATIONS:
         raise ValueError(f"Unknown calibration {calibration!r} in {name!r}; choose from {list(CALIBRATIONS)}.")
-    return weight, calibration
+    word_weight: float | str = "auto"
+    if word and word != "auto":
+        try:
+            word_weight = float(word)
+        except ValueError:
+            word_weight = -1.0
+        if not 0.0 < word_weight <= 1.0:
+            raise ValueError(f"The word weight in {name!r} must be auto or a number in (0, 1]; got {word!r}.")
+    return weight, calibration, word_weight
 
 
 @dataclass
@@ -128,7 +139,7 @@ def run(
                 t0 = time.time()
                 model = AutoTextClassifier(
                     mode="fast", fast_features=features, fast_class_weight=parsed[name][0], calibration=parsed[name][1],
-                    random_state=seed,
+                    fast_word_weight=parsed[name][2], random_state=seed,
                     cache_dir=cache_dir,
                 ).fit(texts, y)
                 fit_s = time.time() - t0

@@ -47,8 +47,10 @@ def fast(
     sizes: str = typer.Option("20,40,80,160,320", help="Comma-separated numbers of labels."),
     draws: int = typer.Option(5, min=1, help="Random label samples per size (the table shows medians)."),
     variants: str = typer.Option(
-        "none,balanced", help="Fast-model variants to compare, each CLASS_WEIGHT[/CALIBRATION]: none, balanced or "
-        "auto, optionally /none, /sigmoid, /isotonic (default /auto); the first is the baseline."
+        "none,balanced", help="Fast-model variants to compare, each CLASS_WEIGHT, CLASS_WEIGHT/CALIBRATION or "
+        "CLASS_WEIGHT/CALIBRATION/WORD_WEIGHT: none, balanced or auto; /auto (default), /none, /sigmoid, /isotonic "
+        "or /temperature; the word block's weight beside the sentence vectors, /auto (default: labels / 100, at "
+        "most 1) or a number in (0, 1]. The first is the baseline."
     ),
     features: str = typer.Option("word+emb", help="Fast-model features: word, word+emb or auto."),
     test_split: float = typer.Option(0.3, min=0.05, max=0.95, help="Held-out share used for scoring."),
