@@ -103,3 +103,21 @@ def test_fast_mode_adds_sentence_vectors_when_asked_or_already_encoded(
     assert f1["both"] > f1["word"] + 0.1, f1  # the point of it: far better with few labels
     with pytest.raises(ValueError, match="fast_features"):
         AutoTextClassifier(mode="fast", fast_features="bert").fit(train, y_train)
+
+
+@pytest.mark.embeddings
+@needs_extra
+def test_fast_word_block_is_lighter_with_few_single_labels_only(
+    tmp_path: Path, tweets: tuple[list[str], list[str]], reuters: tuple[list[str], list[list[str]]]
+) -> None:
+    def word_weight(texts: list[str], y: list, **kw: object) -> float:
+        est = AutoTextClassifier(mode="fast", fast_features="word+emb", cache_dir=str(tmp_path), **kw).fit(texts, y)
+        (member,) = est.ensemble_
+        return float(member["config"]["features"].get("word_weight", 1.0))
+
+    texts, y = tweets
+    assert word_weight(texts[:40], y[:40]) == 0.4  # 40 labels: labels / 100
+    assert word_weight(texts[:40], y[:40], fast_word_weight=1.0) == 1.0  # asked for
+    assert word_weight(texts[:120], y[:120]) == 1.0  # 100 labels and more: full weight, the model as before
+    r_texts, r_y = reuters
+    assert word_weight(r_texts[:40], r_y[:40]) == 1.0  # multi-label: measured worse lighter, so never

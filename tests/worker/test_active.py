@@ -221,3 +221,47 @@ def test_mix_looks_for_the_rare_class_while_the_labels_are_lopsided() -> None:
         ctx(p, label_counts=[None, None])
     with pytest.raises(ValueError, match="rare_share"):
         DiversityMix(rare_share=1.5)
+
+
+def test_typicality_is_high_in_dense_regions_and_low_for_outliers() -> None:
+    from prelabel.automl.active import typicality
+
+    rng = np.random.default_rng(0)
+    centre = np.zeros(20)
+    centre[0] = 3.0
+    x = np.vstack([centre + rng.normal(0, 0.1, (300, 20)), rng.normal(0, 1, (5, 20))])  # a blob, 5 outliers
+    typ = typicality(x, np.arange(305), 305, np.random.default_rng(1))
+    assert typ.shape == (305,) and np.all((typ >= 0) & (typ <= 1))
+    assert typ[:300].min() > 0.9 > 0.5 > typ[300:].max()
+    # a row of the reference sample does not count itself: one point alone has no neighbour like it
+    lone = np.vstack([x[:300], -centre])
+    assert typicality(lone, np.array([300]), 301, np.random.default_rng(2), sample=301)[0] == 0.0
+
+
+def test_mix_density_prefers_typical_uncertain_items(datasets: Path) -> None:
+    _texts, _labels, x = _tfidf_sample(datasets, 300)
+    rng = np.random.default_rng(0)
+    # every item equally uncertain but a handful of near-empty, junk rows that are a little more uncertain
+    x = x.tolil()
+    junk = rng.choice(300, size=20, replace=False)
+    for i in junk:
+        x[i] = 0
+        x[i, int(rng.integers(0, x.shape[1]))] = 1.0  # one rare word: an outlier in the feature space
+    x = x.tocsr()
+    unsure = np.full(300, 0.6)
+    unsure[junk] = 0.55
+    p = np.stack([unsure, 1 - unsure], axis=1)
+    plain = DiversityMix(batch=10).query(QueryContext([p], features=x, rng=np.random.default_rng(0)), 10)
+    dense = DiversityMix(batch=10, density=1.0)
+    picked = dense.query(QueryContext([p], features=x, rng=np.random.default_rng(0), n_labeled=20), 10)
+    assert len(set(plain.tolist()) & set(junk.tolist())) >= 8  # uncertainty alone asks for the junk
+    assert not set(picked.tolist()) & set(junk.tolist())  # weighted by typicality it does not
+    # density_until: only while fewer labels than that
+    late = DiversityMix(batch=10, density=1.0, density_until=50)
+    assert late.dense(QueryContext([p], features=x, n_labeled=20))
+    assert not late.dense(QueryContext([p], features=x, n_labeled=50))
+    assert not dense.dense(QueryContext([p]))  # no features: plain uncertainty
+    multi = QueryContext([p, p], multi_label=[False, True], features=x, n_labeled=20)
+    assert not dense.dense(multi)  # a multi-choice job: plain uncertainty
+    with pytest.raises(ValueError, match="density"):
+        DiversityMix(density=-1.0)

@@ -15,9 +15,9 @@ Strategies (by name, see `make_strategy`):
 * ``least_confidence``  1 - max probability;
 * ``margin``            "breaking ties": 1 - (top probability - second probability);
 * ``entropy``           normalised Shannon entropy of the probability row;
-* ``mix``               margin uncertainty among the most uncertain candidates, spread over k-means clusters
-of
-  the feature space (round-robin over clusters, most uncertain first in each), with a share of random picks.
+* ``mix``               margin uncertainty, weighted by how typical of the pool each item is (`density`), among
+  the most uncertain candidates, spread over k-means clusters of the feature space (round-robin over clusters,
+  most uncertain first in each), with a share of random picks.
 
 Before any model exists, `representatives` picks the texts a first model should learn from: the most central
 item of each k-means cluster of the texts' sentence vectors (a "diverse" initial queue order).
@@ -224,6 +224,12 @@ class DiversityMix(QueryStrategy):
     duplicates. A `random_share` of the positions is given to uniformly random pool items. Items beyond the
     candidates follow in order of uncertainty. Without features it degrades to uncertainty + random share.
 
+    With `density` β > 0, the `max_candidates` most uncertain items are first re-ranked by uncertainty *
+    typicality^β (`typicality`: mean cosine similarity to the nearest neighbours in a sample of the pool), so
+    that the candidates are uncertain items that stand for many others rather than outliers — "information
+    density", Settles & Craven 2008 — in single-choice projects (see `dense`). `density_until` > 0 limits that
+    to projects with fewer labels.
+
     While a single-choice job's labels are lopsided — its rarest labeled class has fewer than `RARE_MIN` labels
     and less than half its even share — every other one of the first `rare_share * batch` positions goes to
     the pool items the model finds most likely to be of that class (a model trained on one disaster tweet
@@ -246,7 +252,11 @@ class DiversityMix(QueryStrategy):
         max_candidates: int = 2000,
         cold_start: int = 0,
         rare_share: float = 0.0,
+        density: float = 0.0,
+        density_until: int = 0,
     ) -> None:
+        if density < 0 or density_until < 0:
+            raise ValueError(f"density and density_until must be >= 0; got {density}, {density_until}.")
         if not 0.0 <= random_share <= 1.0:
             raise ValueError(f"random_share must be from 0 to 1; got {random_share}.")
         if not 0.0 <= rare_share <= 1.0:
@@ -261,21 +271,41 @@ class DiversityMix(QueryStrategy):
         self.max_candidates = max_candidates
         self.cold_start = cold_start
         self.rare_share = rare_share
+        self.density = density
+        self.density_until = density_until
 
     def __repr__(self) -> str:
         return (
             f"DiversityMix({self.uncertainty!r}, random_share={self.random_share}, batch={self.batch}, "
-            f"candidate_factor={self.candidate_factor}, cold_start={self.cold_start}, rare_share={self.rare_share})"
+            f"candidate_factor={self.candidate_factor}, cold_start={self.cold_start}, rare_share={self.rare_share}, "
+            f"density={self.density}, density_until={self.density_until})"
         )
 
     def cold(self, ctx: QueryContext) -> bool:
         """In the cold-start phase (fewer than `cold_start` labels, features known): representative picks."""
         return ctx.features is not None and ctx.n_labeled is not None and ctx.n_labeled < self.cold_start
 
+    def dense(self, ctx: QueryContext) -> bool:
+        """Whether uncertainty is weighted by typicality now: `density` > 0, features known, no multi-choice
+        job, and fewer than `density_until` labels when that is set.
+
+        Multi-choice jobs are left out: their informative items are often the atypical ones (a rare category's
+        texts), and on Reuters the weighted picks learned more slowly from 30 labels on (docs/loop.md)."""
+        if self.density <= 0 or ctx.features is None or any(ctx.multi_label):
+            return False
+        return not self.density_until or (ctx.n_labeled is not None and ctx.n_labeled < self.density_until)
+
     def _order(self, ctx: QueryContext) -> NDArray[np.int64]:
         n = ctx.n_pool
         unc = self.uncertainty.score(ctx)
         by_unc = np.argsort(-unc, kind="stable")
+        if self.dense(ctx):
+            # information density (Settles & Craven 2008): among the most uncertain items, prefer those that
+            # stand for many others; an outlier the model is unsure of teaches it about itself only
+            pre = by_unc[: min(n, self.max_candidates)]
+            typ = typicality(ctx.features, pre, n, ctx.rng)
+            weighted = unc[pre] * typ**self.density
+            by_unc = np.concatenate([pre[np.argsort(-weighted, kind="stable")], by_unc[len(pre):]])
         n_cand = min(n, max(self.batch, min(self.max_candidates, self.candidate_factor * self.batch)))
         k = self.n_clusters or max(2, min(self.batch, n_cand // 5))
         head: list[int]
@@ -380,6 +410,37 @@ def _cluster(
     return labels, np.asarray(dist, dtype=np.float64)
 
 
+def typicality(
+    features: Any, rows: NDArray[np.int64], n_pool: int, rng: np.random.Generator, k: int = 10, sample: int = 1000
+) -> FloatArray:
+    """How typical each of `rows` is of the pool, in [0, 1]: the mean cosine similarity to its `k` nearest
+    neighbours among a random sample of `sample` pool items (TruncatedSVD first for sparse or wide features,
+    negative similarities count as 0). High in dense regions, low for outliers (TypiClust, Hacohen et al. 2022,
+    uses the same k-nearest-neighbour density)."""
+    import scipy.sparse as sp
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.preprocessing import normalize
+
+    ref = np.sort(rng.choice(n_pool, size=min(n_pool, sample), replace=False)).astype(np.int64)
+    union = np.union1d(ref, rows)  # featurised once: on a small pool the two overlap
+    x = features(union) if callable(features) else features[union]
+    at_ref, at_rows = np.searchsorted(union, ref), np.searchsorted(union, rows)
+    if sp.issparse(x) or x.shape[1] > 100:
+        n_comp = max(2, min(50, x.shape[1] - 1, len(ref) - 1))
+        svd = TruncatedSVD(n_components=n_comp, random_state=int(rng.integers(0, 2**31 - 1)))
+        svd.fit(x[at_ref])
+        x = svd.transform(x)
+    x = normalize(np.asarray(x, dtype=np.float64))
+    sims = x[at_rows] @ x[at_ref].T
+    in_ref = np.isin(rows, ref)
+    k_eff = max(1, min(k, len(ref) - 1))
+    # a row that is in the reference sample is its own nearest neighbour (similarity 1): skip that one
+    top = -np.partition(-sims, min(k_eff, sims.shape[1] - 1), axis=1)[:, : k_eff + 1]
+    top = np.sort(top, axis=1)[:, ::-1]
+    mean = np.where(in_ref, top[:, 1 : k_eff + 1].mean(axis=1), top[:, :k_eff].mean(axis=1))
+    return np.asarray(np.clip(mean, 0.0, 1.0), dtype=np.float64)
+
+
 def representatives(features: Any, k: int, rng: np.random.Generator) -> NDArray[np.int64]:
     """Rows of `features` for a first model to learn from, before any label: k-means (k clusters, rows
     L2-normalised, so cosine geometry for sentence vectors) and the row nearest each cluster's centre, largest
@@ -436,7 +497,9 @@ def _interleave_random(order: list[int], share: float, rng: np.random.Generator)
 
 # The mix's parameters besides random_share (a project setting) and batch (from the trigger); the benchmark
 # may override them (`prelabel bench loop --mix-options`) to compare variants.
-MIX_DEFAULTS: dict[str, Any] = {"candidate_factor": 10, "cold_start": 0, "rare_share": 0.0}
+MIX_DEFAULTS: dict[str, Any] = {
+    "candidate_factor": 10, "cold_start": 0, "rare_share": 0.0, "density": 1.0, "density_until": 0,
+}
 
 STRATEGIES: dict[str, type[QueryStrategy]] = {
     "random": RandomSampling,
