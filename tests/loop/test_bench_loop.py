@@ -199,3 +199,11 @@ def test_bench_loop_seeds_growth_and_runs_cache(tmp_path: Path, datasets: Path) 
     assert json.loads((out / "loop_sms.json").read_text())["initial_order"] == "random"
     bad = CliRunner().invoke(app, [*args, "--initial-order", "smart"])
     assert bad.exit_code != 0 and "Unknown initial order 'smart'" in str(bad.exception or "") + bad.output
+    # mix options: numbers and words, each checked against its default's kind before anything runs
+    words = CliRunner().invoke(app, [*args, "--mix-options", "multi_reduce=1"])
+    assert words.exit_code != 0 and "multi_reduce takes a word" in str(words.exception or "") + words.output
+    numbers = CliRunner().invoke(app, [*args, "--mix-options", "density=high"])
+    assert numbers.exit_code != 0 and "density takes a number" in str(numbers.exception or "") + numbers.output
+    dense0 = CliRunner().invoke(app, [*args, "--mix-options", "density=0,multi_reduce=mean"])
+    assert dense0.exit_code == 0, dense0.output
+    assert json.loads((out / "loop_sms.json").read_text())["mix"]["density"] == 0.0

@@ -265,3 +265,19 @@ def test_mix_density_prefers_typical_uncertain_items(datasets: Path) -> None:
     assert not dense.dense(multi)  # a multi-choice job: plain uncertainty
     with pytest.raises(ValueError, match="density"):
         DiversityMix(density=-1.0)
+
+
+def test_multi_reduce_min_asks_for_the_undecided_category_mean_for_the_most_expected_errors() -> None:
+    p = np.array(
+        [
+            [0.50, 0.00, 0.00, 0.00],  # one coin flip, three sure negatives
+            [0.30, 0.30, 0.30, 0.30],  # four categories each wrong with probability 0.3
+            [0.99, 0.01, 0.01, 0.01],  # sure
+        ]
+    )
+    c = QueryContext([p], multi_label=[True])
+    assert BreakingTies().query(c, 3).tolist() == [0, 1, 2]  # "min", the default
+    assert BreakingTies("mean").query(c, 3).tolist() == [1, 0, 2]
+    assert DiversityMix(multi_reduce="mean").uncertainty.multi_reduce == "mean"
+    with pytest.raises(ValueError, match="multi_reduce"):
+        BreakingTies("max")

@@ -125,8 +125,14 @@ class ConfidenceBasedQueryStrategy(QueryStrategy):
     """Asks for the items the model is least confident about; subclasses define `confidence` only.
 
     `confidence(proba, multi_label)` returns one value per row in [0, 1] (1 = certain). A tiny random jitter
-    (below 1e-9) breaks exact ties reproducibly.
+    (below 1e-9) breaks exact ties reproducibly. `multi_reduce` says how a multi-choice row's per-category
+    confidences become one ("min" or "mean", see `_multi_confidence`).
     """
+
+    def __init__(self, multi_reduce: str = "min") -> None:
+        if multi_reduce not in MULTI_REDUCTIONS:
+            raise ValueError(f"multi_reduce must be one of {list(MULTI_REDUCTIONS)}; got {multi_reduce!r}.")
+        self.multi_reduce = multi_reduce
 
     def confidence(self, proba: FloatArray, multi_label: bool) -> FloatArray:
         raise NotImplementedError
@@ -159,12 +165,18 @@ def recentre(proba: FloatArray, thresholds: FloatArray) -> FloatArray:
     return np.asarray(np.clip(np.where(proba < t, below, above), 0.0, 1.0), dtype=np.float64)
 
 
-def _multi_confidence(per_category: FloatArray) -> FloatArray:
-    """A multi-choice row's confidence from its per-category binary confidences: the least confident
-    category (the "minimum margin over labels" of multi-label active learning, Brinker 2006). A mean would
-    drown the one undecided category in the many obvious negatives."""
+MULTI_REDUCTIONS = ("min", "mean")
+
+
+def _multi_confidence(per_category: FloatArray, reduce: str = "min") -> FloatArray:
+    """A multi-choice row's confidence from its per-category binary confidences. "min": the least confident
+    category (the "minimum margin over labels" of multi-label active learning, Brinker 2006); "mean": the mean
+    over categories, so 1 - confidence is the expected share of the row's category decisions that are wrong
+    (what micro-F1 counts), to which the obvious negatives add almost nothing."""
     if per_category.shape[1] == 0:
         return np.ones(per_category.shape[0])
+    if reduce == "mean":
+        return np.asarray(per_category.mean(axis=1), dtype=np.float64)
     return np.asarray(per_category.min(axis=1), dtype=np.float64)
 
 
@@ -178,7 +190,7 @@ class LeastConfidence(ConfidenceBasedQueryStrategy):
 
     def confidence(self, proba: FloatArray, multi_label: bool) -> FloatArray:
         if multi_label:
-            return _multi_confidence(np.maximum(proba, 1.0 - proba))
+            return _multi_confidence(np.maximum(proba, 1.0 - proba), self.multi_reduce)
         return np.asarray(proba.max(axis=1), dtype=np.float64)
 
 
@@ -189,7 +201,7 @@ class BreakingTies(ConfidenceBasedQueryStrategy):
 
     def confidence(self, proba: FloatArray, multi_label: bool) -> FloatArray:
         if multi_label:
-            return _multi_confidence(np.abs(2.0 * proba - 1.0))
+            return _multi_confidence(np.abs(2.0 * proba - 1.0), self.multi_reduce)
         if proba.shape[1] < 2:
             return np.ones(proba.shape[0])
         top2 = -np.partition(-proba, 1, axis=1)[:, :2]
@@ -209,7 +221,7 @@ class PredictionEntropy(ConfidenceBasedQueryStrategy):
 
     def confidence(self, proba: FloatArray, multi_label: bool) -> FloatArray:
         if multi_label:
-            return _multi_confidence(1.0 - self._entropy(_binary_stack(proba)))
+            return _multi_confidence(1.0 - self._entropy(_binary_stack(proba)), self.multi_reduce)
         sums = proba.sum(axis=1, keepdims=True)
         dist = proba / np.where(sums > 0, sums, 1.0)
         return np.asarray(1.0 - self._entropy(dist), dtype=np.float64)
@@ -254,6 +266,7 @@ class DiversityMix(QueryStrategy):
         rare_share: float = 0.0,
         density: float = 0.0,
         density_until: int = 0,
+        multi_reduce: str = "min",
     ) -> None:
         if density < 0 or density_until < 0:
             raise ValueError(f"density and density_until must be >= 0; got {density}, {density_until}.")
@@ -263,7 +276,7 @@ class DiversityMix(QueryStrategy):
             raise ValueError(f"rare_share must be from 0 to 1; got {rare_share}.")
         if batch < 1 or candidate_factor < 1 or max_candidates < 1 or cold_start < 0:
             raise ValueError("batch, candidate_factor and max_candidates must be positive, cold_start >= 0.")
-        self.uncertainty = uncertainty or BreakingTies()
+        self.uncertainty = uncertainty or BreakingTies(multi_reduce)
         self.random_share = random_share
         self.batch = batch
         self.n_clusters = n_clusters
@@ -499,6 +512,7 @@ def _interleave_random(order: list[int], share: float, rng: np.random.Generator)
 # may override them (`prelabel bench loop --mix-options`) to compare variants.
 MIX_DEFAULTS: dict[str, Any] = {
     "candidate_factor": 10, "cold_start": 0, "rare_share": 0.0, "density": 1.0, "density_until": 0,
+    "multi_reduce": "min",
 }
 
 STRATEGIES: dict[str, type[QueryStrategy]] = {

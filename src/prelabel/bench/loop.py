@@ -547,7 +547,7 @@ def run(
     batch_growth: float = 0.0,
     live: bool = False,
     runs_cache: Path | None = None,
-    mix_options: dict[str, float] | None = None,
+    mix_options: dict[str, float | str] | None = None,
     embeddings: bool = True,
     initial_order: str | None = None,
 ) -> dict[str, Any]:
@@ -579,7 +579,12 @@ def run(
     if unknown_opts:
         raise ValueError(f"Unknown mix options {sorted(unknown_opts)}; choose from {sorted(active.MIX_DEFAULTS)}.")
     saved_defaults = dict(active.MIX_DEFAULTS)
-    active.MIX_DEFAULTS.update({k: type(active.MIX_DEFAULTS[k])(v) for k, v in mix_opts.items()})
+    for k, v in mix_opts.items():
+        kind = type(active.MIX_DEFAULTS[k])
+        if (kind is str) != isinstance(v, str):
+            raise ValueError(f"The mix option {k} takes {'a word' if kind is str else 'a number'}; got {v!r}.")
+        mix_opts[k] = kind(v)
+    active.MIX_DEFAULTS.update(mix_opts)
     try:
         return _run(
             data, text_column=text_column, label_column=label_column, labels_column=labels_column,

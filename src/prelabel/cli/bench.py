@@ -137,7 +137,8 @@ def loop(
     mix_options: str = typer.Option(
         "",
         help="Override the mix's parameters for a comparison, e.g. 'cold_start=0,candidate_factor=5,"
-        "random_share=0.2' (defaults: automl.active.MIX_DEFAULTS and queue_random_share 0).",
+        "random_share=0.2,density=0,multi_reduce=mean' (defaults: automl.active.MIX_DEFAULTS and "
+        "queue_random_share 0).",
     ),
     runs_cache: Path | None = typer.Option(
         None,
@@ -161,9 +162,10 @@ def loop(
     from prelabel.bench.loop import run
 
     try:
-        mix = {k.strip(): float(v) for k, v in (kv.split("=", 1) for kv in mix_options.split(",") if kv.strip())}
+        pairs = (kv.split("=", 1) for kv in mix_options.split(",") if kv.strip())
+        mix = {k.strip(): _number_or_word(v) for k, v in pairs}
     except ValueError:
-        raise typer.BadParameter(f"--mix-options takes key=number pairs; got {mix_options!r}") from None
+        raise typer.BadParameter(f"--mix-options takes key=value pairs; got {mix_options!r}") from None
     run(
         data, text_column=text_column, label_column=label_column, labels_column=labels_column,
         strategies=[s.strip() for s in strategies.split(",") if s.strip()], batch=batch, first=first,
@@ -171,3 +173,11 @@ def loop(
         out=out, seed=seed, seeds=seeds, batch_growth=batch_growth, live=live,
         runs_cache=runs_cache, mix_options=mix, embeddings=embeddings, initial_order=initial_order,
     )
+
+
+def _number_or_word(value: str) -> float | str:
+    """A --mix-options value: a number, else the word itself (e.g. multi_reduce=mean)."""
+    try:
+        return float(value)
+    except ValueError:
+        return value.strip()
