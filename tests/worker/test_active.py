@@ -236,6 +236,12 @@ def test_typicality_is_high_in_dense_regions_and_low_for_outliers() -> None:
     # a row of the reference sample does not count itself: one point alone has no neighbour like it
     lone = np.vstack([x[:300], -centre])
     assert typicality(lone, np.array([300]), 301, np.random.default_rng(2), sample=301)[0] == 0.0
+    # tiny pools: a defined answer, and the mix still orders every item
+    assert typicality(x[:2], np.arange(2), 2, np.random.default_rng(0)).tolist() == [1.0, 1.0]
+    assert typicality(x[:3], np.arange(3), 3, np.random.default_rng(0)).shape == (3,)
+    p = np.array([[0.5, 0.5], [0.6, 0.4], [0.9, 0.1]])
+    order = DiversityMix(batch=1, density=1.0).query(QueryContext([p], features=x[:3], n_labeled=5), 3)
+    assert sorted(order.tolist()) == [0, 1, 2]
 
 
 def test_mix_density_prefers_typical_uncertain_items(datasets: Path) -> None:

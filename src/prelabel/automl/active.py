@@ -434,6 +434,8 @@ def typicality(
     from sklearn.decomposition import TruncatedSVD
     from sklearn.preprocessing import normalize
 
+    if n_pool < 3:  # no neighbour to compare with: every item is as typical as the next
+        return np.ones(len(rows), dtype=np.float64)
     ref = np.sort(rng.choice(n_pool, size=min(n_pool, sample), replace=False)).astype(np.int64)
     union = np.union1d(ref, rows)  # featurised once: on a small pool the two overlap
     x = features(union) if callable(features) else features[union]
