@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(200 * 1024 * 1024, description="Largest accepted import upload.")
     session_max_age_s: int = Field(7 * 24 * 3600, description="Lifetime of a browser session cookie.")
     run_worker: bool = Field(True, description="Run the background trainer inside `prelabel serve`.")
+    preload_embeddings: bool = Field(
+        True,
+        description="Load the sentence model as the background trainer starts (when prelabel[embeddings] is "
+        "installed), so an import's first queue order does not wait for it.",
+    )
     log_level: str = Field("INFO", description="Python logging level of the server and worker.")
 
     @model_validator(mode="after")

@@ -81,7 +81,13 @@ def test_bench_loop_end_to_end(tmp_path: Path) -> None:
         assert [p["version"] for p in pts] == [1, 2, 3, 4]  # one fast model per batch, numbered per project
         assert all(0 < p["latency_s"] < 60 for p in pts) and pts[-1]["score"] > 0.7
         assert run["latency_p50"] is not None and run["area"] > 0
-    assert "loop simulation: toy" in result.output
+        # every version's calibration, measured on the held-out split and as its metrics claim it
+        assert all(p["ece"] is not None and 0.0 <= p["ece"] <= 1.0 for p in pts)
+        claimed = [p for p in pts if p["claimed_ece"] is not None]
+        assert claimed and all(0.0 <= p["claimed_ece"] <= 1.0 for p in claimed)
+        assert run["ece"] == round(sum(p["ece"] for p in claimed) / len(claimed), 4)
+    assert all(sm["ece"] is not None and sm["claimed_ece"] is not None for sm in doc["summary"])
+    assert "loop simulation: toy" in result.output and "ECE held-out" in result.output
 
 
 def test_labels_to_95_and_ratio() -> None:
@@ -92,6 +98,18 @@ def test_labels_to_95_and_ratio() -> None:
     assert (a.labels_to_95, b.labels_to_95, c.labels_to_95) == (30, 20, None)
     assert b.ratio_to_random == round(20 / 30, 3) and c.ratio_to_random is None
     assert a.area == round((0.5 + 0.8 + 0.96) / 3, 4)
+
+
+def test_calibration_is_averaged_over_the_versions_that_claim_it() -> None:
+    pts = [CurvePoint(10, 0.5, 1, 1, ece=0.30), CurvePoint(20, 0.8, 1, 2, ece=0.10, claimed_ece=0.05),
+           CurvePoint(30, 0.9, 1, 3, ece=0.20, claimed_ece=0.15)]  # fmt: skip
+    a, b = StrategyRun("random", pts, seed=0), StrategyRun("random", [CurvePoint(10, 0.5, 1, 1)], seed=1)
+    summarise([a], full=1.0)
+    summarise([b], full=1.0)
+    assert (a.ece, a.claimed_ece) == (0.15, 0.1)  # the first version claims nothing: left out of both
+    assert (b.ece, b.claimed_ece) == (None, None)
+    (sm,) = aggregate([a, b])
+    assert (sm.ece, sm.claimed_ece) == (0.15, 0.1)  # the median over the seeds that have one
 
 
 def test_multilabel_file_and_keys(tmp_path: Path) -> None:

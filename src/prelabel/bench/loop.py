@@ -49,6 +49,10 @@ class CurvePoint:
     latency_s: float
     version: int
     features: str = ""  # the model's feature kind, e.g. "word" or "word+emb"
+    # calibration of the probabilities labelers are shown (top class of a single-choice job, every category of a
+    # multi-choice one): measured on the held-out split, and as the version's own metrics claim it (out of fold)
+    ece: float | None = None
+    claimed_ece: float | None = None
 
 
 @dataclass
@@ -63,6 +67,8 @@ class StrategyRun:
     latency_p95: float | None = None
     first_latency: float | None = None
     seconds: float = 0.0
+    ece: float | None = None  # mean over the run's versions of the held-out ECE
+    claimed_ece: float | None = None  # mean over the same versions of the ECE their metrics claim
 
 
 @dataclass
@@ -84,6 +90,8 @@ class StrategySummary:
     first_latency: float | None
     seconds: float
     curve: list[tuple[int, float]]  # median score per label count present in every seed
+    ece: float | None = None  # median over seeds of the run's mean held-out ECE
+    claimed_ece: float | None = None  # the same for the ECE the versions claim (on the same versions)
 
 
 def result_stem(dataset: str, *, live: bool) -> str:
@@ -191,21 +199,32 @@ class Scorer:
                 self.name = "macro-F1"
 
     def __call__(self, model: Any) -> float:
+        return self.evaluate(model)[0]
+
+    def evaluate(self, model: Any) -> tuple[float, float | None]:
+        """The metric and the held-out ECE of the model's probabilities (None without a model for the job)."""
         from sklearn.metrics import f1_score
+
+        from prelabel.automl.metrics import expected_calibration_error
 
         proba = model.predict_proba(self.test_texts)
         p = proba.get("LABEL")
         if p is None:
-            return 0.0
+            return 0.0, None
         job = model.interface.job("LABEL")
         if self.ds.multi:
             pred = (p >= model.thresholds(job)[None, :]).astype(int)
-            return float(f1_score(self.y, pred, average="micro", zero_division=0))
+            ece = expected_calibration_error(self.y, p, "multilabel")
+            return float(f1_score(self.y, pred, average="micro", zero_division=0)), ece
         keys = job.category_keys()
+        idx = {k: i for i, k in enumerate(keys)}
+        ece = expected_calibration_error(np.array([idx[y] for y in self.y_lab]), p, "multiclass")
         pred_l = [keys[j] for j in p.argmax(axis=1)]
         if len(self.ds.categories) == 2:
-            return float(f1_score(self.y_lab, pred_l, pos_label=self.pos, average="binary", zero_division=0))
-        return float(f1_score(self.y_lab, pred_l, labels=self.ds.categories, average="macro", zero_division=0))
+            f1 = f1_score(self.y_lab, pred_l, pos_label=self.pos, average="binary", zero_division=0)
+        else:
+            f1 = f1_score(self.y_lab, pred_l, labels=self.ds.categories, average="macro", zero_division=0)
+        return float(f1), ece
 
 
 def interface_for(ds: Dataset) -> dict[str, Any]:
@@ -354,11 +373,18 @@ def simulate(
                 mv = s.get(t.ModelVersion, mv_id)
                 assert mv is not None
                 artifact = mv.artifact
+                claimed = (mv.metrics or {}).get("jobs", {}).get("LABEL", {}).get("ece")
             model = ProjectModel.from_bytes(artifact or b"")
-            score = scorer(model)
+            score, ece = scorer.evaluate(model)
             clf = model.models.get("LABEL")
             kind = str(clf.ensemble_[0]["config"]["features"]["kind"]) if clf is not None else ""
-            run.points.append(CurvePoint(n, round(score, 4), round(latency, 3), version, kind))
+            run.points.append(
+                CurvePoint(
+                    n, round(score, 4), round(latency, 3), version, kind,
+                    ece=None if ece is None else round(ece, 4),
+                    claimed_ece=round(float(claimed), 4) if isinstance(claimed, int | float) else None,
+                )
+            )
             if progress:
                 progress(strategy, n, score)
         run.seconds = round(time.perf_counter() - start, 1)
@@ -407,6 +433,10 @@ def summarise(runs: list[StrategyRun], full: float) -> None:
             r.area = round(float(np.mean([p.score for p in r.points])), 4)
             hit = next((p.n_labels for p in r.points if p.score >= target), None)
             r.labels_to_95 = hit
+        # calibration over the versions that both measure and claim it (the first models may claim none)
+        both = [p for p in r.points if p.ece is not None and p.claimed_ece is not None]
+        r.ece = round(float(np.mean([p.ece for p in both])), 4) if both else None
+        r.claimed_ece = round(float(np.mean([p.claimed_ece for p in both])), 4) if both else None
     base = next((r for r in runs if r.strategy == "random"), None)
     for r in runs:
         if base is not None and base.labels_to_95 and r.labels_to_95:
@@ -420,6 +450,10 @@ def _run_from_json(doc: dict[str, Any]) -> StrategyRun:
 
 def _median_or_none(values: list[float]) -> float | None:
     return float(statistics.median(values)) if values else None
+
+
+def _round_or_none(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def aggregate(runs: list[StrategyRun]) -> list[StrategySummary]:
@@ -475,6 +509,8 @@ def aggregate(runs: list[StrategyRun]) -> list[StrategySummary]:
                 first_latency=_median_or_none([r.first_latency for r in rs if r.first_latency is not None]),
                 seconds=round(sum(r.seconds for r in rs), 1),
                 curve=curve,
+                ece=_round_or_none(_median_or_none([r.ece for r in rs if r.ece is not None])),
+                claimed_ece=_round_or_none(_median_or_none([r.claimed_ece for r in rs if r.claimed_ece is not None])),
             )
         )
     base_s = next((x for x in out if x.strategy == "random"), None)
@@ -750,6 +786,8 @@ def _run(
         "paired ratios",
         "area",
         "final",
+        "ECE held-out",
+        "ECE claimed",
         "latency p50 s",
         "p95 s",
         "wall s",
@@ -764,6 +802,8 @@ def _run(
             " ".join("-" if x is None else f"{x:.2f}" for x in sm.paired_ratios),
             f"{sm.area:.4f}",
             f"{sm.final:.4f}",
+            f"{sm.ece:.3f}" if sm.ece is not None else "-",
+            f"{sm.claimed_ece:.3f}" if sm.claimed_ece is not None else "-",
             f"{sm.latency_p50:.2f}" if sm.latency_p50 is not None else "-",
             f"{sm.latency_p95:.2f}" if sm.latency_p95 is not None else "-",
             f"{sm.seconds:.0f}",

@@ -1,7 +1,9 @@
 """Run the trainer as background processes (multiprocessing, spawn) for `prelabel serve` / `prelabel demo`.
 
-By default two processes: one claims only ``fast`` jobs and one only ``search`` jobs, so that a budgeted
-search (tens of seconds) never delays the next fast model (seconds) that labelers are waiting for. Each child
+By default two processes: one claims only ``fast`` jobs and one ``prepare`` and ``search`` jobs, so that an
+import's encoding or a budgeted search (tens of seconds) never delays the next fast model (seconds) that labelers
+are waiting for. The second one loads the sentence model in a thread as it starts (`Settings.preload_embeddings`),
+so an import's first queue order waits for the encoding only, not for torch and MiniLM to load. Each child
 builds its own Store from the settings (nothing is shared with the server but the database), polls for jobs
 and stops when the handle's event is set. A child that dies (killed, out of memory) loses only its current
 job's lease; the job is claimed again by the next worker after the lease expires.
@@ -11,11 +13,14 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from prelabel.config import Settings
+
+logger = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 10.0
 # the second process also prepares imports (encoding texts takes minutes on a large import): a fast model is
@@ -41,12 +46,27 @@ def _main(
     store = Store(settings.database_url)
     try:
         trainer = Trainer(store, lease_seconds=lease_seconds, poll_seconds=poll_seconds, tiers=tiers)
+        if settings.preload_embeddings and (tiers is None or "prepare" in tiers):
+            # the process that prepares imports encodes their texts first thing: load the sentence model
+            # beside polling, so the first queue order does not wait for torch (the job waits on its lock)
+            threading.Thread(target=_preload, name="prelabel-preload-embeddings", daemon=True).start()
         ready.release()
         trainer.run_forever(stop)
     except KeyboardInterrupt:
         pass
     finally:
         store.dispose()
+
+
+def _preload() -> None:
+    from prelabel.automl.embeddings import preload_model
+
+    t0 = time.perf_counter()
+    try:
+        if preload_model():
+            logger.info("sentence model loaded in %.1f s", time.perf_counter() - t0)
+    except Exception:  # the job that needs it will load it again and report the error on the job
+        logger.exception("could not preload the sentence model")
 
 
 @dataclass
