@@ -81,6 +81,22 @@ def fast(
         raise typer.BadParameter(str(exc)) from None
 
 
+@app.command("prepare")
+def prepare(
+    repeats: int = typer.Option(3, "--repeats", min=1, help="Repeats of every variant; the table shows medians."),
+    rows: int | None = typer.Option(None, "--rows", min=11, help="Import only the first N demo tweets (default all)."),
+    settle: float = typer.Option(20.0, "--settle", min=0.0, help="Seconds the workers idle before the import."),
+    variants: str = typer.Option(
+        "baseline,preload,preload+cores", "--variants", help="Comma-separated; the first is the baseline."
+    ),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the results as JSON."),
+) -> None:
+    """Prepare: seconds from an import to the first labels being chosen, with and without preloading MiniLM."""
+    from prelabel.bench.prepare import run
+
+    run(repeats=repeats, rows=rows, settle=settle, variants=[v for v in variants.split(",") if v], json_out=json_out)
+
+
 @app.command("store")
 def store(
     n: int = typer.Option(100_000, "--n", min=1, help="Assets imported (and predictions stored) per repeat."),

@@ -35,6 +35,7 @@ def _main(
     lease_seconds: float,
     poll_seconds: float,
     tiers: tuple[str, ...] | None,
+    initial_order_threads: int | None = None,
 ) -> None:
     from prelabel.store.engine import Store
     from prelabel.worker.trainer import Trainer
@@ -45,7 +46,10 @@ def _main(
     )
     store = Store(settings.database_url)
     try:
-        trainer = Trainer(store, lease_seconds=lease_seconds, poll_seconds=poll_seconds, tiers=tiers)
+        trainer = Trainer(
+            store, lease_seconds=lease_seconds, poll_seconds=poll_seconds, tiers=tiers,
+            initial_order_threads=initial_order_threads,
+        )
         if settings.preload_embeddings and (tiers is None or "prepare" in tiers):
             # the process that prepares imports encodes their texts first thing: load the sentence model
             # beside polling, so the first queue order does not wait for torch (the job waits on its lock)
@@ -112,9 +116,11 @@ def start_background_worker(
     lease_seconds: float = 60.0,
     poll_seconds: float = 0.25,
     tiers: tuple[tuple[str, ...] | None, ...] = DEFAULT_TIERS,
+    initial_order_threads: int | None = None,
 ) -> WorkerHandle:
     """Start trainer processes against `settings.database_url` (by default one for fast jobs, one for
-    searches; pass ``tiers=(None,)`` for a single process taking every job); call `.stop()` on shutdown."""
+    searches; pass ``tiers=(None,)`` for a single process taking every job); call `.stop()` on shutdown.
+    `initial_order_threads`: see `Trainer` (the benchmark `prelabel bench prepare` compares it)."""
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
     ready = ctx.Semaphore(0)
@@ -122,7 +128,7 @@ def start_background_worker(
     for tier in tiers:
         proc = ctx.Process(
             target=_main,
-            args=(settings.model_dump_json(), stop, ready, lease_seconds, poll_seconds, tier),
+            args=(settings.model_dump_json(), stop, ready, lease_seconds, poll_seconds, tier, initial_order_threads),
             name=f"prelabel-worker-{'+'.join(tier) if tier else 'all'}",
             daemon=True,
         )

@@ -137,6 +137,8 @@ class Trainer:
         bars with it). An exception raised by it aborts the job like a crash would (tests use this).
     tiers: claim only jobs of these tiers (None: any). `prelabel serve` runs one process per tier so that a
         long search never delays the next fast model.
+    initial_order_threads: torch threads for encoding the sample a prepare job picks the first labels from
+        (None: every core; no model exists yet, so no fast job of the project competes with it).
     blas_threads: BLAS/OpenMP threads while a job runs (None: the library default). One by default: the
         trainer's small solver steps gain nothing from threads, and on a busy 2-core machine oversubscribed
         OpenBLAS threads made a fast-tier fit 5x slower (measured: 19 s → 3.4 s CPU for 100 BBC articles).
@@ -157,6 +159,7 @@ class Trainer:
         schedule: bool = True,
         blas_threads: int | None = 1,
         tiers: tuple[str, ...] | None = None,
+        initial_order_threads: int | None = None,
     ) -> None:
         self.store = store
         self.worker_id = worker_id or default_worker_id()
@@ -170,6 +173,7 @@ class Trainer:
         self.schedule = schedule
         self.blas_threads = blas_threads
         self.tiers = tiers
+        self.initial_order_threads = initial_order_threads
         self._encoded: dict[int, int] = {}  # project id → asset count when all its texts were found encoded
 
     # --- loop ------------------------------------------------------------------------------------------
@@ -444,7 +448,10 @@ class Trainer:
         self._report(hb, "order", 0.01, f"encoding {len(sample)} texts for the first queue order")
         texts = [c for _, c in sample]
         encoded = count_missing(texts, self._embedding_cache_dir())
-        vectors = embed(texts, self._embedding_cache_dir(), threads=self.blas_threads)
+        # every core by default: no model exists yet, so no fast job of this project competes, and a labeler
+        # is waiting for these texts (the rest of the project is encoded with blas_threads afterwards)
+        threads = self.initial_order_threads or os.cpu_count() or 1
+        vectors = embed(texts, self._embedding_cache_dir(), threads=threads)
         hb.check()
         picks = representatives(vectors, k, np.random.default_rng(job.id))
         ranked = [(sample[int(i)][0], 1.0 + (len(picks) - r) / (len(picks) + 1)) for r, i in enumerate(picks)]
