@@ -108,3 +108,23 @@ def test_the_prepare_process_loads_the_sentence_model_as_it_starts(
     lines = [x for x in err.splitlines() if "sentence model loaded" in x]
     assert len(lines) == 1, err[-2000:]
     assert "could not preload" not in err
+
+
+def test_stopping_does_not_hang_on_a_worker_killed_while_idle(db_url: str) -> None:
+    """A worker killed while it waits for work (the OOM killer, SIGTERM to the whole process group from
+    `timeout`, docker or systemd) must not make the server's shutdown wait forever for it."""
+    import threading
+
+    settings = Settings(database_url=db_url, environment="test", log_level="WARNING", preload_embeddings=False)
+    handle = start_background_worker(settings, poll_seconds=0.2, tiers=(("fast",), ("prepare", "search")))
+    assert handle.wait_ready(60)
+    time.sleep(1.0)  # both are idle, waiting for the next poll
+    victim = handle.processes[0]
+    assert victim.pid is not None
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.join(5)
+    stopper = threading.Thread(target=handle.stop, daemon=True)
+    stopper.start()
+    stopper.join(30)
+    assert not stopper.is_alive(), "handle.stop() hung on the killed worker"
+    assert not handle.is_alive()

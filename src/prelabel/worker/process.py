@@ -73,12 +73,41 @@ def _preload() -> None:
         logger.exception("could not preload the sentence model")
 
 
+class StopFlag:
+    """The shutdown signal shared with the worker processes: a byte in shared memory that the parent sets and
+    the children poll (the `is_set` / `wait(timeout)` of an Event, which `Trainer.run_forever` takes).
+
+    Not a `multiprocessing.Event`: its `set()` waits for every process sleeping in `wait()` to acknowledge, so
+    one worker killed while idle (OOM killer, SIGKILL, a SIGTERM to the whole process group) made the server's
+    shutdown hang forever. Setting a byte waits for nobody."""
+
+    POLL_S = 0.05
+
+    def __init__(self, value: Any) -> None:
+        self._value = value  # a multiprocessing RawValue("b"), inherited by the spawned children
+
+    def set(self) -> None:
+        self._value.value = 1
+
+    def is_set(self) -> bool:
+        return bool(self._value.value)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        end = None if timeout is None else time.monotonic() + timeout
+        while not self.is_set():
+            left = self.POLL_S if end is None else min(self.POLL_S, end - time.monotonic())
+            if left <= 0:
+                break
+            time.sleep(left)
+        return self.is_set()
+
+
 @dataclass
 class WorkerHandle:
     """The background trainer processes; `.stop()` ends them all."""
 
     processes: list[Any]  # multiprocessing.process.BaseProcess
-    stop_event: Any
+    stop_event: StopFlag
     tiers: list[tuple[str, ...] | None] = field(default_factory=list)
     ready: Any = None  # a semaphore each child releases once it has imported everything and polls
 
@@ -122,7 +151,7 @@ def start_background_worker(
     searches; pass ``tiers=(None,)`` for a single process taking every job); call `.stop()` on shutdown.
     `initial_order_threads`: see `Trainer` (the benchmark `prelabel bench prepare` compares it)."""
     ctx = mp.get_context("spawn")
-    stop = ctx.Event()
+    stop = StopFlag(ctx.RawValue("b", 0))
     ready = ctx.Semaphore(0)
     procs = []
     for tier in tiers:

@@ -199,7 +199,8 @@ class Trainer:
         return results
 
     def run_forever(self, stop: threading.Event | Any) -> None:
-        """Poll for jobs until `stop` is set (a threading or multiprocessing Event)."""
+        """Poll for jobs until `stop` is set (a threading Event, or `process.StopFlag`: anything with
+        `is_set()` and `wait(timeout)`)."""
         logger.info("worker %s started", self.worker_id)
         while not stop.is_set():
             try:
