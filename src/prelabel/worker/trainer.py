@@ -138,7 +138,7 @@ class Trainer:
     tiers: claim only jobs of these tiers (None: any). `prelabel serve` runs one process per tier so that a
         long search never delays the next fast model.
     initial_order_threads: torch threads for encoding the sample a prepare job picks the first labels from
-        (None: every core; no model exists yet, so no fast job of the project competes with it).
+        (None: `blas_threads`). More threads choose the first labels sooner but not reproducibly.
     blas_threads: BLAS/OpenMP threads while a job runs (None: the library default). One by default: the
         trainer's small solver steps gain nothing from threads, and on a busy 2-core machine oversubscribed
         OpenBLAS threads made a fast-tier fit 5x slower (measured: 19 s → 3.4 s CPU for 100 BBC articles).
@@ -449,9 +449,9 @@ class Trainer:
         self._report(hb, "order", 0.01, f"encoding {len(sample)} texts for the first queue order")
         texts = [c for _, c in sample]
         encoded = count_missing(texts, self._embedding_cache_dir())
-        # every core by default: no model exists yet, so no fast job of this project competes, and a labeler
-        # is waiting for these texts (the rest of the project is encoded with blas_threads afterwards)
-        threads = self.initial_order_threads or os.cpu_count() or 1
+        # one thread by default, like every other encoding: with several, torch's sums run in a varying order
+        # and the vectors (so the k-means picks) differ from run to run (docs/loop.md, "Import → first labels")
+        threads = self.initial_order_threads or self.blas_threads or 1
         vectors = embed(texts, self._embedding_cache_dir(), threads=threads)
         hb.check()
         picks = representatives(vectors, k, np.random.default_rng(job.id))
