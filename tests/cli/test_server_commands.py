@@ -268,6 +268,13 @@ def test_export_to_file_and_stdout(
     r = run("export", "--project", str(project_id), "--user", "admin", "--format", "csv", "--database-url", db_url)
     assert r.exit_code == 0
     assert r.stdout.splitlines()[0].startswith("external_id,content") and len(r.stdout.splitlines()) == 4
+    assets.import_assets(store, admin, project_id, [AssetIn(external_id="f", content="=cmd|' /C calc'!A0")])
+    args = ["export", "--project", str(project_id), "--user", "admin", "--format", "csv", "--database-url", db_url]
+    assert "f,=cmd|" in run(*args).stdout
+    r = run(*args, "--escape-formulas")
+    assert r.exit_code == 0 and "f,'=cmd|" in r.stdout
+    r = run(*args[:-4], "--escape-formulas", "--database-url", db_url)
+    assert r.exit_code == 1 and "--format csv only" in r.output
     r = run("export", "--project", "999", "--user", "admin", "--database-url", db_url)
     assert r.exit_code == 1 and "not found" in r.output
 

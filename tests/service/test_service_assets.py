@@ -212,6 +212,30 @@ def test_export_streams_csv_and_jsonl_with_labels_and_predictions(team: Team) ->
         assets.export_assets(s, team.admin, team.pid, "xlsx")  # type: ignore[arg-type]
 
 
+def test_csv_export_can_escape_formulas_for_spreadsheets(team: Team) -> None:
+    s = team.store
+    texts = {"f": "=HYPERLINK(\"http://x\")", "p": "+1 call now", "m": "-5 degrees", "at": "@user hi",
+             "t": "\tindented", "ok": "plain text = fine"}
+    assets.import_assets(s, team.admin, team.pid, [AssetIn(external_id=k, content=v) for k, v in texts.items()])
+    assets.import_assets(s, team.admin, team.pid, [AssetIn(external_id="=id", content="x")])
+
+    def rows(**kw: bool) -> dict[str, dict[str, str]]:
+        text = b"".join(assets.export_assets(s, team.labeler, team.pid, "csv", **kw)).decode()
+        return {r["external_id"]: r for r in csv.DictReader(io.StringIO(text, newline=""))}
+
+    raw = rows()
+    assert {k: raw[k]["content"] for k in texts} == texts  # off by default: the data as imported
+    escaped = rows(escape_formulas=True)
+    assert escaped["'=id"]["content"] == "x"  # every text cell, the external id too
+    assert {k: escaped[k]["content"] for k in texts} == {
+        "f": "'=HYPERLINK(\"http://x\")", "p": "'+1 call now", "m": "'-5 degrees", "at": "'@user hi",
+        "t": "'\tindented", "ok": "plain text = fine",
+    }
+    assert escaped["ok"]["json_metadata"] == "{}" and escaped["ok"]["is_honeypot"] == "0"
+    with pytest.raises(InvalidInput, match="CSV exports only"):
+        assets.export_assets(s, team.labeler, team.pid, "jsonl", escape_formulas=True)
+
+
 def test_iter_assets_walks_chunks(team: Team) -> None:
     assets.import_assets(team.store, team.admin, team.pid, records(25))
     got = list(assets.iter_assets(team.store, team.pid, chunk=4))

@@ -531,6 +531,13 @@ def export(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
     ] = None,
+    escape_formulas: Annotated[
+        bool,
+        typer.Option(
+            "--escape-formulas",
+            help="CSV for spreadsheets: prefix cells starting with = + - @ with ' (changes the data).",
+        ),
+    ] = False,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Export every asset with its latest labels and current prediction (streamed)."""
@@ -538,9 +545,11 @@ def export(
 
     if fmt not in ("csv", "jsonl"):
         _fail(f"--format must be csv or jsonl; got {fmt!r}.")
+    if escape_formulas and fmt != "csv":
+        _fail("--escape-formulas applies to --format csv only.")
     with _store(database_url) as store:
         actor = _actor(store, user)
-        stream = export_assets(store, actor, project, fmt)  # type: ignore[arg-type]
+        stream = export_assets(store, actor, project, fmt, escape_formulas=escape_formulas)  # type: ignore[arg-type]
         n = 0
         if output is None:
             for chunk in stream:

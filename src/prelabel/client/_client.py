@@ -452,21 +452,27 @@ class Client:
         return AssetPage.from_json(self._json("GET", f"/projects/{project_id}/review", params=params))
 
     # --- export ---------------------------------------------------------------------------------------------
-    def export(self, project_id: int, *, format: ExportFormat = "jsonl") -> Iterator[bytes]:
-        """Stream the project's export (each asset with its latest labels and current prediction)."""
-        with self._http.stream(
-            "GET", f"{API_PREFIX}/projects/{project_id}/export", params={"format": format}
-        ) as response:
+    def export(
+        self, project_id: int, *, format: ExportFormat = "jsonl", escape_formulas: bool = False
+    ) -> Iterator[bytes]:
+        """Stream the project's export (each asset with its latest labels and current prediction).
+        `escape_formulas` (CSV): prefix cells a spreadsheet would run as formulas with ' (changes the data)."""
+        params: dict[str, Any] = {"format": format}
+        if escape_formulas:
+            params["escape_formulas"] = "true"
+        with self._http.stream("GET", f"{API_PREFIX}/projects/{project_id}/export", params=params) as response:
             if response.status_code >= 400:
                 response.read()
                 raise error_from_response(response)
             yield from response.iter_bytes()
 
-    def export_to_file(self, project_id: int, path: str | Path, *, format: ExportFormat = "jsonl") -> int:
+    def export_to_file(
+        self, project_id: int, path: str | Path, *, format: ExportFormat = "jsonl", escape_formulas: bool = False
+    ) -> int:
         """Write the export to `path`; returns the number of bytes written."""
         n = 0
         with open(path, "wb") as fh:
-            for chunk in self.export(project_id, format=format):
+            for chunk in self.export(project_id, format=format, escape_formulas=escape_formulas):
                 fh.write(chunk)
                 n += len(chunk)
         return n

@@ -400,6 +400,8 @@ def export_assets(
     project_id: int,
     fmt: Literal["csv", "jsonl"] = "jsonl",
     filt: AssetFilter | None = None,
+    *,
+    escape_formulas: bool = False,
 ) -> Iterator[bytes]:
     """Stream the project's assets as CSV or JSONL, each with its labels and current prediction.
 
@@ -409,6 +411,11 @@ def export_assets(
     json_metadata, then per job ``label:JOB`` and ``prediction:JOB`` (category keys joined by ``|``) and
     ``probability:JOB``, then ``label_json``, ``label_type``, ``label_author``, ``prediction_model``.
     The role check happens when this is called; bytes are produced as the iterator is consumed.
+
+    `escape_formulas` (CSV only) is for files that will be opened in a spreadsheet: a text cell that starts
+    with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'`` so that Excel, LibreOffice
+    and Google Sheets show it as text instead of running it as a formula (OWASP "CSV injection"). It is off by
+    default because it changes the data: a tweet that starts with "@user" would come back as "'@user".
     """
     if fmt not in ("csv", "jsonl"):
         raise InvalidInput(f"Unknown export format {fmt!r}; use csv or jsonl.")
@@ -416,7 +423,9 @@ def export_assets(
         project, _ = require(s, actor, project_id)
         jobs = [j.name for j in interface_of(project).jobs]
     items = iter_assets(store, project_id, filt, include_labels=True, include_prediction=True)
-    return _export_csv(items, jobs) if fmt == "csv" else _export_jsonl(items)
+    if escape_formulas and fmt != "csv":
+        raise InvalidInput("escape_formulas applies to CSV exports only; use format=csv or leave it off.")
+    return _export_csv(items, jobs, escape_formulas) if fmt == "csv" else _export_jsonl(items)
 
 
 def _export_jsonl(items: Iterator[AssetOut]) -> Iterator[bytes]:
@@ -462,7 +471,17 @@ def _names(resp: dict[str, Any] | None, job: str) -> list[str]:
     return [c["name"] for c in resp[job].get("categories", [])]
 
 
-def _export_csv(items: Iterator[AssetOut], jobs: list[str]) -> Iterator[bytes]:
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_formula(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula, prefixed with ``'`` (other values unchanged)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _export_csv(items: Iterator[AssetOut], jobs: list[str], escape_formulas: bool = False) -> Iterator[bytes]:
     out = io.StringIO()
     w = csv.writer(out)
     header = ["external_id", "content", "status", "is_honeypot", "json_metadata"]
@@ -496,7 +515,7 @@ def _export_csv(items: Iterator[AssetOut], jobs: list[str]) -> Iterator[bytes]:
             (eff.author or "") if eff else "",
             pred.model_name if pred else "",
         ]
-        w.writerow(row)
+        w.writerow([escape_formula(v) for v in row] if escape_formulas else row)
         if n % 500 == 0:
             yield out.getvalue().encode()
             out.seek(0)

@@ -26,9 +26,16 @@ def export(
     store: StoreDep,
     actor: ActorDep,
     format: Annotated[Literal["csv", "jsonl"], Query(description="csv or jsonl.")] = "jsonl",
+    escape_formulas: Annotated[
+        bool,
+        Query(
+            description="CSV for spreadsheets: prefix text cells starting with = + - @ (or a tab / CR) with ' "
+            "so that they are not run as formulas. Changes the data; off by default."
+        ),
+    ] = False,
 ) -> StreamingResponse:
     # The role check runs here, before the first byte; the rows are read chunk by chunk while streaming.
-    stream = assets.export_assets(store, actor, project_id, format)
+    stream = assets.export_assets(store, actor, project_id, format, escape_formulas=escape_formulas)
     filename = f"project-{project_id}.{format}"
     return StreamingResponse(
         stream,
