@@ -228,8 +228,71 @@ def test_few_labels_get_temperature_scaling_from_twenty_labels(bbc: tuple[list[s
     assert np.array_equal(p.argmax(axis=1), p_raw.argmax(axis=1))
     idx = np.array([list(est.classes_).index(v) for v in truth])
     assert expected_calibration_error(idx, p, "multiclass") < expected_calibration_error(idx, p_raw, "multiclass")
-    # under 20 labels nothing is fitted on the out-of-fold probabilities
-    assert AutoTextClassifier(mode="fast").fit(texts[:19], y[:19]).calibration_["method"] == "none"
+    # under 20 labels the temperature comes from leave-one-out probabilities instead (next test)
+    assert AutoTextClassifier(mode="fast").fit(texts[:19], y[:19]).calibration_["fitted_on"] == "leave-one-out"
+
+
+def test_under_twenty_labels_a_leave_one_out_temperature_makes_the_first_model_less_timid(
+    bbc: tuple[list[str], list[str]],
+) -> None:
+    from prelabel.automl import AutoTextClassifier
+
+    texts, y = bbc
+    # a project's first model: 15 labels, three per class, words and sentence vectors (the trainer's fast tier)
+    first: list[int] = []
+    for cls in sorted(set(y)):
+        first += [i for i, v in enumerate(y) if v == cls][3:6]
+    rest = [i for i in range(len(y)) if i not in first]
+    tr_texts, tr_y = [texts[i] for i in first], [y[i] for i in first]
+    est = AutoTextClassifier(mode="fast", fast_features="word+emb").fit(tr_texts, tr_y)
+    raw = AutoTextClassifier(mode="fast", fast_features="word+emb", calibration="none").fit(tr_texts, tr_y)
+    rep = est.calibration_
+    assert rep["method"] == "temperature" and rep["fitted_on"] == "leave-one-out" and rep["rows"] == 15
+    assert est.calibrator_.params[0] < 1.0  # sharpened
+    p, p_raw = est.predict_proba([texts[i] for i in rest]), raw.predict_proba([texts[i] for i in rest])
+    assert np.array_equal(p.argmax(axis=1), p_raw.argmax(axis=1))  # no prediction changes
+    assert p.max(axis=1).mean() > p_raw.max(axis=1).mean() + 0.1
+    # the queue ranks by the model's own probabilities (the temperature is for the confidence shown)
+    assert np.allclose(est.ranking_proba(p), p_raw, atol=1e-6)
+    assert np.array_equal(raw.ranking_proba(p_raw), p_raw)
+    idx = np.array([list(est.classes_).index(y[i]) for i in rest])
+    assert expected_calibration_error(idx, p, "multiclass") < expected_calibration_error(idx, p_raw, "multiclass") - 0.1
+    # the out-of-fold probabilities it reports are leave-one-out ones, each with a temperature fitted without it
+    assert est.oof_proba_.shape == (15, 5) and np.allclose(est.oof_proba_.sum(axis=1), 1.0)
+    # explicit folds keep k-fold probabilities and no calibration under 20 labels
+    assert "fitted_on" not in AutoTextClassifier(mode="fast", cv=2).fit(tr_texts, tr_y).calibration_
+
+
+def test_leave_one_out_temperature_leaves_out_singleton_classes_and_is_held_in_by_its_prior() -> None:
+    from prelabel.automl.calibration import leave_one_out_temperature
+
+    rng = np.random.default_rng(0)
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 3])  # class 3 has one label
+    logits = rng.normal(0, 0.3, (12, 4))
+    logits[np.arange(12), y] += 0.8  # right on every row, but timid: top probability about 0.4
+    flat = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    flat[11] = [0.4, 0.3, 0.2, 0.1]  # the singleton's row, predicted without its class: wrong
+    cal, crossed, rep = leave_one_out_temperature(y, flat, "multiclass")
+    assert rep["rows"] == 11 and cal.method == "temperature" and cal.params[0] < 0.5
+    assert np.array_equal(crossed[11], flat[11])  # left as it was
+    assert rep["ece_after"] < rep["ece_before"] and rep["log_loss_after"] < rep["log_loss_before"]
+    # each row's calibrated probabilities come from a temperature fitted without it
+    assert not np.allclose(crossed[:11], cal.transform(flat[:11]))
+    # ten rows, every one right: maximum likelihood sharpens without end (T = e^-3); the prior holds it in
+    right = np.tile([0.6, 0.4], (10, 1))
+    right[5:] = [0.4, 0.6]
+    ys = np.array([0] * 5 + [1] * 5)
+    held, _, _ = leave_one_out_temperature(ys, right, "binary")
+    free, _, _ = leave_one_out_temperature(ys, right, "binary", prior_sd=1e6)
+    assert free.params[0] < 0.06 and 0.06 < held.params[0] < 1.0
+    # rows that look like coin flips would flatten the model; leave-one-out rows cannot show that, so: nothing
+    coin = np.tile([0.9, 0.1], (10, 1))
+    flat_cal, flat_crossed, flat_rep = leave_one_out_temperature(np.array([0, 1] * 5), coin, "binary")
+    assert flat_cal.method == "none" and flat_rep["method"] == "none" and np.array_equal(flat_crossed, coin)
+    # fewer than two usable rows: nothing to fit
+    none, same, _ = leave_one_out_temperature(np.array([0, 1, 2]), flat[:3, :3] / flat[:3, :3].sum(1, keepdims=True),
+                                              "multiclass")
+    assert none.method == "none" and same.shape == (3, 3)
 
 
 def test_a_calibrator_that_would_predict_one_class_everywhere_is_not_used() -> None:

@@ -287,3 +287,51 @@ def test_multi_reduce_min_asks_for_the_undecided_category_mean_for_the_most_expe
     assert DiversityMix(multi_reduce="mean").uncertainty.multi_reduce == "mean"
     with pytest.raises(ValueError, match="multi_reduce"):
         BreakingTies("max")
+
+
+def test_gradient_embedding_is_the_last_layer_gradient_under_the_predicted_label() -> None:
+    from prelabel.automl.active import gradient_embedding
+
+    single = np.array([[0.7, 0.2, 0.1], [0.2, 0.5, 0.3]])
+    multi = np.array([[0.9, 0.25], [0.1, 0.35]])
+    c = QueryContext([single, multi], [False, True], thresholds=[None, np.array([0.5, 0.3])])
+    g = gradient_embedding(c, np.array([0, 1]))
+    assert np.allclose(g[:, :3], [[-0.3, 0.2, 0.1], [0.2, -0.5, 0.3]])
+    # multi-choice: each category around its threshold; 0.35 is above 0.3, so its gradient points down
+    assert np.allclose(g[:, 3], [0.9 - 1.0, 0.1])
+    assert g[1, 4] < 0 and g[0, 4] > 0 and abs(g[1, 4]) > 0.4  # 0.35 recentres to just above 0.5
+
+
+def test_badge_takes_the_longest_gradient_first_and_one_of_each_set_of_duplicates() -> None:
+    from prelabel.automl.active import badge
+
+    rng = np.random.default_rng(0)
+    # rows 0-9 are ten copies of one uncertain text; rows 10-29 are distinct and a little less uncertain
+    feats = np.vstack([np.tile(rng.normal(size=(1, 8)), (10, 1)), rng.normal(size=(20, 8))])
+    top = np.concatenate([np.full(10, 0.5), rng.uniform(0.55, 0.6, 20)])
+    p = np.stack([top, 1 - top], axis=1)
+    for seed in range(5):
+        c = QueryContext([p], features=feats, rng=np.random.default_rng(seed))
+        picks = badge(c, np.arange(30), 8).tolist()
+        assert picks[0] < 10  # the coin flip has the longest gradient
+        assert len(set(picks)) == 8 and sum(i < 10 for i in picks) == 1, picks
+    # certain rows have no gradient: once the uncertain ones are taken, nothing is left to spread
+    certain = np.stack([np.ones(30), np.zeros(30)], axis=1)
+    picks = badge(QueryContext([certain], features=feats), np.arange(30), 5).tolist()
+    assert len(set(picks)) == 5
+
+
+def test_mix_with_badge_diversity_orders_the_whole_pool_and_spreads_the_head() -> None:
+    rng = np.random.default_rng(0)
+    feats = np.vstack(
+        [rng.normal(0, 0.01, (40, 2)) + np.array([5, 0]), rng.normal(0, 0.01, (40, 2)) + np.array([0, 5])]
+    )
+    top = (1 + np.concatenate([rng.uniform(0.0, 0.1, 40), rng.uniform(0.2, 0.3, 40)])) / 2
+    p = np.stack([top, 1 - top], axis=1)
+    c = QueryContext([p], features=feats, rng=np.random.default_rng(0), n_labeled=20)
+    strat = make_strategy("mix", batch=10, diversity="badge", density=0.0)
+    order = strat.query(c, 80).tolist()
+    assert sorted(order) == list(range(80))
+    assert 0 < sum(i >= 40 for i in order[:10]) < 10  # both clusters in the first batch
+    with pytest.raises(ValueError, match="diversity must be one of"):
+        make_strategy("mix", diversity="coreset")

@@ -267,7 +267,10 @@ class DiversityMix(QueryStrategy):
         density: float = 0.0,
         density_until: int = 0,
         multi_reduce: str = "min",
+        diversity: str = "kmeans",
     ) -> None:
+        if diversity not in DIVERSITIES:
+            raise ValueError(f"diversity must be one of {list(DIVERSITIES)}; got {diversity!r}.")
         if density < 0 or density_until < 0:
             raise ValueError(f"density and density_until must be >= 0; got {density}, {density_until}.")
         if not 0.0 <= random_share <= 1.0:
@@ -286,12 +289,13 @@ class DiversityMix(QueryStrategy):
         self.rare_share = rare_share
         self.density = density
         self.density_until = density_until
+        self.diversity = diversity
 
     def __repr__(self) -> str:
         return (
             f"DiversityMix({self.uncertainty!r}, random_share={self.random_share}, batch={self.batch}, "
             f"candidate_factor={self.candidate_factor}, cold_start={self.cold_start}, rare_share={self.rare_share}, "
-            f"density={self.density}, density_until={self.density_until})"
+            f"density={self.density}, density_until={self.density_until}, diversity={self.diversity!r})"
         )
 
     def cold(self, ctx: QueryContext) -> bool:
@@ -312,17 +316,26 @@ class DiversityMix(QueryStrategy):
         n = ctx.n_pool
         unc = self.uncertainty.score(ctx)
         by_unc = np.argsort(-unc, kind="stable")
+        typ: FloatArray | None = None
+        pre = by_unc[: min(n, self.max_candidates)]
         if self.dense(ctx):
             # information density (Settles & Craven 2008): among the most uncertain items, prefer those that
             # stand for many others; an outlier the model is unsure of teaches it about itself only
-            pre = by_unc[: min(n, self.max_candidates)]
             typ = typicality(ctx.features, pre, n, ctx.rng)
             weighted = unc[pre] * typ**self.density
             by_unc = np.concatenate([pre[np.argsort(-weighted, kind="stable")], by_unc[len(pre):]])
         n_cand = min(n, max(self.batch, min(self.max_candidates, self.candidate_factor * self.batch)))
         k = self.n_clusters or max(2, min(self.batch, n_cand // 5))
         head: list[int]
-        if self.cold(ctx) and n_cand >= 2 * k:
+        if self.diversity == "badge" and ctx.features is not None and not self.cold(ctx) and len(pre) > 1:
+            # BADGE (Ash et al. 2020): k-means++ seeding over gradient embeddings, so that a batch is both
+            # uncertain (long gradients) and diverse (gradients pointing different ways)
+            weight = None if typ is None else typ**self.density
+            picks = badge(ctx, pre, min(len(pre), 2 * self.batch), weight)
+            head = [int(i) for i in pre[picks]]
+            placed = set(head)
+            rest = [int(i) for i in by_unc if int(i) not in placed]
+        elif self.cold(ctx) and n_cand >= 2 * k:
             # cold start: the model has seen too few labels for its uncertainty to mean much; cluster a
             # random sample of the pool and ask for each cluster's most central item first (representative
             # and diverse), round-robin over clusters
@@ -400,6 +413,69 @@ def _round_robin(labels: NDArray[np.int64], preference: NDArray[np.int64]) -> ND
     pref_rank = np.empty(n, dtype=np.int64)
     pref_rank[preference] = np.arange(n)
     return np.asarray(np.lexsort((pref_rank, rank_in_cluster)), dtype=np.int64)
+
+
+def gradient_embedding(ctx: QueryContext, rows: NDArray[np.int64]) -> FloatArray:
+    """The last-layer gradient factor of each of `rows` under its own predicted label, per job concatenated:
+    p - onehot(argmax p) for single-choice jobs, and for multi-choice jobs each category as a binary output
+    around its threshold (recentred p - [recentred p ≥ 0.5]). Its length grows with the model's uncertainty."""
+    parts: list[FloatArray] = []
+    for j, (p, ml) in enumerate(zip(ctx.proba, ctx.multi_label, strict=True)):
+        pa = np.clip(np.asarray(p, dtype=np.float64)[rows], 0.0, 1.0)
+        if ml:
+            if ctx.thresholds and ctx.thresholds[j] is not None:
+                pa = recentre(pa, np.asarray(ctx.thresholds[j], dtype=np.float64))
+            parts.append(pa - (pa >= 0.5))
+        else:
+            onehot = np.zeros_like(pa)
+            if pa.shape[1]:
+                onehot[np.arange(len(rows)), np.argmax(pa, axis=1)] = 1.0
+            parts.append(pa - onehot)
+    return np.asarray(np.hstack(parts), dtype=np.float64)
+
+
+def badge(
+    ctx: QueryContext, rows: NDArray[np.int64], m: int, weight: FloatArray | None = None
+) -> NDArray[np.int64]:
+    """`m` positions into `rows` chosen by k-means++ seeding over the gradient embeddings g ⊗ x (BADGE, Ash
+    et al. 2020): g from `gradient_embedding` (times `weight`, e.g. typicality, when given) and x the rows'
+    features (TruncatedSVD to ≤ 50 dimensions, L2-normalised). The longest embedding comes first, then each
+    next one with probability proportional to its squared distance to the nearest one chosen.
+
+    The outer products are never built: ||g⊗x - h⊗y||² = |g|²|x|² + |h|²|y|² - 2 (g·h)(x·y)."""
+    x = _reduced(ctx.features, rows, ctx.rng)
+    g = gradient_embedding(ctx, rows)
+    if weight is not None:
+        g = g * np.asarray(weight, dtype=np.float64)[:, None]
+    n = len(rows)
+    m = min(m, n)
+    sq = (g * g).sum(axis=1) * (x * x).sum(axis=1)
+    chosen = [int(np.argmax(sq))]
+    d2 = np.full(n, np.inf)
+    while len(chosen) < m:
+        c = chosen[-1]
+        d2 = np.minimum(d2, np.maximum(sq + sq[c] - 2.0 * (g @ g[c]) * (x @ x[c]), 0.0))
+        d2[chosen] = 0.0
+        total = d2.sum()
+        if total <= 1e-12:  # every remaining embedding coincides with a chosen one: most uncertain next
+            left = [i for i in range(n) if i not in set(chosen)]
+            chosen.extend(left[: m - len(chosen)])
+            break
+        chosen.append(int(ctx.rng.choice(n, p=d2 / total)))
+    return np.asarray(chosen, dtype=np.int64)
+
+
+def _reduced(features: Any, rows: NDArray[np.int64], rng: np.random.Generator) -> FloatArray:
+    """The rows' features, TruncatedSVD to ≤ 50 dimensions when sparse or wide, L2-normalised."""
+    import scipy.sparse as sp
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.preprocessing import normalize
+
+    x = features(rows) if callable(features) else features[rows]
+    if sp.issparse(x) or x.shape[1] > 100:
+        n_comp = max(2, min(50, x.shape[1] - 1, x.shape[0] - 1))
+        x = TruncatedSVD(n_components=n_comp, random_state=int(rng.integers(0, 2**31 - 1))).fit_transform(x)
+    return np.asarray(normalize(np.asarray(x, dtype=np.float64)), dtype=np.float64)
 
 
 def _cluster(
@@ -512,9 +588,13 @@ def _interleave_random(order: list[int], share: float, rng: np.random.Generator)
 
 # The mix's parameters besides random_share (a project setting) and batch (from the trigger); the benchmark
 # may override them (`prelabel bench loop --mix-options`) to compare variants.
+# how the mix spreads a batch: "kmeans" clusters the most uncertain candidates and takes them round-robin;
+# "badge" seeds k-means++ over gradient embeddings (see `badge`)
+DIVERSITIES = ("kmeans", "badge")
+
 MIX_DEFAULTS: dict[str, Any] = {
     "candidate_factor": 10, "cold_start": 0, "rare_share": 0.0, "density": 1.0, "density_until": 0,
-    "multi_reduce": "min",
+    "multi_reduce": "min", "diversity": "kmeans",
 }
 
 STRATEGIES: dict[str, type[QueryStrategy]] = {

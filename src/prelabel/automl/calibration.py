@@ -7,7 +7,7 @@ label of a multi-label task; it never changes which class is most probable nor t
 is safe with a few dozen labels, where the estimator offers it instead of the others). Each candidate is
 cross-fitted on the out-of-fold probabilities (fit on k-1 folds, apply to the held-out fold) so that its error
 is measured on rows it has not seen; the one with the lowest log loss wins, so a calibrator is only used when
-it actually lowers the error.
+it actually lowers the error. A model on fewer than 20 labels gets `leave_one_out_temperature` instead.
 """
 
 from __future__ import annotations
@@ -87,7 +87,11 @@ def _as_distributions(p: NDArray[np.floating], task: Task) -> NDArray[np.float64
     return arr
 
 
-def _fit_temperature(y: NDArray[np.integer], dist: NDArray[np.float64]) -> float:
+def _fit_temperature(
+    y: NDArray[np.integer], dist: NDArray[np.float64], prior_sd: float | None = None, max_t: float = np.e**3
+) -> float:
+    """The temperature of lowest log loss in [e^-3, `max_t`]; with `prior_sd`, the most probable one under a
+    normal prior on log T (mean 0, that standard deviation), so that a handful of rows move it less far."""
     logp = np.log(np.clip(dist, 1e-9, 1.0))
     rows = np.arange(len(y))
 
@@ -95,9 +99,11 @@ def _fit_temperature(y: NDArray[np.integer], dist: NDArray[np.float64]) -> float
         z = logp / np.exp(log_t)
         z = z - z.max(axis=1, keepdims=True)
         lse = np.log(np.exp(z).sum(axis=1))
-        return float((lse - z[rows, y]).mean())
+        if prior_sd is None:
+            return float((lse - z[rows, y]).mean())
+        return float((lse - z[rows, y]).sum() + log_t * log_t / (2.0 * prior_sd * prior_sd))
 
-    res = minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded")
+    res = minimize_scalar(nll, bounds=(-3.0, min(3.0, float(np.log(max_t)))), method="bounded")
     return float(np.exp(res.x))
 
 
@@ -105,6 +111,14 @@ def _apply_temperature(dist: NDArray[np.float64], t: float) -> NDArray[np.float6
     z = np.log(np.clip(dist, 1e-9, 1.0)) / t
     z = np.exp(z - z.max(axis=1, keepdims=True))
     return np.asarray(z / z.sum(axis=1, keepdims=True))
+
+
+def undo_temperature(p: NDArray[np.floating], t: float) -> NDArray[np.float64]:
+    """Rows of class probabilities before a temperature `t` was applied (zero columns stay zero)."""
+    arr = np.asarray(p, dtype=np.float64)
+    z = np.where(arr > 0, t * np.log(np.clip(arr, 1e-300, 1.0)), -np.inf)
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return np.asarray(z / z.sum(axis=1, keepdims=True), dtype=np.float64)
 
 
 @dataclass
@@ -165,6 +179,58 @@ class Calibrator:
         elif self.task == "multiclass":
             out = out / out.sum(axis=1, keepdims=True)
         return out
+
+
+# the prior on log T of a temperature fitted on a first model's leave-one-out probabilities (see below)
+FEW_LABELS_PRIOR_SD = 2.0
+
+
+def leave_one_out_temperature(
+    y: NDArray[np.integer], loo: NDArray[np.floating], task: Task, prior_sd: float = FEW_LABELS_PRIOR_SD
+) -> tuple[Calibrator, NDArray[np.float64], dict[str, Any]]:
+    """A temperature for a single-label model on fewer than 20 labels, from its leave-one-out probabilities
+    `loo` (each row predicted by the model fitted on all the other rows).
+
+    Such a model is far too timid (BBC news, 10 labels: mean confidence 0.36 on held-out articles it gets right
+    85 % of the time), and k-fold probabilities cannot show it: two folds of ten labels over five classes leave
+    one label per class to learn from, far weaker than the model itself, so a temperature fitted there
+    flattens further. Leave-one-out rows come from models of nearly the model's own strength. Rows of a class
+    with a single label are left out (their class was absent from the model that predicted them). Even so,
+    each of those models knows one label less than the model, which matters when a class has two or three, so
+    they can show that the model is too timid but not that it is too sure: the temperature only sharpens
+    (T ≤ 1), and it is the most probable one under a normal prior on log T (sd `prior_sd`), so that ten rows
+    move it less far than many would. Chosen on 59 first models of BBC news, SMS spam and the disaster tweets
+    (docs/loop.md, "Honest confidence").
+
+    Returns the calibrator (fitted on every usable row), the calibrated `loo` rows, each with a temperature
+    fitted without that row (so the ECE reported is measured on rows the temperature has not seen), and a
+    report in the shape of `choose_calibration`'s."""
+    rows_in: NDArray[np.float64] = np.asarray(loo, dtype=np.float64)
+    y = np.asarray(y, dtype=np.int64)
+    dist = _as_distributions(rows_in, task)
+    usable = np.bincount(y, minlength=dist.shape[1])[y] >= 2
+    t_all = _fit_temperature(y[usable], dist[usable], prior_sd, max_t=1.0) if usable.sum() >= 2 else 1.0
+    # too few usable rows, or they do not say that the model is too timid: nothing to do
+    calibrator = Calibrator("temperature", task, [t_all]) if t_all < 1.0 - 1e-3 else Calibrator("none", task)
+    crossed = rows_in.copy()
+    if calibrator.method != "none":
+        rows = np.flatnonzero(usable)
+        for i in rows:
+            others = rows[rows != i]
+            t = _fit_temperature(y[others], dist[others], prior_sd, max_t=1.0)
+            crossed[i] = _apply_temperature(dist[i : i + 1], t)[0]
+    report = {
+        "method": calibrator.method,
+        "fitted_on": "leave-one-out",
+        "rows": int(usable.sum()),
+        "ece_before": expected_calibration_error(y, rows_in, task),
+        "ece_after": expected_calibration_error(y, crossed, task),
+        "log_loss_before": log_loss(y, rows_in, task),
+        "log_loss_after": log_loss(y, crossed, task),
+        "candidates": {},
+        "rejected": [],
+    }
+    return calibrator, crossed, report
 
 
 def choose_calibration(

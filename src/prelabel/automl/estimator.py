@@ -19,7 +19,12 @@ from threadpoolctl import threadpool_limits
 
 from prelabel.automl import features as F
 from prelabel.automl import persistence
-from prelabel.automl.calibration import Calibrator, choose_calibration
+from prelabel.automl.calibration import (
+    Calibrator,
+    choose_calibration,
+    leave_one_out_temperature,
+    undo_temperature,
+)
 from prelabel.automl.ensemble import FittedEnsemble, Member, caruana_selection
 from prelabel.automl.metrics import (
     ALL_METRICS,
@@ -133,7 +138,9 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
     cv : number of folds; None → adaptive (≤ 5, ≤ smallest class count, 3 for ≥ 4000 rows).
     ensemble_size : Caruana selection rounds (1 → best single configuration).
     calibration : "auto" (chosen out of fold, only if it lowers log loss: from 50 labels among sigmoid and
-        isotonic, from 20 labels temperature), "none", "sigmoid", "isotonic", "temperature".
+        isotonic, from 20 labels temperature; under 20 labels a single-label fast model gets a temperature
+        that only sharpens, fitted on leave-one-out probabilities, see
+        `calibration.leave_one_out_temperature`), "none", "sigmoid", "isotonic", "temperature".
     fast_features : features of the fast model: "word" (word TF-IDF), "word+emb" (plus MiniLM vectors; encodes
         uncached texts, needs ``prelabel[embeddings]``) or "auto" ("word+emb" when the extra is installed and
         every training text is already in the embedding cache, else "word": fast mode never waits for encoding).
@@ -381,7 +388,12 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
         # OpenBLAS threads made a multi-label NB-SVM refit take 18.9 s instead of 3.3 s
         with threadpool_limits(1):
             rs = self.random_state
-            folds = make_folds(yi, task, self.cv, rs)
+            if self._leave_one_out(n, task, fast):
+                # under 20 labels the fast model's calibration is a temperature fitted on leave-one-out
+                # probabilities (calibration.leave_one_out_temperature); at most 19 small fits
+                folds = [(np.delete(np.arange(n), i), np.array([i])) for i in range(n)]
+            else:
+                folds = make_folds(yi, task, self.cv, rs)
             data = SearchData(texts_l, yi, task, len(classes), metric, folds, embeddings, rs)
 
             if fast:
@@ -409,6 +421,14 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
             self.search_info_["search_seconds"] = round(time.time() - start, 2)
             self._finish(data, results, start)
         return self
+
+    def _leave_one_out(self, n: int, task: Task, fast: bool) -> bool:
+        """Whether the out-of-fold probabilities are leave-one-out ones: a single-label fast model on fewer
+        than `MIN_LABELS_FOR_SCALING` labels with automatic calibration and adaptive folds."""
+        return (
+            fast and task != "multilabel" and n < MIN_LABELS_FOR_SCALING and self.calibration == "auto"
+            and self.cv is None
+        )
 
     def _finish(self, data: SearchData, results: list[TrialResult], start: float) -> None:
         from prelabel.automl.search import clear_caches
@@ -514,7 +534,11 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
                 methods = ("none",)
         else:
             methods = (self.calibration,)
-        if methods == ("none",):
+        if self.mode_ == "fast" and self._leave_one_out(n, task, True):
+            cal, calibrated, report = leave_one_out_temperature(y, blend, task)
+            self.calibrator_ = cal
+            self.calibration_ = report
+        elif methods == ("none",):
             self.calibrator_ = Calibrator("none", task)
             ece = expected_calibration_error(y, blend, task)
             self.calibration_ = {"method": "none", "ece_before": ece, "ece_after": ece}
@@ -551,6 +575,19 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
             return np.zeros((0, width))
         raw = self.ensemble_model_.predict_proba(texts_l, self._embeddings_for(texts_l))
         return self.calibrator_.transform(raw)
+
+    def ranking_proba(self, proba: NDArray[np.floating]) -> NDArray[np.float64]:
+        """The probabilities an active-learning queue should rank `proba` (rows from `predict_proba`, columns
+        in any order) by: the same, except that the leave-one-out temperature of a model on fewer than 20
+        labels is undone. That temperature makes the confidence shown honest, but the sharpened margins
+        squash the uncertainty of most texts towards zero, and the mix, which weights uncertainty by
+        typicality, then asked for outliers: on SMS spam (seeds 0-2) it needed 112, 91 and 82 labels to
+        95 % instead of 101, 74 and 50 (docs/loop.md, "Honest confidence")."""
+        check_is_fitted(self, "calibrator_")
+        p = np.asarray(proba, dtype=np.float64)
+        if self.calibration_.get("fitted_on") == "leave-one-out" and self.calibrator_.method == "temperature":
+            return undo_temperature(p, float(self.calibrator_.params[0]))
+        return p
 
     def predict(self, texts: Sequence[str]) -> NDArray[Any]:
         """Labels (single-label) or a 0/1 indicator matrix ordered as ``classes_`` (multi-label; thresholds

@@ -163,6 +163,11 @@ class ProjectModel:
         return self
 
     # --- prediction ------------------------------------------------------------------------------------
+    def ranking_proba(self, proba: dict[str, FloatArray]) -> dict[str, FloatArray]:
+        """Per job, the probabilities the queue ranks by (`AutoTextClassifier.ranking_proba`): those of
+        `predict_proba` without a first model's display-only temperature."""
+        return {name: self.models[name].ranking_proba(p) for name, p in proba.items()}
+
     def predict_proba(self, texts: Sequence[str]) -> dict[str, FloatArray]:
         """Per fitted job: (n, n_categories) probabilities in the interface's category order."""
         out: dict[str, FloatArray] = {}

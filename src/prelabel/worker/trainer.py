@@ -367,7 +367,7 @@ class Trainer:
             pool_ids.extend(ids[i] for i in unl)
             if strategy_name == "mix":
                 pool_texts.extend(texts[i] for i in unl)
-            for name, p in proba.items():
+            for name, p in model.ranking_proba(proba).items():
                 pool_proba[name].append(p[unl])
             done += len(chunk)
             result.n_predicted = done
