@@ -443,7 +443,7 @@ def badge(
     next one with probability proportional to its squared distance to the nearest one chosen.
 
     The outer products are never built: ||g⊗x - h⊗y||² = |g|²|x|² + |h|²|y|² - 2 (g·h)(x·y)."""
-    x = _reduced(ctx.features, rows, ctx.rng)
+    x = _reduced(ctx.features, rows, int(ctx.rng.integers(0, 2**31 - 1)))
     g = gradient_embedding(ctx, rows)
     if weight is not None:
         g = g * np.asarray(weight, dtype=np.float64)[:, None]
@@ -465,7 +465,7 @@ def badge(
     return np.asarray(chosen, dtype=np.int64)
 
 
-def _reduced(features: Any, rows: NDArray[np.int64], rng: np.random.Generator) -> FloatArray:
+def _reduced(features: Any, rows: NDArray[np.int64], seed: int) -> FloatArray:
     """The rows' features, TruncatedSVD to ≤ 50 dimensions when sparse or wide, L2-normalised."""
     import scipy.sparse as sp
     from sklearn.decomposition import TruncatedSVD
@@ -474,7 +474,7 @@ def _reduced(features: Any, rows: NDArray[np.int64], rng: np.random.Generator) -
     x = features(rows) if callable(features) else features[rows]
     if sp.issparse(x) or x.shape[1] > 100:
         n_comp = max(2, min(50, x.shape[1] - 1, x.shape[0] - 1))
-        x = TruncatedSVD(n_components=n_comp, random_state=int(rng.integers(0, 2**31 - 1))).fit_transform(x)
+        x = TruncatedSVD(n_components=n_comp, random_state=seed).fit_transform(x)
     return np.asarray(normalize(np.asarray(x, dtype=np.float64)), dtype=np.float64)
 
 
@@ -482,17 +482,10 @@ def _cluster(
     features: Any, rows: NDArray[np.int64], k: int, rng: np.random.Generator
 ) -> tuple[NDArray[np.int64], FloatArray]:
     """k-means cluster of each row, and its distance to its cluster's centre."""
-    import scipy.sparse as sp
     from sklearn.cluster import KMeans
-    from sklearn.decomposition import TruncatedSVD
-    from sklearn.preprocessing import normalize
 
-    x = features(rows) if callable(features) else features[rows]
     seed = int(rng.integers(0, 2**31 - 1))
-    if sp.issparse(x) or x.shape[1] > 100:
-        n_comp = max(2, min(50, x.shape[1] - 1, x.shape[0] - 1))
-        x = TruncatedSVD(n_components=n_comp, random_state=seed).fit_transform(x)
-    x = normalize(np.asarray(x, dtype=np.float64))
+    x = _reduced(features, rows, seed)
     km = KMeans(n_clusters=k, n_init=1, random_state=seed, max_iter=50)
     labels = np.asarray(km.fit_predict(x), dtype=np.int64)
     dist = np.linalg.norm(x - km.cluster_centers_[labels], axis=1)

@@ -534,7 +534,7 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
                 methods = ("none",)
         else:
             methods = (self.calibration,)
-        if self.mode_ == "fast" and self._leave_one_out(n, task, True):
+        if self._leave_one_out(n, task, self.mode_ == "fast"):
             cal, calibrated, report = leave_one_out_temperature(y, blend, task)
             self.calibrator_ = cal
             self.calibration_ = report

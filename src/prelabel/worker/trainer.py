@@ -367,8 +367,8 @@ class Trainer:
             pool_ids.extend(ids[i] for i in unl)
             if strategy_name == "mix":
                 pool_texts.extend(texts[i] for i in unl)
-            for name, p in model.ranking_proba(proba).items():
-                pool_proba[name].append(p[unl])
+            for name, p in model.ranking_proba({k: v[unl] for k, v in proba.items()}).items():
+                pool_proba[name].append(p)
             done += len(chunk)
             result.n_predicted = done
             self._report(hb, "predict", 0.5 + 0.4 * done / max(n_total, 1), f"predicted {done}/{n_total} assets")
