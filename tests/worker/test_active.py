@@ -335,3 +335,40 @@ def test_mix_with_badge_diversity_orders_the_whole_pool_and_spreads_the_head() -
     assert 0 < sum(i >= 40 for i in order[:10]) < 10  # both clusters in the first batch
     with pytest.raises(ValueError, match="diversity must be one of"):
         make_strategy("mix", diversity="coreset")
+
+
+def test_category_confidence_is_each_categorys_own_decision() -> None:
+    from prelabel.automl.active import category_confidence
+
+    single = np.array([[0.5, 0.4, 0.1], [0.9, 0.05, 0.05]])
+    multi = np.array([[0.2, 0.9], [0.6, 0.1]])
+    c = QueryContext([single, multi], multi_label=[False, True], thresholds=[None, np.array([0.2, 0.5])])
+    conf = category_confidence(c)
+    assert conf.shape == (2, 5)
+    # single-choice: a category's margin against its strongest rival (winner and runner-up share the race)
+    np.testing.assert_allclose(conf[0, :3], [0.1, 0.1, 0.4])
+    np.testing.assert_allclose(conf[1, :3], [0.85, 0.85, 0.85])
+    # multi-choice: |2p - 1| after re-centring on the threshold (0.2 is a coin flip where t = 0.2)
+    np.testing.assert_allclose(conf[:, 3], [0.0, 0.5])
+    np.testing.assert_allclose(conf[:, 4], [0.8, 0.8])
+
+
+def test_category_round_robin_gives_every_category_its_least_sure_items() -> None:
+    from prelabel.automl.active import category_round_robin
+
+    rng = np.random.default_rng(0)
+    # 3 categories of 60 items; category 0 is undecided on many items (0.45-0.55), categories 1 and 2 are
+    # sure everywhere except on a few items each (rows 50-52 for category 1, 55-57 for category 2)
+    p = np.column_stack([rng.uniform(0.45, 0.55, 60), np.full(60, 0.02), np.full(60, 0.97)])
+    p[50:53, 1] = [0.4, 0.35, 0.3]
+    p[55:58, 2] = [0.6, 0.65, 0.7]
+    c = QueryContext([p], multi_label=[True], rng=np.random.default_rng(1))
+    head = category_round_robin(c, 6).tolist()
+    assert len(set(head)) == 6
+    # the least-sure-category rule would fill all six with category 0's coin flips; here each category gets two
+    assert head[:3].count(50) + head[:3].count(55) == 2 and {50, 55} <= set(head[:3])
+    assert {51, 56} <= set(head[3:])
+    strat = make_strategy("mix", batch=3, diversity="categories")
+    order = strat.query(c, 60).tolist()
+    assert sorted(order) == list(range(60))  # the rest of the pool follows by uncertainty
+    assert {50, 55} <= set(order[:3])

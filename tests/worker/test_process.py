@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 from loophelpers import label, make_world, topic_corpus
@@ -128,3 +130,57 @@ def test_stopping_does_not_hang_on_a_worker_killed_while_idle(db_url: str) -> No
     stopper.join(30)
     assert not stopper.is_alive(), "handle.stop() hung on the killed worker"
     assert not handle.is_alive()
+
+
+_ORPHAN_SCRIPT = """
+import os, signal, sys
+from prelabel.config import Settings
+from prelabel.worker.process import start_background_worker
+
+if __name__ == "__main__":
+    settings = Settings(database_url=sys.argv[1], environment="test", log_level="WARNING", preload_embeddings=False)
+    handle = start_background_worker(settings, poll_seconds=0.1)
+    assert handle.wait_ready(120)
+    print(" ".join(str(p.pid) for p in handle.processes), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # the server dies without any shutdown (kill -9, the OOM killer)
+"""
+
+
+def test_workers_stop_when_the_server_is_killed_and_leave_nothing_behind(db_url: str, tmp_path: Path) -> None:
+    """A SIGKILLed server runs no shutdown code: its worker processes notice that their parent has gone and
+    stop instead of living on as orphans, and nothing is reported as leaked (the readiness flags are shared
+    memory, not a named semaphore)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "server.py"
+    script.write_text(_ORPHAN_SCRIPT)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), db_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    pids = [int(x) for x in proc.stdout.readline().split()]
+    try:
+        assert len(pids) == 2, proc.stderr.read() if proc.stderr else ""
+
+        def gone() -> bool:
+            for pid in pids:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    continue
+                with open(f"/proc/{pid}/stat") as f:  # reaped by init, or a zombie waiting to be
+                    if f.read().split(")")[-1].split()[0] != "Z":
+                        return False
+            return True
+
+        assert _wait(gone, 30, 0.1), "the worker processes outlived the server"
+        # stderr closes once every process holding it (workers, resource tracker) has exited
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == -signal.SIGKILL
+        assert "leaked" not in err, err[-2000:]
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        proc.kill()

@@ -327,7 +327,13 @@ class DiversityMix(QueryStrategy):
         n_cand = min(n, max(self.batch, min(self.max_candidates, self.candidate_factor * self.batch)))
         k = self.n_clusters or max(2, min(self.batch, n_cand // 5))
         head: list[int]
-        if self.diversity == "badge" and ctx.features is not None and not self.cold(ctx) and len(pre) > 1:
+        if self.diversity == "categories" and not self.cold(ctx):
+            # each category's decision gets its own examples: the categories take turns, each offering the
+            # item it is least sure of (Esuli & Sebastiani 2009's per-category rankings, round-robin)
+            head = [int(i) for i in category_round_robin(ctx, n_cand)]
+            placed = set(head)
+            rest = [int(i) for i in by_unc if int(i) not in placed]
+        elif self.diversity == "badge" and ctx.features is not None and not self.cold(ctx) and len(pre) > 1:
             # BADGE (Ash et al. 2020): k-means++ seeding over gradient embeddings, so that a batch is both
             # uncertain (long gradients) and diverse (gradients pointing different ways)
             weight = None if typ is None else typ**self.density
@@ -413,6 +419,57 @@ def _round_robin(labels: NDArray[np.int64], preference: NDArray[np.int64]) -> ND
     pref_rank = np.empty(n, dtype=np.int64)
     pref_rank[preference] = np.arange(n)
     return np.asarray(np.lexsort((pref_rank, rank_in_cluster)), dtype=np.int64)
+
+
+def category_confidence(ctx: QueryContext) -> FloatArray:
+    """Per pool item and category (every job's categories side by side), how sure the model is of that
+    category's decision, in [0, 1]: for a multi-choice job |2p - 1| after re-centring on the category's
+    threshold; for a single-choice job |p_c - max over the other categories|, the margin of the race
+    between c and its strongest rival (small only where c is the winner or the runner-up of a close race)."""
+    parts: list[FloatArray] = []
+    for j, (p, ml) in enumerate(zip(ctx.proba, ctx.multi_label, strict=True)):
+        pa = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
+        if ml:
+            if ctx.thresholds and ctx.thresholds[j] is not None:
+                pa = recentre(pa, np.asarray(ctx.thresholds[j], dtype=np.float64))
+            parts.append(np.abs(2.0 * pa - 1.0))
+        elif pa.shape[1] >= 2:
+            top2 = -np.partition(-pa, 1, axis=1)[:, :2]
+            rival = np.where(pa >= top2[:, :1], top2[:, 1:2], top2[:, :1])
+            parts.append(np.abs(pa - rival))
+    if not parts:
+        return np.ones((ctx.n_pool, 0))
+    return np.asarray(np.hstack(parts), dtype=np.float64)
+
+
+def category_round_robin(ctx: QueryContext, n: int) -> NDArray[np.int64]:
+    """`n` distinct pool items taken from per-category rankings in turn: the item whose decision on category 1
+    is least sure, then category 2's, …, then every category's second, skipping items already taken. The
+    categories go in order of how unsure their most uncertain item is; ties by the random generator."""
+    conf = category_confidence(ctx) + ctx.rng.random((ctx.n_pool, 1)) * 1e-9
+    n = min(n, ctx.n_pool)
+    k = conf.shape[1]
+    if k == 0:  # no job with two categories: nothing to be unsure about
+        return np.asarray(ctx.rng.permutation(ctx.n_pool)[:n], dtype=np.int64)
+    depth = n
+    if depth < ctx.n_pool:
+        top = np.argpartition(conf, depth - 1, axis=0)[:depth]
+    else:
+        top = np.tile(np.arange(ctx.n_pool)[:, None], (1, k))
+    ranks = np.take_along_axis(conf, top, axis=0).argsort(axis=0, kind="stable")
+    ranked = np.take_along_axis(top, ranks, axis=0)  # (depth, k): each category's items, least sure first
+    cat_order = np.argsort(conf[ranked[0], np.arange(k)], kind="stable")
+    taken: list[int] = []
+    seen: set[int] = set()
+    for row in ranked:
+        for c in cat_order:
+            i = int(row[c])
+            if i not in seen:
+                seen.add(i)
+                taken.append(i)
+                if len(taken) == n:
+                    return np.asarray(taken, dtype=np.int64)
+    return np.asarray(taken, dtype=np.int64)
 
 
 def gradient_embedding(ctx: QueryContext, rows: NDArray[np.int64]) -> FloatArray:
@@ -582,8 +639,9 @@ def _interleave_random(order: list[int], share: float, rng: np.random.Generator)
 # The mix's parameters besides random_share (a project setting) and batch (from the trigger); the benchmark
 # may override them (`prelabel bench loop --mix-options`) to compare variants.
 # how the mix spreads a batch: "kmeans" clusters the most uncertain candidates and takes them round-robin;
-# "badge" seeds k-means++ over gradient embeddings (see `badge`)
-DIVERSITIES = ("kmeans", "badge")
+# "badge" seeds k-means++ over gradient embeddings (see `badge`); "categories" lets the categories take turns,
+# each offering the item it is least sure of (see `category_round_robin`)
+DIVERSITIES = ("kmeans", "badge", "categories")
 
 MIX_DEFAULTS: dict[str, Any] = {
     "candidate_factor": 10, "cold_start": 0, "rare_share": 0.0, "density": 1.0, "density_until": 0,

@@ -16,7 +16,7 @@ import multiprocessing as mp
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from prelabel.config import Settings
 
@@ -32,6 +32,7 @@ def _main(
     settings_json: str,
     stop: Any,
     ready: Any,
+    index: int,
     lease_seconds: float,
     poll_seconds: float,
     tiers: tuple[str, ...] | None,
@@ -54,8 +55,10 @@ def _main(
             # the process that prepares imports encodes their texts first thing: load the sentence model
             # beside polling, so the first queue order does not wait for torch (the job waits on its lock)
             threading.Thread(target=_preload, name="prelabel-preload-embeddings", daemon=True).start()
-        ready.release()
-        trainer.run_forever(stop)
+        ready[index] = 1  # this process imports everything and is about to poll
+        # also stop when the server is gone: a SIGKILLed or OOM-killed parent runs no shutdown, and the
+        # daemon flag only helps a parent that exits normally, so the workers lived on as orphans
+        trainer.run_forever(StopFlag(stop.value_ref, parent=mp.parent_process()))
     except KeyboardInterrupt:
         pass
     finally:
@@ -83,14 +86,20 @@ class StopFlag:
 
     POLL_S = 0.05
 
-    def __init__(self, value: Any) -> None:
+    def __init__(self, value: Any, *, parent: Any = None) -> None:
         self._value = value  # a multiprocessing RawValue("b"), inherited by the spawned children
+        # in a child: `multiprocessing.parent_process()`; the flag then also counts as set once it has died
+        self._parent = parent
+
+    @property
+    def value_ref(self) -> Any:
+        return self._value
 
     def set(self) -> None:
         self._value.value = 1
 
     def is_set(self) -> bool:
-        return bool(self._value.value)
+        return bool(self._value.value) or (self._parent is not None and not self._parent.is_alive())
 
     def wait(self, timeout: float | None = None) -> bool:
         end = None if timeout is None else time.monotonic() + timeout
@@ -109,12 +118,26 @@ class WorkerHandle:
     processes: list[Any]  # multiprocessing.process.BaseProcess
     stop_event: StopFlag
     tiers: list[tuple[str, ...] | None] = field(default_factory=list)
-    ready: Any = None  # a semaphore each child releases once it has imported everything and polls
+    # a byte per process in shared memory, set once it has imported everything and polls; not a
+    # multiprocessing.Semaphore, which is a named OS object that the resource tracker reported as leaked
+    # ("leaked semaphore objects to clean up at shutdown") when the server exited with the handle still alive
+    ready: Any = None
+
+    READY_POLL_S: ClassVar[float] = 0.05
 
     def wait_ready(self, timeout: float = 120.0) -> bool:
-        """Block until every process is polling for jobs (spawning imports scikit-learn: seconds)."""
+        """Block until every process is polling for jobs (spawning imports scikit-learn: seconds); False
+        after `timeout` seconds or as soon as a process has died before it got there."""
         end = time.monotonic() + timeout
-        return all(self.ready.acquire(timeout=max(0.0, end - time.monotonic())) for _ in self.processes)
+        while True:
+            flags = [bool(self.ready[i]) for i in range(len(self.processes))]
+            if all(flags):
+                return True
+            if time.monotonic() >= end or any(
+                not f and p.exitcode is not None for f, p in zip(flags, self.processes, strict=True)
+            ):
+                return False
+            time.sleep(self.READY_POLL_S)
 
     @property
     def process(self) -> Any:
@@ -152,12 +175,15 @@ def start_background_worker(
     `initial_order_threads`: see `Trainer` (the benchmark `prelabel bench prepare` compares it)."""
     ctx = mp.get_context("spawn")
     stop = StopFlag(ctx.RawValue("b", 0))
-    ready = ctx.Semaphore(0)
+    ready = ctx.RawArray("b", len(tiers))
     procs = []
-    for tier in tiers:
+    for index, tier in enumerate(tiers):
         proc = ctx.Process(
             target=_main,
-            args=(settings.model_dump_json(), stop, ready, lease_seconds, poll_seconds, tier, initial_order_threads),
+            args=(
+                settings.model_dump_json(), stop, ready, index, lease_seconds, poll_seconds, tier,
+                initial_order_threads,
+            ),
             name=f"prelabel-worker-{'+'.join(tier) if tier else 'all'}",
             daemon=True,
         )
