@@ -110,3 +110,31 @@ def test_the_word_block_grows_with_the_labels() -> None:
     assert "word_weight" not in fast_config("word", "binary", word_weight=0.3)["features"]  # no vectors beside it
     with pytest.raises(ValueError, match="fast_word_weight"):
         AutoTextClassifier(mode="fast", fast_word_weight=2.0).fit(["a b", "c d"] * 5, ["x", "y"] * 5)
+
+
+def test_unlabeled_texts_weight_the_calibration_choice(
+    tweets: tuple[list[str], list[str]], reuters: tuple[list[str], list[list[str]]]
+) -> None:
+    import pytest
+
+    from prelabel.automl import estimator
+
+    texts, y = tweets
+    plain = AutoTextClassifier(mode="fast", random_state=0).fit(texts[:60], y[:60])
+    assert "weighted_to_pool" not in plain.calibration_
+    pooled = AutoTextClassifier(mode="fast", random_state=0).fit(texts[:60], y[:60], unlabeled=texts[60:400])
+    info = pooled.calibration_["weighted_to_pool"]
+    assert info["pool_rows"] == 340 and 0 < info["effective_rows"] <= 60
+    assert set(pooled.calibration_["candidates"]) == {"none", "temperature", "sigmoid", "isotonic"}
+    # too few unlabeled texts to say anything: unweighted, as without them
+    few = AutoTextClassifier(mode="fast", random_state=0).fit(
+        texts[:60], y[:60], unlabeled=texts[60 : 60 + estimator.MIN_POOL_SAMPLE - 1]
+    )
+    assert "weighted_to_pool" not in few.calibration_
+    assert few.calibration_["method"] == plain.calibration_["method"]
+    # multi-label tasks are not weighted
+    rt, ry = reuters
+    multi = AutoTextClassifier(mode="fast", random_state=0).fit(rt[:80], ry[:80], unlabeled=rt[80:300])
+    assert "weighted_to_pool" not in multi.calibration_
+    with pytest.raises(ValueError, match="sequence of strings"):
+        AutoTextClassifier(mode="fast").fit(texts[:60], y[:60], unlabeled="one text")

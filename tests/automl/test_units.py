@@ -332,3 +332,84 @@ def test_word_weight_scales_only_the_word_block(tweets: tuple[list[str], list[st
     for bad in (0.0, 1.5, -1.0):
         with pytest.raises(ValueError, match="word_weight must be in"):
             normalize_config({**plain, "word_weight": bad})
+
+
+def _two_class(p0: np.ndarray) -> np.ndarray:
+    return np.column_stack([p0, 1.0 - p0])
+
+
+def test_pool_weights_match_the_labeled_rows_to_the_pools_confidence() -> None:
+    from prelabel.automl.calibration import MAX_POOL_WEIGHT, pool_weights
+
+    rng = np.random.default_rng(0)
+    pool = _two_class(rng.uniform(0.5, 1.0, 2000))
+    # labeled rows drawn like the pool (random sampling): weights stay near 1
+    same = pool_weights(_two_class(rng.uniform(0.5, 1.0, 300)), pool)
+    assert abs(same.mean() - 1) < 1e-9 and np.percentile(same, 90) < 1.5 and np.percentile(same, 10) > 0.6
+    # labeled rows that are mostly hard cases (active learning): the few confident ones weigh more
+    conf = np.concatenate([rng.uniform(0.5, 0.58, 40), rng.uniform(0.9, 1.0, 10)])
+    w = pool_weights(_two_class(conf), pool)
+    assert abs(w.mean() - 1) < 1e-9
+    assert w[40:].min() > 2 * w[:40].max()
+    assert w.max() <= MAX_POOL_WEIGHT * 1.5  # capped (then renormalised to mean 1)
+
+
+def test_weights_act_like_repeated_rows_in_the_temperature_and_isotonic_fits() -> None:
+    from prelabel.automl.calibration import Calibrator
+
+    rng = np.random.default_rng(1)
+    p = _two_class(rng.uniform(0.5, 0.8, 60))
+    y = (rng.random(60) > p[:, 0]).astype(np.int64)
+    w = rng.integers(1, 4, 60).astype(np.float64)
+    rep = np.repeat(np.arange(60), w.astype(int))
+    for method in ("temperature", "isotonic"):
+        weighted = Calibrator(method, "binary").fit(y, p, w).transform(p)
+        repeated = Calibrator(method, "binary").fit(y[rep], p[rep]).transform(p)
+        np.testing.assert_allclose(weighted, repeated, atol=1e-4)
+    assert not np.allclose(
+        Calibrator("temperature", "binary").fit(y, p, w).transform(p),
+        Calibrator("temperature", "binary").fit(y, p).transform(p),
+    )
+
+
+def test_choose_calibration_with_pool_weights_is_chosen_for_the_pool() -> None:
+    """Labels chosen by uncertainty: 40 coin flips the model gets half right and 10 easy rows it always gets
+    right, while the pool it predicts is mostly easy rows. Unweighted, the coin flips decide and the timid
+    probabilities stay; weighted to the pool, a temperature sharpens them and the pool's ECE falls."""
+    from prelabel.automl.calibration import pool_weights
+
+    rng = np.random.default_rng(2)
+    hard = rng.uniform(0.6, 0.66, 40)
+    easy = rng.uniform(0.68, 0.75, 10)
+    oof = _two_class(np.concatenate([hard, easy]))
+    y = np.concatenate([np.arange(40) % 2, np.zeros(10)]).astype(np.int64)
+    pool_p0 = np.concatenate([rng.uniform(0.6, 0.66, 200), rng.uniform(0.68, 0.75, 1800)])
+    pool = _two_class(pool_p0)
+    pool_y = np.concatenate([np.arange(200) % 2, np.zeros(1800)]).astype(np.int64)
+    methods = ("none", "temperature")
+    plain, _, rep_plain = choose_calibration(y, oof, "binary", methods, 0)
+    weighted, _, rep_w = choose_calibration(y, oof, "binary", methods, 0, sample_weight=pool_weights(oof, pool))
+    assert rep_plain["method"] == "none"
+    assert rep_w["method"] == "temperature" and weighted.params[0] < 1.0
+    ece_plain = expected_calibration_error(pool_y, plain.transform(pool), "binary")
+    ece_w = expected_calibration_error(pool_y, weighted.transform(pool), "binary")
+    assert ece_w < ece_plain - 0.05, (ece_plain, ece_w)
+
+
+def test_sharpen_for_pool_only_ever_sharpens() -> None:
+    from prelabel.automl.calibration import pool_weights, sharpen_for_pool
+    from prelabel.automl.metrics import log_loss
+
+    rng = np.random.default_rng(2)
+    oof = _two_class(np.concatenate([rng.uniform(0.6, 0.66, 40), rng.uniform(0.68, 0.75, 10)]))
+    y = np.concatenate([np.arange(40) % 2, np.zeros(10)]).astype(np.int64)
+    easy_pool = _two_class(np.concatenate([rng.uniform(0.6, 0.66, 200), rng.uniform(0.68, 0.75, 1800)]))
+    w = pool_weights(oof, easy_pool)
+    t, crossed, loss = sharpen_for_pool(y, oof, "binary", w, max_t=1.0)
+    assert t < 0.9 and loss < log_loss(y, oof, "binary", w)  # sharper, and better for the pool out of fold
+    assert crossed.shape == oof.shape and np.allclose(crossed.sum(axis=1), 1.0)
+    assert sharpen_for_pool(y, oof, "binary", w, max_t=0.5)[0] <= 0.5 + 1e-6
+    # a pool of coin flips asks for flatter probabilities: the temperature stays at the cap
+    hard_pool = _two_class(rng.uniform(0.6, 0.66, 2000))
+    t_hard, _, _ = sharpen_for_pool(y, oof, "binary", pool_weights(oof, hard_pool), max_t=1.0)
+    assert t_hard == pytest.approx(1.0, abs=1e-3)

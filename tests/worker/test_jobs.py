@@ -273,3 +273,23 @@ def test_a_worker_can_be_limited_to_tiers(world: World) -> None:
     assert tsvc.claim_next_job(world.store, "searcher", tiers=["search"]) is None
     f = tsvc.claim_next_job(world.store, "fast-one", tiers=["fast"])
     assert f is not None and f.tier == "fast"
+
+
+def test_sample_asset_texts_spreads_over_the_assets_with_the_statuses_asked(world: World) -> None:
+    from prelabel.store import jobs as sql
+
+    _label_n(world, 10)  # assets 0-9 are LABELED now
+    with world.store.transaction(read_only=True) as s:
+        rows = s.execute(select(t.Asset.id, t.Asset.content).where(t.Asset.project_id == world.project_id)).all()
+    content = {int(a): str(c) for a, c in rows}
+    labeled = {content[a] for a in world.asset_ids[:10]}
+    unlabeled = [content[a] for a in world.asset_ids[10:]]
+    every = sql.sample_asset_texts(world.store, world.project_id, ["TODO", "ONGOING"], 1000)
+    assert every == unlabeled  # fewer than asked: all of them, in id order
+    some = sql.sample_asset_texts(world.store, world.project_id, ["TODO", "ONGOING"], 20)
+    assert len(some) == 18 and not set(some) & labeled  # every 4th of 70: 18, spread over the whole range
+    assert some[0] == unlabeled[0] and some[-1] in unlabeled[-4:]
+    assert sql.sample_asset_texts(world.store, world.project_id, ["LABELED"], 5) == [
+        content[a] for a in world.asset_ids[:10:2]
+    ]
+    assert sql.sample_asset_texts(world.store, world.project_id, ["REVIEWED"], 5) == []

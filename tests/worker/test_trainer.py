@@ -408,3 +408,18 @@ def test_use_embeddings_off_keeps_tfidf_and_encodes_nothing(store: Store, tmp_pa
             assert mv is not None
             board = mv.metrics["jobs"]["TOPIC"]["leaderboard"]
         assert board and all("minilm" not in row["features"] for row in board), (r.tier, board)
+
+
+def test_the_calibration_is_chosen_for_the_unlabeled_assets(store: Store) -> None:
+    """From 20 labels on, the fast model's calibration is chosen with the labeled rows weighted towards the
+    project's unlabeled assets (calibration.pool_weights); the version's metrics say on how many."""
+    _labeled_world(store, n_assets=90, n_labels=24)
+    (result,) = Trainer(store).run_until_idle()
+    assert result.status == "SUCCEEDED"
+    with store.transaction(read_only=True) as s:
+        mv = s.get(t.ModelVersion, result.model_version_id)
+        assert mv is not None
+        cal = mv.metrics["jobs"]["TOPIC"]["calibration"]
+    assert cal["weighted_to_pool"]["pool_rows"] == 66  # the 90 assets less the 24 labeled
+    assert 0 < cal["weighted_to_pool"]["effective_rows"] <= 24
+    assert set(cal["candidates"]) == {"none", "temperature"}

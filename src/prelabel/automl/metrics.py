@@ -132,13 +132,20 @@ def fit_decision(y: NDArray[np.integer], proba: NDArray[np.floating], task: Task
     return Decision(None)
 
 
-def log_loss(y: NDArray[np.integer], proba: NDArray[np.floating], task: Task) -> float:
+def log_loss(
+    y: NDArray[np.integer],
+    proba: NDArray[np.floating],
+    task: Task,
+    sample_weight: NDArray[np.floating] | None = None,
+) -> float:
+    """Mean log loss (multi-label: over every (row, label)); `sample_weight`: per-row weights."""
     p = np.clip(np.asarray(proba, dtype=np.float64), _EPS, 1 - _EPS)
     if task == "multilabel":
-        ll = -(y * np.log(p) + (1 - y) * np.log(1 - p))
-        return float(ll.mean())
-    p = p / p.sum(axis=1, keepdims=True)
-    return float(-np.log(p[np.arange(len(y)), y]).mean())
+        rows = -(y * np.log(p) + (1 - y) * np.log(1 - p)).mean(axis=1)
+    else:
+        p = p / p.sum(axis=1, keepdims=True)
+        rows = -np.log(p[np.arange(len(y)), y])
+    return float(np.average(rows, weights=sample_weight))
 
 
 def label_scores(

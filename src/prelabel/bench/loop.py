@@ -289,6 +289,7 @@ def simulate(
     db = workdir / f"{strategy}-{seed}.db"
     store = Store(f"sqlite:///{db}")
     store.upgrade()
+    handle = None  # the background workers of a --live run
     try:
         u = create_user(store, "sim", "simulated-labeler-password")
         actor = Actor(user_id=u.id, username=u.username)
@@ -328,7 +329,6 @@ def simulate(
         trainer = Trainer(store, worker_id=f"sim-{strategy}", chunk_size=5000)
         if not live:  # the import's prepare job (a diverse first order), as a worker would run it now
             trainer.run_until_idle()
-        handle = None
         if live:
             from prelabel.config import Settings
             from prelabel.worker.process import start_background_worker

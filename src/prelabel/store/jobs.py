@@ -197,6 +197,27 @@ def iter_asset_texts(store: Store, project_id: int, *, chunk: int = 2000) -> Ite
         after = int(rows[-1][0])
 
 
+def sample_asset_texts(store: Store, project_id: int, statuses: Iterable[str], k: int = 2000) -> list[str]:
+    """At most `k` texts of a project's assets with one of `statuses`, spread evenly over them in id order
+    (every n-th: deterministic, and no random sort of a large table)."""
+    wanted = [str(x) for x in statuses]
+    if k < 1:
+        return []
+    with store.transaction(read_only=True) as s:
+        ids = list(
+            s.scalars(
+                select(t.Asset.id)
+                .where(t.Asset.project_id == project_id, t.Asset.status.in_(wanted))
+                .order_by(t.Asset.id)
+            )
+        )
+        if not ids:
+            return []
+        step = max(1, -(-len(ids) // k))
+        chosen = ids[::step][:k]
+        return [str(c) for c in s.scalars(select(t.Asset.content).where(t.Asset.id.in_(chosen)).order_by(t.Asset.id))]
+
+
 def set_priorities(session: Session, project_id: int, rows: Iterable[tuple[int, float]]) -> int:
     """Bulk-update `assets.priority` (executemany); returns the number of rows given."""
     params = [{"aid": int(a), "pri": float(p), "pid": project_id} for a, p in rows]

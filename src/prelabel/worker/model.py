@@ -141,9 +141,14 @@ class ProjectModel:
         )
 
     def fit(
-        self, sets: dict[str, TrainingSet], *, on_job: Callable[[str, int, int], None] | None = None
+        self,
+        sets: dict[str, TrainingSet],
+        *,
+        on_job: Callable[[str, int, int], None] | None = None,
+        unlabeled: Sequence[str] | None = None,
     ) -> ProjectModel:
-        """Fit every job that has usable labels; raises NotEnoughLabels when none has."""
+        """Fit every job that has usable labels; raises NotEnoughLabels when none has. `unlabeled`: a sample
+        of the texts the model will predict, for choosing each job's calibration (`AutoTextClassifier.fit`)."""
         self.train_sets = sets
         jobs = self.interface.jobs
         for i, job in enumerate(jobs):
@@ -155,7 +160,7 @@ class ProjectModel:
                 self.skipped[job.name] = reason
                 continue
             start = time.perf_counter()
-            self.models[job.name] = self._estimator(job.name).fit(ts.texts, ts.targets)
+            self.models[job.name] = self._estimator(job.name).fit(ts.texts, ts.targets, unlabeled=unlabeled)
             self.fit_seconds[job.name] = time.perf_counter() - start
         if not self.models:
             detail = "; ".join(f"job {k!r} {v}" for k, v in self.skipped.items())

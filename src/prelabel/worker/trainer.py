@@ -328,7 +328,16 @@ class Trainer:
             # off: no sentence model at all, not even in the search's portfolio
             feature_sets=None if use_embeddings else [k for k in KINDS if k not in EMBEDDING_KINDS],
         )
-        model.fit(sets, on_job=lambda name, i, n: self._report(hb, "fit", 0.05 + 0.4 * i / n, f"training {name}"))
+        # the texts the model will predict, so that its calibration is chosen for them (the labels active
+        # learning chose are the hard cases: AutoTextClassifier.fit, calibration.pool_weights)
+        from prelabel.automl.estimator import MAX_POOL_SAMPLE
+
+        pool_sample = sql.sample_asset_texts(self.store, job.project_id, UNLABELED, MAX_POOL_SAMPLE)
+        model.fit(
+            sets,
+            on_job=lambda name, i, n: self._report(hb, "fit", 0.05 + 0.4 * i / n, f"training {name}"),
+            unlabeled=pool_sample,
+        )
         timings["fit"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
