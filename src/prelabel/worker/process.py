@@ -119,8 +119,8 @@ class WorkerHandle:
     stop_event: StopFlag
     tiers: list[tuple[str, ...] | None] = field(default_factory=list)
     # a byte per process in shared memory, set once it has imported everything and polls; not a
-    # multiprocessing.Semaphore, which is a named OS object that the resource tracker reported as leaked
-    # ("leaked semaphore objects to clean up at shutdown") when the server exited with the handle still alive
+    # multiprocessing.Semaphore, a named OS object that the resource tracker reported as leaked ("leaked
+    # semaphore objects to clean up at shutdown") once a killed server's workers had ended
     ready: Any = None
 
     READY_POLL_S: ClassVar[float] = 0.05
