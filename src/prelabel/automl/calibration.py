@@ -250,6 +250,15 @@ def leave_one_out_temperature(
     return calibrator, crossed, report
 
 
+def _splits(
+    y: NDArray[np.integer], oof: NDArray[np.floating], task: Task, n_splits: int, random_state: int | None
+) -> list[tuple[NDArray[np.int64], NDArray[np.int64]]]:
+    """The folds a calibrator is cross-fitted on: stratified when every class has `n_splits` rows."""
+    if task == "multilabel" or np.bincount(y).min() < n_splits:
+        return list(KFold(min(n_splits, max(2, len(oof))), shuffle=True, random_state=random_state).split(oof))
+    return list(StratifiedKFold(n_splits, shuffle=True, random_state=random_state).split(oof, y))
+
+
 def choose_calibration(
     y: NDArray[np.integer],
     oof: NDArray[np.floating],
@@ -268,11 +277,7 @@ def choose_calibration(
     `max_temperature` 1 lets the temperature candidate only sharpen (see `AutoTextClassifier`)."""
     oof = np.asarray(oof, dtype=np.float64)
     w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    n = len(oof)
-    if task == "multilabel" or np.bincount(y).min() < n_splits:
-        splits = list(KFold(min(n_splits, max(2, n)), shuffle=True, random_state=random_state).split(oof))
-    else:
-        splits = list(StratifiedKFold(n_splits, shuffle=True, random_state=random_state).split(oof, y))
+    splits = _splits(y, oof, task, n_splits, random_state)
     candidates: dict[str, NDArray[np.float64]] = {"none": np.asarray(oof, dtype=np.float64)}
     for method in methods:
         if method == "none":
@@ -366,13 +371,8 @@ def sharpen_for_pool(
     oof = np.asarray(oof, dtype=np.float64)
     w = np.asarray(weight, dtype=np.float64)
     dist = _as_distributions(oof, task)
-    n = len(oof)
-    if np.bincount(y).min() < n_splits:
-        splits = list(KFold(min(n_splits, max(2, n)), shuffle=True, random_state=random_state).split(oof))
-    else:
-        splits = list(StratifiedKFold(n_splits, shuffle=True, random_state=random_state).split(oof, y))
     crossed = np.zeros_like(oof)
-    for tr, va in splits:
+    for tr, va in _splits(y, oof, task, n_splits, random_state):
         t = _fit_temperature(y[tr], dist[tr], max_t=max_t, weight=w[tr])
         crossed[va] = _apply_temperature(dist[va], t)
     return _fit_temperature(y, dist, max_t=max_t, weight=w), crossed, log_loss(y, crossed, task, w)
