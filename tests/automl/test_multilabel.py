@@ -44,3 +44,19 @@ def test_indicator_matrix_targets(reuters: tuple[list[str], list[list[str]]]) ->
     ind = np.array([[int(c in ls) for c in classes] for ls in labels])
     est = AutoTextClassifier(time_budget=0).fit(texts, ind)
     assert list(est.classes_) == list(range(len(classes)))
+
+
+def test_at_least_one_label_per_text(reuters: tuple[list[str], list[list[str]]]) -> None:
+    import pytest
+
+    texts, labels = reuters
+    est = AutoTextClassifier(time_budget=0, at_least_one=True).fit(texts[:150], labels[:150])
+    assert est.decision_.at_least_one
+    pred = est.predict(texts[150:250])
+    assert (pred.sum(axis=1) >= 1).all()
+    assert all(sets for sets in est.predict_label_sets(texts[150:250]))
+    with pytest.raises(ValueError, match=r"at least one label per text\. Got 1 text\(s\) without a label at index 3"):
+        AutoTextClassifier(time_budget=0, at_least_one=True).fit(texts[:40], [*labels[:3], [], *labels[4:40]])
+    # single-label tasks ignore it
+    single = AutoTextClassifier(time_budget=0, at_least_one=True).fit(texts[:40], [ls[0] for ls in labels[:40]])
+    assert not single.decision_.at_least_one

@@ -413,3 +413,34 @@ def test_sharpen_for_pool_only_ever_sharpens() -> None:
     hard_pool = _two_class(rng.uniform(0.6, 0.66, 2000))
     t_hard, _, _ = sharpen_for_pool(y, oof, "binary", pool_weights(oof, hard_pool), max_t=1.0)
     assert t_hard == pytest.approx(1.0, abs=1e-3)
+
+
+def _micro_f1_with_fallback(y: np.ndarray, p: np.ndarray, th: np.ndarray) -> float:
+    pred = (p >= th[None, :]).astype(int)
+    empty = pred.sum(axis=1) == 0
+    pred[empty, p[empty].argmax(axis=1)] = 1
+    return float(f1_score(y, pred, average="micro", zero_division=0))
+
+
+def test_at_least_one_decision_never_predicts_an_empty_set_and_is_tuned_for_it() -> None:
+    rng = np.random.default_rng(4)
+    n, k = 300, 5
+    y = np.zeros((n, k), dtype=int)
+    y[np.arange(n), rng.integers(0, k, n)] = 1  # one label per text, a few with two
+    y[rng.random(n) < 0.15, 1] = 1
+    p = np.clip(0.3 * y + 0.5 * rng.random((n, k)), 0, 1)  # timid: many texts pass no 0.5 threshold
+    plain = fit_decision(y, p, "multilabel", "f1_micro")
+    aware = fit_decision(y, p, "multilabel", "f1_micro", at_least_one=True)
+    assert aware.at_least_one and not plain.at_least_one
+    assert aware.thresholds is not None and (aware.thresholds == 0.5).all()  # not tuned: the fallback gives recall
+    pred = aware.predict(p, "multilabel")
+    assert (pred.sum(axis=1) >= 1).all()
+    assert ((p >= 0.5).sum(axis=1) == 0).any()  # the fallback had work to do
+    assert score(y, p, "multilabel", "f1_micro", aware) == pytest.approx(
+        _micro_f1_with_fallback(y, p, np.full(k, 0.5))
+    )
+    # a text passing some threshold keeps exactly those labels
+    passing = (p >= 0.5).any(axis=1)
+    assert np.array_equal(pred[passing], (p[passing] >= 0.5).astype(int))
+    empty = ~passing
+    assert np.array_equal(pred[empty].argmax(axis=1), p[empty].argmax(axis=1)) and (pred[empty].sum(axis=1) == 1).all()

@@ -7,6 +7,7 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 from typer.testing import CliRunner
 
 from prelabel.automl.embeddings import embeddings_available
@@ -17,6 +18,7 @@ from prelabel.bench.loop import (
     StrategyRun,
     aggregate,
     batch_sizes,
+    interface_for,
     load_dataset,
     result_stem,
     split,
@@ -121,6 +123,40 @@ def test_multilabel_file_and_keys(tmp_path: Path) -> None:
     tr, te = split(ds, 0.25, 0)
     assert len(te) == 5 and not set(tr) & set(te)
     assert Scorer(ds, tr, te).name == "micro-F1"
+    # every record has a label: the job is required, as a team labeling this would set it; otherwise not
+    assert interface_for(ds)["jobs"][0]["required"] is True
+    ds.targets[0] = []
+    assert interface_for(ds)["jobs"][0]["required"] is False
+
+
+def test_the_benchmark_scores_what_the_pre_annotation_names(tmp_path: Path) -> None:
+    from prelabel.bench.loop import full_data_score
+
+    p = tmp_path / "ml.jsonl"
+    rng = random.Random(0)
+    rows = []
+    for i in range(80):
+        topic = "sport" if i % 2 else "tech"
+        words = rng.sample(WORDS[topic], 4) + (["grain"] if i % 5 == 0 else [])
+        rows.append({"text": " ".join(words), "labels": [topic] + (["grain"] if i % 5 == 0 else [])})
+    p.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    ds = load_dataset(p, text_column="text", label_column="label", labels_column="labels", max_rows=None, seed=0)
+    tr, te = split(ds, 0.25, 0)
+    scorer = Scorer(ds, tr, te)
+    from sklearn.metrics import f1_score
+
+    from prelabel.domain import parse_interface
+    from prelabel.worker.model import ProjectModel, TrainingSet
+
+    interface = parse_interface(interface_for(ds))
+    ts = TrainingSet(list(tr), [ds.texts[i] for i in tr], [ds.targets[i] for i in tr])
+    model = ProjectModel(interface, tier="fast").fit({"LABEL": ts})
+    served = model.responses(model.predict_proba(scorer.test_texts))
+    named = [{x["name"] for x in r["LABEL"]["categories"]} for r, _ in served]
+    pred = np.array([[int(c in names) for c in ds.categories] for names in named])
+    assert (pred.sum(axis=1) >= 1).all()  # required: every pre-annotation names a category
+    assert scorer(model) == f1_score(scorer.y, pred, average="micro", zero_division=0)
+    assert full_data_score(ds, tr, scorer) > 0.8
 
 
 def test_batch_sizes_follow_the_production_trigger() -> None:

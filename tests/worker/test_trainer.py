@@ -277,6 +277,34 @@ def test_several_jobs_and_multi_label(store: Store, monkeypatch: pytest.MonkeyPa
     ctx_thresholds = dict(zip(["TOPIC", "TAGS"], seen["ctx"].thresholds, strict=True))
     assert ctx_thresholds["TOPIC"] is None
     assert np.array_equal(ctx_thresholds["TAGS"], model.thresholds(model.interface.job("TAGS")))
+    assert model.models["TAGS"].decision_.at_least_one is False  # not required: an empty set is an answer
+
+
+def test_a_required_multi_choice_job_is_tuned_for_naming_at_least_one_category() -> None:
+    from prelabel.domain import parse_interface
+    from prelabel.worker.model import TrainingSet
+
+    texts, _truth = topic_corpus(90)
+    tags = [(["URGENT"] if i % 2 else ["CALM"]) + (["LOCAL"] if i % 3 == 0 else []) for i in range(90)]
+    texts = [tx + (" urgent breaking" if i % 2 else "") for i, tx in enumerate(texts)]
+    job = {"name": "TAGS", "input": "multi", "categories": [{"key": k} for k in ("URGENT", "CALM", "LOCAL")]}
+    for required in (True, False):
+        interface = parse_interface({"jobs": [{**job, "required": required}]})
+        ts = TrainingSet(list(range(60)), texts[:60], tags[:60])
+        model = ProjectModel(interface, tier="fast").fit({"TAGS": ts})
+        assert model.models["TAGS"].decision_.at_least_one is required
+        p = model.predict_proba(texts[60:])
+        chosen = model.chosen(interface.job("TAGS"), p["TAGS"])
+        served = [r["TAGS"]["categories"] for r, _ in model.responses(p)]
+        assert [[c["name"] for c in cats] for cats in served] == [
+            [k for k, on in zip(("URGENT", "CALM", "LOCAL"), row, strict=True) if on] for row in chosen
+        ]
+        if required:
+            assert all(served)
+    # a label without a category (the job was optional when it was given): tuned as before
+    interface = parse_interface({"jobs": [{**job, "required": True}]})
+    ts = TrainingSet(list(range(60)), texts[:60], [*tags[:59], []])
+    assert ProjectModel(interface, tier="fast").fit({"TAGS": ts}).models["TAGS"].decision_.at_least_one is False
 
 
 def test_search_is_warm_started_from_the_previous_version(store: Store) -> None:

@@ -155,6 +155,9 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
     fast_word_weight : weight of the word TF-IDF block beside the sentence vectors in a "word+emb" fast model:
         "auto" (:func:`auto_word_weight`, number of labels / 100, at most 1, for binary and multi-class tasks;
         1 for multi-label ones, where a lighter word block measured worse) or a number in (0, 1].
+    at_least_one : multi-label tasks: every text has at least one label (a required multi-choice job), so a
+        text whose probabilities pass no threshold is predicted its most probable label, and the thresholds
+        are tuned for that (`metrics.fit_decision`). Training texts without a label are then an error.
     """
 
     _parameter_constraints: dict[str, list[Any]] = {
@@ -175,6 +178,7 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
         "fast_features": [StrOptions(set(FAST_FEATURES))],
         "fast_class_weight": [StrOptions(set(FAST_CLASS_WEIGHTS))],
         "fast_word_weight": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="right")],
+        "at_least_one": ["boolean"],
     }
 
     def __init__(
@@ -196,6 +200,7 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
         fast_features: str = "word",
         fast_class_weight: str = "auto",
         fast_word_weight: float | str = "auto",
+        at_least_one: bool = False,
     ) -> None:
         self.time_budget = time_budget
         self.metric = metric
@@ -214,6 +219,7 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
         self.fast_features = fast_features
         self.fast_class_weight = fast_class_weight
         self.fast_word_weight = fast_word_weight
+        self.at_least_one = at_least_one
 
     # ------------------------------------------------------------------------------------------ input checks
     def _check_texts(self, texts: Any, where: str, allow_empty_strings: bool) -> list[str]:
@@ -365,6 +371,14 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
         self._pool_texts = [x for x in pool_l if x.strip()]
         yi, classes, task = self._encode_targets(y, len(texts_l))
         metric = resolve_metric(self.metric, task)
+        at_least_one = bool(self.at_least_one) and task == "multilabel"
+        if at_least_one and (yi.sum(axis=1) == 0).any():
+            rows = np.flatnonzero(yi.sum(axis=1) == 0)
+            shown = ", ".join(map(str, rows[:10])) + (" …" if len(rows) > 10 else "")
+            raise ValueError(
+                f"{_name(self)}(at_least_one=True) needs at least one label per text. Got {len(rows)} text(s) "
+                f"without a label at index {shown} instead."
+            )
         models = tuple(self.models) if self.models is not None else DEFAULT_MODELS
         if not models or any(m not in ALL_MODELS for m in models):
             raise ValueError(
@@ -595,10 +609,13 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
             self.calibration_ = report
         self._pool_texts = []
         self.oof_proba_ = calibrated
+        at_least_one = bool(self.at_least_one) and task == "multilabel"
         if n >= MIN_LABELS_FOR_SEARCH:
-            self.decision_ = fit_decision(y, calibrated, task, metric)
+            self.decision_ = fit_decision(y, calibrated, task, metric, at_least_one)
         else:
-            self.decision_ = Decision(None if task != "multilabel" else np.full(y.shape[1], 0.5))
+            self.decision_ = Decision(
+                None if task != "multilabel" else np.full(y.shape[1], 0.5), at_least_one
+            )
         self.thresholds_ = self.decision_.to_list()
         self.oof_score_ = float(metric_score(y, calibrated, task, metric, self.decision_))
         self.cache_dir_ = str(self._resolve_cache_dir())

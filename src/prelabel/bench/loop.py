@@ -213,7 +213,7 @@ class Scorer:
             return 0.0, None
         job = model.interface.job("LABEL")
         if self.ds.multi:
-            pred = (p >= model.thresholds(job)[None, :]).astype(int)
+            pred = model.chosen(job, p)  # what the pre-annotation names
             ece = expected_calibration_error(self.y, p, "multilabel")
             return float(f1_score(self.y, pred, average="micro", zero_division=0)), ece
         keys = job.category_keys()
@@ -228,12 +228,14 @@ class Scorer:
 
 
 def interface_for(ds: Dataset) -> dict[str, Any]:
+    """One job; a multi-choice job is required (at least one category per label) when every record of the
+    data set has a label, as for Reuters and GoEmotions: what a team labeling them would configure."""
     return {
         "jobs": [
             {
                 "name": "LABEL",
                 "input": "multi" if ds.multi else "single",
-                "required": not ds.multi,
+                "required": not ds.multi or all(len(t) > 0 for t in ds.targets),
                 "categories": [{"key": c} for c in ds.categories],
             }
         ]

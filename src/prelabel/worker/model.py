@@ -118,9 +118,13 @@ class ProjectModel:
         self.train_sets: dict[str, TrainingSet] = {}
         self.fit_seconds: dict[str, float] = {}
 
-    def _estimator(self, job: str) -> Any:
+    def _estimator(self, job: Job, ts: TrainingSet) -> Any:
+        """The job's classifier. A required multi-choice job's pre-annotation always names a category (the
+        most probable one when none passes its threshold, `responses`), so its thresholds are tuned for that
+        (`at_least_one`) as long as every label names one."""
         from prelabel.automl import AutoTextClassifier
 
+        at_least_one = job.input == "multi" and job.required and all(len(t) > 0 for t in ts.targets)
         if self.tier == "fast":
             return AutoTextClassifier(
                 mode="fast",
@@ -128,16 +132,18 @@ class ProjectModel:
                 random_state=self.random_state,
                 cache_dir=self.cache_dir,
                 fast_features=self.fast_features,
+                at_least_one=at_least_one,
             )
         return AutoTextClassifier(
             time_budget=self.time_budget,
             random_state=self.random_state,
             n_jobs=self.n_jobs,
-            warm_start=self.warm_start.get(job) or None,
+            warm_start=self.warm_start.get(job.name) or None,
             cache_dir=self.cache_dir,
             max_trials=self.max_trials,
             fast_features=self.fast_features,
             feature_sets=self.feature_sets,
+            at_least_one=at_least_one,
         )
 
     def fit(
@@ -160,7 +166,7 @@ class ProjectModel:
                 self.skipped[job.name] = reason
                 continue
             start = time.perf_counter()
-            self.models[job.name] = self._estimator(job.name).fit(ts.texts, ts.targets, unlabeled=unlabeled)
+            self.models[job.name] = self._estimator(job, ts).fit(ts.texts, ts.targets, unlabeled=unlabeled)
             self.fit_seconds[job.name] = time.perf_counter() - start
         if not self.models:
             detail = "; ".join(f"job {k!r} {v}" for k, v in self.skipped.items())
@@ -203,6 +209,22 @@ class ProjectModel:
                     th[j] = float(tuned[col[key]])
         return th
 
+    def chosen(self, job: Job, p: FloatArray) -> NDArray[np.int64]:
+        """The 0/1 matrix of the categories a pre-annotation names, from the job's probabilities: the most
+        probable one for a single-choice job; for a multi-choice job those passing their thresholds, and the
+        most probable one when none does and the job is required."""
+        out = np.zeros(p.shape, dtype=np.int64)
+        if p.shape[0] == 0 or p.shape[1] == 0:
+            return out
+        if job.input == "single":
+            out[np.arange(len(p)), p.argmax(axis=1)] = 1
+            return out
+        out = (p >= self.thresholds(job)[None, :]).astype(np.int64)
+        if job.required:
+            empty = np.flatnonzero(out.sum(axis=1) == 0)
+            out[empty, p[empty].argmax(axis=1)] = 1
+        return out
+
     def responses(self, proba: dict[str, FloatArray]) -> list[tuple[dict[str, Any], float]]:
         """Prediction json_responses and the row confidence (max chosen probability over jobs, 0-1)."""
         n = next(iter(proba.values())).shape[0] if proba else 0
@@ -212,13 +234,7 @@ class ProjectModel:
             if p is None:
                 continue
             keys = job.category_keys()
-            if job.input == "single":
-                chosen = [[int(i)] for i in p.argmax(axis=1)]
-            else:
-                th = self.thresholds(job)
-                chosen = [list(np.flatnonzero(row >= th)) for row in p]
-                if job.required:
-                    chosen = [c if c else [int(row.argmax())] for c, row in zip(chosen, p, strict=True)]
+            chosen = [list(np.flatnonzero(row)) for row in self.chosen(job, p)]
             probs = np.round(p, 6).tolist()  # one conversion per chunk instead of per value
             confs = np.rint(p * 100).astype(int).tolist()
             raw = p.tolist()
