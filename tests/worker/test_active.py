@@ -16,6 +16,7 @@ from prelabel.automl.active import (
     PredictionEntropy,
     QueryContext,
     RandomSampling,
+    fallback_margins,
     make_strategy,
     recentre,
 )
@@ -159,6 +160,48 @@ def test_multilabel_row_is_as_uncertain_as_its_most_uncertain_category() -> None
     # the mean over categories would put row 1 first (mean |2p-1| 0.5 vs 0.91); the least sure category decides
     assert np.abs(2 * p - 1).mean(axis=1).argmin() == 1
     assert BreakingTies().query(QueryContext([p], [True]), 2).tolist() == [0, 1]
+
+
+def test_fallback_margins_follow_the_decision_that_names_the_most_probable_category() -> None:
+    p = np.array(
+        [
+            [0.30, 0.28, 0.05],  # none passes: a coin flip between the two best, whatever 0.5 says
+            [0.45, 0.10, 0.05],  # none passes, one clear favourite
+            [0.70, 0.20, 0.10],  # the top one alone passes: chosen below 0.5 too until overtaken
+            [0.60, 0.55, 0.10],  # two pass: independent categories
+            [0.52, 0.49, 0.10],  # the top one alone passes, the second nearly passes and nearly overtakes
+        ]
+    )
+    m = fallback_margins(p)
+    assert m[0].tolist() == pytest.approx([0.02, 0.02, 0.25])
+    assert m[1].tolist() == pytest.approx([0.35, 0.35, 0.40])
+    assert m[2].tolist() == pytest.approx([0.50, 0.60, 0.80])
+    assert m[3].tolist() == pytest.approx([0.20, 0.10, 0.80])
+    assert m[4].tolist() == pytest.approx([0.04, 0.02, 0.80])
+    assert fallback_margins(np.zeros((0, 3))).shape == (0, 3)
+    assert fallback_margins(np.array([[0.2], [0.7]])).ravel().tolist() == pytest.approx([0.6, 0.4])
+
+
+def test_required_multilabel_job_is_uncertain_where_its_pre_annotation_is() -> None:
+    # row 0: two low categories within 0.01 of each other: the served set is a coin flip between them;
+    # row 1: one category at 0.45 and nothing else: around 0.5 it looks undecided, yet the fallback names it
+    p = np.array([[0.20, 0.19, 0.01], [0.45, 0.02, 0.01], [0.95, 0.02, 0.01]])
+    plain = BreakingTies().query(QueryContext([p], [True]), 3).tolist()
+    required = BreakingTies().query(QueryContext([p], [True], at_least_one=[True]), 3).tolist()
+    assert plain[0] == 1 and required[0] == 0
+    assert plain[-1] == required[-1] == 2
+    # other strategies have no rule of their own: the flag leaves them as they were
+    for strat in (LeastConfidence(), PredictionEntropy()):
+        a = strat.uncertainty(QueryContext([p], [True]))
+        b = strat.uncertainty(QueryContext([p], [True], at_least_one=[True]))
+        assert a.tolist() == b.tolist()
+    # single-choice jobs ignore the flag; its length must match the jobs
+    single = np.array([[0.5, 0.5], [0.9, 0.1], [0.8, 0.2]])
+    a = BreakingTies().uncertainty(QueryContext([single], [False]))
+    b = BreakingTies().uncertainty(QueryContext([single], [False], at_least_one=[True]))
+    assert a.tolist() == b.tolist()
+    with pytest.raises(ValueError, match="at_least_one"):
+        QueryContext([p], [True], at_least_one=[True, False])
 
 
 def _tfidf_sample(datasets: Path, n: int) -> tuple[list[str], list[str], np.ndarray]:

@@ -4,6 +4,7 @@ kill-safety, multi-label and several jobs, warm start, label-error flags."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -233,15 +234,10 @@ def test_queue_strategy_gets_the_next_batch_and_the_label_count(store: Store, mo
     assert seen["ctx"].n_labeled == 40 and list(seen["ctx"].thresholds) == [None]  # single-choice: none
 
 
-def test_several_jobs_and_multi_label(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    seen = _spy_queue_strategy(monkeypatch)
-    texts, truth = topic_corpus(90)
-    texts = [
-        tx + (" urgent breaking" if i % 2 else "") + (" our town" if i % 3 == 0 else "") for i, tx in enumerate(texts)
-    ]
-    w = make_world(store, texts, interface=MULTI, settings={"train_debounce_s": 0.0, "search_enabled": False})
-    for i, (aid, y) in enumerate(list(zip(w.asset_ids, truth, strict=True))[:45]):
-        tags = ([{"name": "URGENT"}] if i % 2 else []) + ([{"name": "LOCAL"}] if i % 3 == 0 else [])
+def _label_topic_and_tags(store: Store, w: World, topics: list[str], tags_of: Callable[[int], list[str]]) -> None:
+    """Label the world's first assets: TOPIC from `topics`, TAGS from `tags_of(i)`."""
+    for i, (aid, y) in enumerate(zip(w.asset_ids, topics, strict=False)):
+        tags = [{"name": k} for k in tags_of(i)]
         create_label(
             store,
             w.labeler,
@@ -249,6 +245,18 @@ def test_several_jobs_and_multi_label(store: Store, monkeypatch: pytest.MonkeyPa
             aid,
             json_response={"TOPIC": {"categories": [{"name": y}]}, "TAGS": {"categories": tags}},
         )
+
+
+def test_several_jobs_and_multi_label(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _spy_queue_strategy(monkeypatch)
+    texts, truth = topic_corpus(90)
+    texts = [
+        tx + (" urgent breaking" if i % 2 else "") + (" our town" if i % 3 == 0 else "") for i, tx in enumerate(texts)
+    ]
+    w = make_world(store, texts, interface=MULTI, settings={"train_debounce_s": 0.0, "search_enabled": False})
+    _label_topic_and_tags(
+        store, w, truth[:45], lambda i: ["URGENT"] * (i % 2 == 1) + ["LOCAL"] * (i % 3 == 0)
+    )
     (r,) = Trainer(store).run_until_idle()
     assert r.status == "SUCCEEDED", r.message
     ((mv_id, *_),) = _versions(store, w.project_id)
@@ -278,6 +286,22 @@ def test_several_jobs_and_multi_label(store: Store, monkeypatch: pytest.MonkeyPa
     assert ctx_thresholds["TOPIC"] is None
     assert np.array_equal(ctx_thresholds["TAGS"], model.thresholds(model.interface.job("TAGS")))
     assert model.models["TAGS"].decision_.at_least_one is False  # not required: an empty set is an answer
+    assert list(seen["ctx"].at_least_one) == [False, False]  # nor is the queue's uncertainty measured so
+
+
+def test_a_required_multi_choice_jobs_queue_measures_uncertainty_around_its_fallback(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = _spy_queue_strategy(monkeypatch)
+    texts, truth = topic_corpus(60)
+    texts = [tx + (" urgent breaking" if i % 2 else "") for i, tx in enumerate(texts)]
+    interface = {"jobs": [MULTI["jobs"][0], {**MULTI["jobs"][1], "required": True}]}
+    w = make_world(store, texts, interface=interface, settings={"train_debounce_s": 0.0, "search_enabled": False})
+    _label_topic_and_tags(store, w, truth[:30], lambda i: ["URGENT" if i % 2 else "LOCAL"])
+    (r,) = Trainer(store).run_until_idle()
+    assert r.status == "SUCCEEDED", r.message
+    assert list(seen["ctx"].multi_label) == [False, True]
+    assert list(seen["ctx"].at_least_one) == [False, True]
 
 
 def test_a_required_multi_choice_job_is_tuned_for_naming_at_least_one_category() -> None:

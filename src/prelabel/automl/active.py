@@ -7,7 +7,8 @@ matrix, a seeded RNG), so strategies take no positional argument lists and never
 
 A project may have several jobs (each with its own model): a pool item's uncertainty is the mean over jobs.
 Multi-label jobs are scored per category as independent binary problems around each category's decision
-threshold, and a row is as uncertain as its most uncertain category.
+threshold, and a row is as uncertain as its most uncertain category; a required job, whose decision names its
+most probable category when none passes, gets margins around that decision (`fallback_margins`).
 
 Strategies (by name, see `make_strategy`):
 
@@ -56,6 +57,9 @@ class QueryContext:
     n_labeled: how many assets are labeled (None: unknown), for strategies with a cold-start phase.
     label_counts: per job, the labeled assets of each category in the order of its probability columns (None
         or absent: unknown), so that the mix can look for a class the labels have barely seen.
+    at_least_one: per job, whether a multi-choice job's decision names its most probable category when none
+        passes its threshold (a required job: what the pre-annotation shows), so that margin uncertainty is
+        measured around that decision too (`fallback_margins`); absent: False for every job.
     """
 
     proba: Sequence[NDArray[np.floating]]
@@ -65,6 +69,7 @@ class QueryContext:
     thresholds: Sequence[NDArray[np.floating] | None] = ()
     n_labeled: int | None = None
     label_counts: Sequence[NDArray[np.integer] | None] = ()
+    at_least_one: Sequence[bool] = ()
 
     def __post_init__(self) -> None:
         if not self.proba:
@@ -78,6 +83,10 @@ class QueryContext:
         if self.label_counts and len(self.label_counts) != len(self.proba):
             raise ValueError(
                 f"QueryContext.label_counts has {len(self.label_counts)} entries for {len(self.proba)} jobs."
+            )
+        if self.at_least_one and len(self.at_least_one) != len(self.proba):
+            raise ValueError(
+                f"QueryContext.at_least_one has {len(self.at_least_one)} entries for {len(self.proba)} jobs."
             )
         if self.thresholds and len(self.thresholds) != len(self.proba):
             raise ValueError(
@@ -137,6 +146,11 @@ class ConfidenceBasedQueryStrategy(QueryStrategy):
     def confidence(self, proba: FloatArray, multi_label: bool) -> FloatArray:
         raise NotImplementedError
 
+    def confidence_at_least_one(self, proba: FloatArray) -> FloatArray:
+        """The confidence of a multi-choice job whose decision falls back on its most probable category (see
+        `QueryContext.at_least_one`); strategies without a rule of their own score it as any multi-choice job."""
+        return self.confidence(proba, True)
+
     def uncertainty(self, ctx: QueryContext) -> FloatArray:
         """Mean over jobs of 1 - confidence, in [0, 1].
 
@@ -149,7 +163,10 @@ class ConfidenceBasedQueryStrategy(QueryStrategy):
             pa = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
             if ml and ctx.thresholds and ctx.thresholds[j] is not None:
                 pa = recentre(pa, np.asarray(ctx.thresholds[j], dtype=np.float64))
-            total += 1.0 - self.confidence(pa, ml)
+            if ml and ctx.at_least_one and ctx.at_least_one[j]:
+                total += 1.0 - self.confidence_at_least_one(pa)
+            else:
+                total += 1.0 - self.confidence(pa, ml)
         return np.asarray(total / len(ctx.proba), dtype=np.float64)
 
     def score(self, ctx: QueryContext) -> FloatArray:
@@ -180,6 +197,34 @@ def _multi_confidence(per_category: FloatArray, reduce: str = "min") -> FloatArr
     return np.asarray(per_category.min(axis=1), dtype=np.float64)
 
 
+def fallback_margins(proba: FloatArray) -> FloatArray:
+    """Per-category margins (0 = the decision is a coin flip, 1 = sure) of a multi-choice decision at
+    threshold 0.5 that names the most probable category when none passes.
+
+    A category's margin is how far its probability must move (in units of |2p - 1|) before its membership in
+    the predicted set flips. Where two or more categories pass, that is |2p - 1| as for independent
+    categories. Where none passes, the set is {the most probable}, and every category's membership flips as
+    soon as another overtakes the top one: category j's margin is top - p_j, the top's top - second (a row of
+    low probabilities whose two best are close is a coin flip between them, not a sure "nothing"). Where the
+    top one alone passes, it stays chosen below 0.5 until overtaken: max(2 top - 1, top - second).
+    """
+    p = np.asarray(proba, dtype=np.float64)
+    margins = np.abs(2.0 * p - 1.0)
+    n, k = p.shape
+    if n == 0 or k < 2:
+        return np.asarray(margins, dtype=np.float64)
+    top_i = p.argmax(axis=1)
+    top2 = -np.partition(-p, 1, axis=1)[:, :2]
+    top, second = top2[:, 0], top2[:, 1]
+    n_pass = (p >= 0.5).sum(axis=1)
+    none = n_pass == 0
+    margins[none] = top[none, None] - p[none]
+    margins[none, top_i[none]] = top[none] - second[none]
+    one = np.flatnonzero(n_pass == 1)
+    margins[one, top_i[one]] = np.maximum(2.0 * top[one] - 1.0, top[one] - second[one])
+    return np.asarray(np.clip(margins, 0.0, 1.0), dtype=np.float64)
+
+
 def _binary_stack(proba: FloatArray) -> FloatArray:
     """(n, k) independent probabilities → (n, k, 2) binary distributions."""
     return np.stack([1.0 - proba, proba], axis=-1)
@@ -206,6 +251,9 @@ class BreakingTies(ConfidenceBasedQueryStrategy):
             return np.ones(proba.shape[0])
         top2 = -np.partition(-proba, 1, axis=1)[:, :2]
         return np.asarray(top2[:, 0] - top2[:, 1], dtype=np.float64)
+
+    def confidence_at_least_one(self, proba: FloatArray) -> FloatArray:
+        return _multi_confidence(fallback_margins(proba), self.multi_reduce)
 
 
 class PredictionEntropy(ConfidenceBasedQueryStrategy):

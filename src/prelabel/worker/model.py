@@ -120,8 +120,8 @@ class ProjectModel:
 
     def _estimator(self, job: Job, ts: TrainingSet) -> Any:
         """The job's classifier. A required multi-choice job's pre-annotation always names a category (the
-        most probable one when none passes its threshold, `responses`), so its thresholds are tuned for that
-        (`at_least_one`) as long as every label names one."""
+        most probable one when none passes its threshold, `responses`), so its model is fitted for that
+        (`at_least_one`: thresholds 0.5 with that fallback) as long as every label names one."""
         from prelabel.automl import AutoTextClassifier
 
         at_least_one = job.input == "multi" and job.required and all(len(t) > 0 for t in ts.targets)

@@ -551,9 +551,12 @@ class Trainer:
             keys = model.interface.job(n).category_keys()
             seen = Counter(model.train_sets[n].targets)
             label_counts.append(np.array([seen.get(k, 0) for k in keys], dtype=np.int64))
+        # a required multi-choice job's pre-annotation names its most probable category when none passes
+        # (`ProjectModel.chosen`): its uncertainty is measured around that decision
+        at_least_one = [m and model.interface.job(n).required for n, m in zip(names, multi, strict=True)]
         ctx = QueryContext(
             proba, multi, features, np.random.default_rng(job.id), thresholds=thresholds, n_labeled=n_labels,
-            label_counts=label_counts,
+            label_counts=label_counts, at_least_one=at_least_one,
         )
         scores = strategy.score(ctx)
         set_priorities(self.store, job.project_id, zip(pool_ids, scores.tolist(), strict=True))
