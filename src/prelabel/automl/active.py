@@ -212,7 +212,7 @@ def fallback_margins(proba: FloatArray) -> FloatArray:
     margins = np.abs(2.0 * p - 1.0)
     n, k = p.shape
     if n == 0 or k < 2:
-        return np.asarray(margins, dtype=np.float64)
+        return margins
     top_i = p.argmax(axis=1)
     top2 = -np.partition(-p, 1, axis=1)[:, :2]
     top, second = top2[:, 0], top2[:, 1]
@@ -222,7 +222,7 @@ def fallback_margins(proba: FloatArray) -> FloatArray:
     margins[none, top_i[none]] = top[none] - second[none]
     one = np.flatnonzero(n_pass == 1)
     margins[one, top_i[one]] = np.maximum(2.0 * top[one] - 1.0, top[one] - second[one])
-    return np.asarray(np.clip(margins, 0.0, 1.0), dtype=np.float64)
+    return np.clip(margins, 0.0, 1.0)
 
 
 def _binary_stack(proba: FloatArray) -> FloatArray:

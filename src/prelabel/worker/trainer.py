@@ -525,7 +525,8 @@ class Trainer:
             return
         names = [j.name for j in model.interface.jobs if j.name in model.models]
         proba = [np.concatenate(pool_proba[n]) for n in names]
-        multi = [model.interface.job(n).input == "multi" for n in names]
+        jobs = [model.interface.job(n) for n in names]
+        multi = [jb.input == "multi" for jb in jobs]
         features = None
         if strategy_name == "mix":
             clf = model.models[names[0]]
@@ -540,20 +541,17 @@ class Trainer:
             random_share=float(training_setting(settings, "queue_random_share")),
             batch=max(1, next_batch),
         )
-        thresholds = [
-            model.thresholds(model.interface.job(n)) if m else None for n, m in zip(names, multi, strict=True)
-        ]
+        thresholds = [model.thresholds(jb) if m else None for jb, m in zip(jobs, multi, strict=True)]
         label_counts: list[np.ndarray | None] = []
-        for n, m in zip(names, multi, strict=True):
+        for jb, m in zip(jobs, multi, strict=True):
             if m:
                 label_counts.append(None)
                 continue
-            keys = model.interface.job(n).category_keys()
-            seen = Counter(model.train_sets[n].targets)
-            label_counts.append(np.array([seen.get(k, 0) for k in keys], dtype=np.int64))
+            seen = Counter(model.train_sets[jb.name].targets)
+            label_counts.append(np.array([seen.get(k, 0) for k in jb.category_keys()], dtype=np.int64))
         # a required multi-choice job's pre-annotation names its most probable category when none passes
         # (`ProjectModel.chosen`): its uncertainty is measured around that decision
-        at_least_one = [m and model.interface.job(n).required for n, m in zip(names, multi, strict=True)]
+        at_least_one = [m and jb.required for jb, m in zip(jobs, multi, strict=True)]
         ctx = QueryContext(
             proba, multi, features, np.random.default_rng(job.id), thresholds=thresholds, n_labeled=n_labels,
             label_counts=label_counts, at_least_one=at_least_one,
