@@ -198,3 +198,24 @@ def test_a_model_order_is_never_overwritten_by_a_later_prepare(store: Store, tmp
     # and the service refuses directly, too (the check and the write are one transaction)
     assert not queue.set_initial_order(store, w.project_id, [(model_order[-1][0], 5.0)])
     assert _queue_order(store, w.project_id) == model_order
+
+
+@pytest.mark.embeddings
+@pytest.mark.skipif(not embeddings_available(), reason="prelabel[embeddings] is not installed")
+def test_the_first_picks_do_not_depend_on_the_random_import_order(
+    store: Store, datasets: Path, tmp_path: Path
+) -> None:
+    # imports draw random queue priorities; the same texts imported twice must give the same first labels
+    other = Store(f"sqlite:///{tmp_path / 'other.db'}")
+    other.upgrade()
+    try:
+        firsts = []
+        for st in (store, other):
+            w, _ = _bbc_world(st, datasets)
+            (prep,) = Trainer(st, cache_dir=str(tmp_path / "emb"), tiers=("prepare",)).run_until_idle()
+            assert prep.status == "SUCCEEDED", prep.message
+            content = dict(zip(w.asset_ids, _bbc_sample(datasets)[0], strict=True))
+            firsts.append([content[a] for a, _ in _queue_order(st, w.project_id)[:10]])
+        assert firsts[0] == firsts[1]
+    finally:
+        other.dispose()

@@ -452,6 +452,9 @@ class Trainer:
             if sql.has_ready_model(s, job.project_id):
                 return "initial order left to the model", 0
             sample = sql.queue_head(s, job.project_id, self.INITIAL_SAMPLE)  # priorities are random here
+        # which texts are sampled is random; the picks must not also depend on the order they were drawn in
+        # (k-means starts from the rows' order), so a project's first labels are reproducible from its texts
+        sample = sorted(sample)
         k = int(training_setting(settings, "train_min_labels"))
         if len(sample) <= k:
             return f"initial order random: {len(sample)} unlabeled texts", 0
