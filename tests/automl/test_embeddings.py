@@ -121,3 +121,56 @@ def test_fast_word_block_is_lighter_with_few_single_labels_only(
     assert word_weight(texts[:120], y[:120]) == 1.0  # 100 labels and more: full weight, the model as before
     r_texts, r_y = reuters
     assert word_weight(r_texts[:40], r_y[:40]) == 1.0  # multi-label: measured worse lighter, so never
+
+
+@pytest.mark.embeddings
+@needs_extra
+def test_a_long_text_is_cut_into_word_aligned_windows(bbc: tuple[list[str], list[str]]) -> None:
+    tokenizer = emb_mod._load_model().tokenizer
+    assert emb_mod.windows("a short text", tokenizer, 254) == [("a short text", 3)]
+    text = max(bbc[0], key=len)
+    pieces = emb_mod.windows(text, tokenizer, 60, max_windows=1000)
+    assert len(pieces) > 3
+    at = 0
+    for piece, n in pieces:
+        assert 1 <= n <= 60
+        assert len(tokenizer(piece, add_special_tokens=False)["input_ids"]) == n  # re-read as it was cut
+        found = text.index(piece, at)  # in order, from the original text, nothing dropped but spaces
+        assert not text[at:found].strip()
+        assert found == 0 or not (text[found - 1].isalnum() and text[found].isalnum())  # no word cut in two
+        at = found + len(piece)
+    assert not text[at:].strip()
+    assert len(emb_mod.windows(text, tokenizer, 60, max_windows=2)) == 2  # the cap
+
+
+@pytest.mark.embeddings
+@needs_extra
+def test_a_long_text_counts_whole_not_just_its_first_window(tmp_path: Path) -> None:
+    sport = " ".join(["The striker scored twice as the football club won the league match at home."] * 30)
+    money = " ".join(["Shares fell on the stock market as the central bank raised interest rates."] * 30)
+    model = emb_mod._load_model()
+    text = sport + " " + money  # ~2 x 500 word pieces: the model alone would read the sport only
+    vec = emb_mod.embed([text], tmp_path)[0]
+    (truncated,) = model.encode([text], normalize_embeddings=True)
+    finance = model.encode(["Banks and interest rates on the stock market."], normalize_embeddings=True)[0]
+    assert float(vec @ finance) > float(truncated @ finance) + 0.1
+    pieces = emb_mod.windows(text, model.tokenizer, model.max_seq_length - 2)
+    parts = model.encode([p for p, _ in pieces], normalize_embeddings=True)
+    mean = np.average(parts, axis=0, weights=[n for _, n in pieces])
+    np.testing.assert_allclose(vec, mean / np.linalg.norm(mean), atol=1e-5)
+    short = ["The striker scored twice."]  # a text that fits is encoded exactly as the model does it
+    expected = model.encode(short, normalize_embeddings=True)
+    np.testing.assert_allclose(emb_mod.embed(short, tmp_path), expected, atol=1e-6)
+
+
+@pytest.mark.embeddings
+@needs_extra
+def test_vectors_cached_before_the_windows_are_not_read(tmp_path: Path) -> None:
+    text = "An article that was cached before long texts had windows."
+    old = tmp_path / "embeddings" / emb_mod.MODEL_NAME  # the layout before CACHE_VERSION
+    old.mkdir(parents=True)
+    keys = np.frombuffer(emb_mod.text_key(text), dtype=np.uint8).reshape(1, 20)
+    np.savez(old / "shard-old.npz", keys=keys, vectors=np.ones((1, emb_mod.EMBEDDING_DIM), dtype=np.float32))
+    assert emb_mod.count_missing([text], tmp_path) == 1
+    vec = emb_mod.embed([text], tmp_path)[0]
+    assert abs(float(np.linalg.norm(vec)) - 1.0) < 1e-4 and not np.allclose(vec, vec[0])
