@@ -19,6 +19,7 @@ from prelabel.automl.active import (
     fallback_margins,
     make_strategy,
     recentre,
+    uncovered_typical,
 )
 
 P = np.array(
@@ -232,6 +233,39 @@ def test_mix_cold_start_asks_for_representative_items_of_different_clusters(data
     assert not warm.cold(QueryContext([p], features=x))  # unknown label count: no cold start
     full = warm.score(QueryContext([p], features=x, rng=np.random.default_rng(0), n_labeled=10))
     assert len(np.unique(full)) == 300  # still a strict order over the whole pool
+
+
+def test_cold_start_knowing_the_labels_asks_for_the_regions_they_do_not_cover(datasets: Path) -> None:
+    _texts, labels, x = _tfidf_sample(datasets, 400)
+    topics = sorted(set(labels))
+    # ten labels, all from two topics: the pool's other three topics are what a labeler should see next
+    known = topics[:2]
+    lab_rows = [i for i, y in enumerate(labels) if y in known][:10]
+    pool = np.array([i for i in range(len(labels)) if i not in set(lab_rows)])
+    pool_x, lab_x = x[pool], x[lab_rows]
+    p = np.tile([0.6, 0.4], (len(pool), 1))  # an uninformed model: uncertainty points nowhere
+    c = QueryContext([p], features=pool_x, rng=np.random.default_rng(0), n_labeled=10, labeled_features=lab_x)
+    picks = uncovered_typical(c, 5)
+    assert len(picks) == len(set(picks)) == 5
+    new_topics = [labels[pool[i]] for i in picks]
+    assert sum(t not in known for t in new_topics) >= 4, new_topics
+    assert len(set(new_topics) - set(known)) == 3, new_topics  # every uncovered topic
+    # the mix in its cold start asks for them first, featurising the labeled items only then
+    mix = DiversityMix(batch=5, cold_start=20)
+    called: list[int] = []
+
+    def lazy() -> object:
+        called.append(1)
+        return lab_x
+
+    order = mix.query(
+        QueryContext([p], features=pool_x, rng=np.random.default_rng(0), n_labeled=10, labeled_features=lazy), 5
+    )
+    assert called and sum(labels[pool[i]] not in known for i in order) >= 4
+    hot = QueryContext([p], features=pool_x, rng=np.random.default_rng(0), n_labeled=30, labeled_features=lazy)
+    called.clear()
+    mix.query(hot, 5)
+    assert not called  # after the cold start the labeled items are not featurised
 
 
 def test_make_strategy_passes_batch_and_cold_start() -> None:

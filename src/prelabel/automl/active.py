@@ -60,6 +60,9 @@ class QueryContext:
     at_least_one: per job, whether a multi-choice job's decision names its most probable category when none
         passes its threshold (a required job: what the pre-annotation shows), so that margin uncertainty is
         measured around that decision too (`fallback_margins`); absent: False for every job.
+    labeled_features: optional features of the labeled items (same space as `features`: a matrix, or a
+        callable without arguments returning it, called only when needed), so that the mix's cold start can tell which
+        regions of the pool its labels already cover.
     """
 
     proba: Sequence[NDArray[np.floating]]
@@ -70,6 +73,7 @@ class QueryContext:
     n_labeled: int | None = None
     label_counts: Sequence[NDArray[np.integer] | None] = ()
     at_least_one: Sequence[bool] = ()
+    labeled_features: Any = None
 
     def __post_init__(self) -> None:
         if not self.proba:
@@ -290,6 +294,10 @@ class DiversityMix(QueryStrategy):
     density", Settles & Craven 2008 — in single-choice projects (see `dense`). `density_until` > 0 limits that
     to projects with fewer labels.
 
+    While fewer than `cold_start` items are labeled (single-choice projects, see `cold`), the batch goes to the
+    most typical item of each region no label covers yet (`uncovered_typical`, TypiClust) when the context
+    has the labeled items' features, else to the most central items of k-means clusters of a pool sample.
+
     While a single-choice job's labels are lopsided — its rarest labeled class has fewer than `RARE_MIN` labels
     and less than half its even share — every other one of the first `rare_share * batch` positions goes to
     the pool items the model finds most likely to be of that class (a model trained on one disaster tweet
@@ -347,8 +355,13 @@ class DiversityMix(QueryStrategy):
         )
 
     def cold(self, ctx: QueryContext) -> bool:
-        """In the cold-start phase (fewer than `cold_start` labels, features known): representative picks."""
-        return ctx.features is not None and ctx.n_labeled is not None and ctx.n_labeled < self.cold_start
+        """In the cold-start phase (fewer than `cold_start` labels, features known, no multi-choice job):
+        representative picks. Multi-choice jobs are left out as in `dense`: typical picks drift to the common
+        categories, and the phase was measured on single-choice data sets only (docs/loop.md)."""
+        return (
+            ctx.features is not None and ctx.n_labeled is not None and ctx.n_labeled < self.cold_start
+            and not any(ctx.multi_label)
+        )
 
     def dense(self, ctx: QueryContext) -> bool:
         """Whether uncertainty is weighted by typicality now: `density` > 0, features known, no multi-choice
@@ -366,6 +379,7 @@ class DiversityMix(QueryStrategy):
         by_unc = np.argsort(-unc, kind="stable")
         typ: FloatArray | None = None
         pre = by_unc[: min(n, self.max_candidates)]
+        uncovered = self.cold(ctx) and ctx.labeled_features is not None and bool(ctx.n_labeled)
         if self.dense(ctx):
             # information density (Settles & Craven 2008): among the most uncertain items, prefer those that
             # stand for many others; an outlier the model is unsure of teaches it about itself only
@@ -387,6 +401,11 @@ class DiversityMix(QueryStrategy):
             weight = None if typ is None else typ**self.density
             picks = badge(ctx, pre, min(len(pre), 2 * self.batch), weight)
             head = [int(i) for i in pre[picks]]
+            placed = set(head)
+            rest = [int(i) for i in by_unc if int(i) not in placed]
+        elif uncovered:
+            # cold start knowing the labels: the uncovered regions' most typical items (TypiClust)
+            head = uncovered_typical(ctx, self.batch, self.max_candidates + 1000)
             placed = set(head)
             rest = [int(i) for i in by_unc if int(i) not in placed]
         elif self.cold(ctx) and n_cand >= 2 * k:
@@ -583,6 +602,48 @@ def _reduced(features: Any, rows: NDArray[np.int64], seed: int) -> FloatArray:
     return np.asarray(normalize(np.asarray(x, dtype=np.float64)), dtype=np.float64)
 
 
+def uncovered_typical(ctx: QueryContext, batch: int, sample: int = 3000) -> list[int]:
+    """Up to `batch` pool items, each the most typical of a region no label covers yet (TypiClust, Hacohen et
+    al. 2022): k-means over a random sample of the pool together with the labeled items, k = labels + batch;
+    the clusters without a labeled item, largest first, each give the member with the most similar
+    neighbours (mean cosine similarity to its 20 nearest in the sample). With few labels this asks for the
+    texts that stand for many unlabeled ones and are unlike every labeled one."""
+    from sklearn.cluster import KMeans
+
+    n = ctx.n_pool
+    lab_x = ctx.labeled_features() if callable(ctx.labeled_features) else ctx.labeled_features
+    n_lab = int(lab_x.shape[0])
+    rows = np.sort(ctx.rng.choice(n, size=min(n, sample), replace=False)).astype(np.int64)
+    pool_x = ctx.features(rows) if callable(ctx.features) else ctx.features[rows]
+    import scipy.sparse as sp
+
+    both = sp.vstack([pool_x, lab_x]).tocsr() if sp.issparse(pool_x) or sp.issparse(lab_x) else (
+        np.vstack([np.asarray(pool_x), np.asarray(lab_x)])
+    )
+    seed = int(ctx.rng.integers(0, 2**31 - 1))
+    x = _reduced(both, np.arange(both.shape[0]), seed)
+    k = min(n_lab + batch, len(rows))
+    if k < 2:
+        return [int(r) for r in rows[:batch]]
+    labels = np.asarray(KMeans(n_clusters=k, n_init=1, random_state=seed, max_iter=100).fit_predict(x))
+    covered = set(labels[len(rows):].tolist())
+    px, plabels = x[: len(rows)], labels[: len(rows)]
+    n_nb = max(1, min(20, len(rows) - 1))
+    sims = px @ px.T
+    np.fill_diagonal(sims, -np.inf)
+    typical = -np.partition(-sims, n_nb - 1, axis=1)[:, :n_nb].mean(axis=1)
+    sizes = np.bincount(plabels, minlength=k)
+    out: list[int] = []
+    for c in np.argsort(-sizes, kind="stable"):
+        if len(out) >= batch or sizes[c] == 0:
+            break
+        if int(c) in covered:
+            continue
+        members = np.flatnonzero(plabels == c)
+        out.append(int(rows[members[np.argmax(typical[members])]]))
+    return out
+
+
 def _cluster(
     features: Any, rows: NDArray[np.int64], k: int, rng: np.random.Generator
 ) -> tuple[NDArray[np.int64], FloatArray]:
@@ -692,7 +753,7 @@ def _interleave_random(order: list[int], share: float, rng: np.random.Generator)
 DIVERSITIES = ("kmeans", "badge", "categories")
 
 MIX_DEFAULTS: dict[str, Any] = {
-    "candidate_factor": 10, "cold_start": 0, "rare_share": 0.0, "density": 1.0, "density_until": 0,
+    "candidate_factor": 10, "cold_start": 25, "rare_share": 0.0, "density": 1.0, "density_until": 0,
     "multi_reduce": "min", "diversity": "kmeans",
 }
 

@@ -530,12 +530,17 @@ class Trainer:
         proba = [np.concatenate(pool_proba[n]) for n in names]
         jobs = [model.interface.job(n) for n in names]
         multi = [jb.input == "multi" for jb in jobs]
-        features = None
+        features = labeled_features = None
         if strategy_name == "mix":
             clf = model.models[names[0]]
 
             def features(rows: np.ndarray) -> Any:  # only the candidates are featurised
                 return clf.transform_features([pool_texts[int(i)] for i in rows])
+
+            labeled_texts = model.train_sets[names[0]].texts
+
+            def labeled_features() -> Any:  # called by the mix's cold start only
+                return clf.transform_features(labeled_texts)
 
         # the labels the trigger waits for before the next model: the batch the mix spreads over clusters
         next_batch = retrain_threshold(settings, n_labels)
@@ -558,6 +563,7 @@ class Trainer:
         ctx = QueryContext(
             proba, multi, features, np.random.default_rng(job.id), thresholds=thresholds, n_labeled=n_labels,
             label_counts=label_counts, at_least_one=at_least_one,
+            labeled_features=labeled_features if features is not None else None,
         )
         scores = strategy.score(ctx)
         set_priorities(self.store, job.project_id, zip(pool_ids, scores.tolist(), strict=True))
