@@ -234,6 +234,31 @@ def test_queue_strategy_gets_the_next_batch_and_the_label_count(store: Store, mo
     assert seen["ctx"].n_labeled == 40 and list(seen["ctx"].thresholds) == [None]  # single-choice: none
 
 
+def test_the_mix_cold_start_sees_the_labeled_items_in_the_pools_feature_space(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import prelabel.automl.active as active_mod
+
+    seen = _spy_queue_strategy(monkeypatch)
+    picks: list[list[int]] = []
+    real = active_mod.uncovered_typical
+
+    def spy(ctx: Any, batch: int, sample: int = 3000) -> list[int]:
+        picks.append(real(ctx, batch, sample))
+        return picks[-1]
+
+    monkeypatch.setattr(active_mod, "uncovered_typical", spy)
+    _labeled_world(store, n_labels=12)  # under the mix's 25-label cold start
+    (r,) = Trainer(store).run_until_idle()
+    assert r.status == "SUCCEEDED", r.message
+    c = seen["ctx"]
+    lab = c.labeled_features()
+    pool = c.features(np.arange(3))
+    assert lab.shape == (12, pool.shape[1])  # one row per labeled asset, the same columns as the pool's
+    (head,) = picks  # the cold start asked for the regions the twelve labels do not cover
+    assert len(head) == seen["make"][1]["batch"] == 5 and len(set(head)) == 5
+
+
 def _label_topic_and_tags(store: Store, w: World, topics: list[str], tags_of: Callable[[int], list[str]]) -> None:
     """Label the world's first assets: TOPIC from `topics`, TAGS from `tags_of(i)`."""
     for i, (aid, y) in enumerate(zip(w.asset_ids, topics, strict=False)):
