@@ -608,21 +608,20 @@ def uncovered_typical(ctx: QueryContext, batch: int, sample: int = 3000) -> list
     the clusters without a labeled item, largest first, each give the member with the most similar
     neighbours (mean cosine similarity to its 20 nearest in the sample). With few labels this asks for the
     texts that stand for many unlabeled ones and are unlike every labeled one."""
+    import scipy.sparse as sp
     from sklearn.cluster import KMeans
 
     n = ctx.n_pool
     lab_x = ctx.labeled_features() if callable(ctx.labeled_features) else ctx.labeled_features
-    n_lab = int(lab_x.shape[0])
     rows = np.sort(ctx.rng.choice(n, size=min(n, sample), replace=False)).astype(np.int64)
     pool_x = ctx.features(rows) if callable(ctx.features) else ctx.features[rows]
-    import scipy.sparse as sp
-
-    both = sp.vstack([pool_x, lab_x]).tocsr() if sp.issparse(pool_x) or sp.issparse(lab_x) else (
-        np.vstack([np.asarray(pool_x), np.asarray(lab_x)])
-    )
+    if sp.issparse(pool_x) or sp.issparse(lab_x):
+        both = sp.vstack([pool_x, lab_x]).tocsr()
+    else:
+        both = np.vstack([np.asarray(pool_x), np.asarray(lab_x)])
     seed = int(ctx.rng.integers(0, 2**31 - 1))
     x = _reduced(both, np.arange(both.shape[0]), seed)
-    k = min(n_lab + batch, len(rows))
+    k = min(int(lab_x.shape[0]) + batch, len(rows))
     if k < 2:
         return [int(r) for r in rows[:batch]]
     labels = np.asarray(KMeans(n_clusters=k, n_init=1, random_state=seed, max_iter=100).fit_predict(x))

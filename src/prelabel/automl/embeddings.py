@@ -8,8 +8,8 @@ starts), so importing :mod:`prelabel.automl` stays light.
 The model reads at most 256 word pieces. A longer text (a news article, an e-mail thread) is cut into
 consecutive windows at word boundaries, each window encoded, and the text's vector is the length-weighted mean
 of its window vectors (L2-normalised): every part of the text counts, not just its first ~190 words. On BBC
-news (median 424 word pieces) this raised a first model on ten representative articles from ~0.86 to ~0.92
-macro-F1 (docs/loop.md, "Long texts"). Texts that fit in one window are encoded exactly as before.
+news (median 424 word pieces) this raised a first model on ten representative articles from ~0.86 to ~0.91
+macro-F1 (docs/loop.md, "Session 15"). Texts that fit in one window are encoded exactly as before.
 
 Encoding runs at roughly 100 short texts/s on two CPU cores, so a text is never encoded twice: every vector is
 stored under the SHA-1 of its text in ``<cache_dir>/embeddings/<model>/<CACHE_VERSION>/shard-*.npz``

@@ -563,7 +563,7 @@ class Trainer:
         ctx = QueryContext(
             proba, multi, features, np.random.default_rng(job.id), thresholds=thresholds, n_labeled=n_labels,
             label_counts=label_counts, at_least_one=at_least_one,
-            labeled_features=labeled_features if features is not None else None,
+            labeled_features=labeled_features,
         )
         scores = strategy.score(ctx)
         set_priorities(self.store, job.project_id, zip(pool_ids, scores.tolist(), strict=True))
