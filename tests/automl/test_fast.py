@@ -138,3 +138,15 @@ def test_unlabeled_texts_weight_the_calibration_choice(
     assert "weighted_to_pool" not in multi.calibration_
     with pytest.raises(ValueError, match="sequence of strings"):
         AutoTextClassifier(mode="fast").fit(texts[:60], y[:60], unlabeled="one text")
+
+
+def test_the_suggested_class_is_the_most_probable_not_the_f1_threshold(tweets: tuple[list[str], list[str]]) -> None:
+    texts, y = tweets
+    est = AutoTextClassifier(time_budget=0).fit(texts[:40], y[:40])
+    assert est.decision_.thresholds is not None  # binary F1: a threshold is tuned, for the reported score
+    proba = est.predict_proba(texts[200:600])
+    assert list(est.predict(texts[200:600])) == list(est.classes_[proba.argmax(axis=1)])
+    thresholded = est.classes_[est.decision_.predict(proba, "binary")]
+    assert float(np.mean(est.predict(texts[200:600]) == np.asarray(y[200:600]))) >= float(
+        np.mean(thresholded == np.asarray(y[200:600]))
+    ) - 0.02  # argmax is at least as often right (a tuned F1 threshold can only trade accuracy for recall)
