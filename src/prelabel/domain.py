@@ -6,11 +6,19 @@ shape of the original workflow::
 
     {"JOB_0": {"categories": [{"name": "DISASTER"}]}}
 
+Each category may carry a ``description``: what a user would write to explain the class ("A tweet about a real
+disaster, accident or emergency happening now"), and each job an ``instruction``: the job's question ("Is this
+tweet about a real disaster?"). Both are shown on the labeling page, and zero-shot suggestions (model versions of
+tier ``zero-shot``, made before the first label) are read from them.
+
 A *prediction* response has the same shape; each chosen category also carries ``confidence`` (0-100, as in the
 original workflow) and ``probability`` (0-1), and the job carries ``probabilities``: every category's probability::
 
     {"JOB_0": {"categories": [{"name": "DISASTER", "confidence": 87, "probability": 0.87}],
                "probabilities": {"DISASTER": 0.87, "NOT_DISASTER": 0.13}}}
+
+A multi-choice job may also carry ``thresholds``: the model's per-category decision thresholds (0-1; 0.5 when
+absent), which the labeling page's "unsure" badge is measured around.
 
 Validation raises `prelabel.errors.InvalidInput` with a message that names the job and category at fault.
 """
@@ -64,6 +72,8 @@ class JobStatus(StrEnum):
 
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-.]{0,99}$")
+MAX_DESCRIPTION_CHARS = 1_000
+MAX_INSTRUCTION_CHARS = 2_000
 
 
 class Category(BaseModel):
@@ -72,6 +82,12 @@ class Category(BaseModel):
     key: str = Field(description="Stable identifier stored in labels, e.g. DISASTER.")
     name: str = Field("", description="Display name; defaults to the key.")
     hotkey: str | None = Field(None, description="One keyboard character that picks this category in the UI.")
+    description: str = Field(
+        "",
+        description="What the class means, as a user would explain it (at most 1,000 characters), e.g. 'A tweet "
+        "about a real disaster, accident or emergency happening now'. Shown under the category on the labeling "
+        "page; zero-shot suggestions read it.",
+    )
 
 
 class Job(BaseModel):
@@ -80,7 +96,11 @@ class Job(BaseModel):
     name: str
     task: Literal["CLASSIFICATION"] = "CLASSIFICATION"
     input: Literal["single", "multi"] = "single"
-    instruction: str = ""
+    instruction: str = Field(
+        "",
+        description="The job's question, e.g. 'Is this tweet about a real disaster?' (at most 2,000 characters). "
+        "Shown above the categories; zero-shot suggestions read it with the categories' descriptions.",
+    )
     required: bool = True
     categories: list[Category]
 
@@ -111,8 +131,10 @@ def _pydantic_message(prefix: str, exc: ValidationError) -> str:
 def parse_interface(data: Any) -> Interface:
     """Validate an interface document; accepts our shape and the original workflow's ``jsonInterface`` shape.
 
-    The original shape is ``{"jobs": {"JOB_0": {"mlTask": "CLASSIFICATION", "content": {"input": "radio",
-    "categories": {"KEY": {"name": "Display"}}}, "required": 1}}}``.
+    The original shape is ``{"jobs": {"JOB_0": {"mlTask": "CLASSIFICATION", "instruction": "Question?",
+    "content": {"input": "radio", "categories": {"KEY": {"name": "Display", "description": "What it means"}}},
+    "required": 1}}}``. Texts are stripped; a description over 1,000 characters or an instruction over 2,000
+    is refused (InvalidInput naming the job and category).
     """
     if isinstance(data, dict) and isinstance(data.get("jobs"), dict):
         data = _from_original_shape(data)
@@ -132,6 +154,12 @@ def parse_interface(data: Any) -> Interface:
         if job.name in seen_jobs:
             raise InvalidInput(f"Invalid interface: job name {job.name!r} is used twice.")
         seen_jobs.add(job.name)
+        job.instruction = job.instruction.strip()
+        if len(job.instruction) > MAX_INSTRUCTION_CHARS:
+            raise InvalidInput(
+                f"Invalid interface: the instruction (question) of {where} has {len(job.instruction):,} "
+                f"characters; at most {MAX_INSTRUCTION_CHARS:,} are allowed."
+            )
         if len(job.categories) < 2:
             raise InvalidInput(f"Invalid interface: {where} needs at least two categories.")
         keys: set[str] = set()
@@ -147,6 +175,12 @@ def parse_interface(data: Any) -> Interface:
             keys.add(cat.key)
             if not cat.name:
                 cat.name = cat.key
+            cat.description = cat.description.strip()
+            if len(cat.description) > MAX_DESCRIPTION_CHARS:
+                raise InvalidInput(
+                    f"Invalid interface: the description of category {cat.key!r} in {where} has "
+                    f"{len(cat.description):,} characters; at most {MAX_DESCRIPTION_CHARS:,} are allowed."
+                )
             if cat.hotkey is not None:
                 if len(cat.hotkey) != 1 or cat.hotkey.isspace():
                     raise InvalidInput(
@@ -171,6 +205,12 @@ def _from_original_shape(data: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(cats, dict):
             raise InvalidInput(f"Invalid interface: categories of job {name!r} must be an object keyed by category.")
         input_kind = content.get("input", "radio")
+        for key, c in cats.items():
+            if c is not None and not isinstance(c, dict):
+                raise InvalidInput(
+                    f"Invalid interface: category {key!r} of job {name!r} must be an object like "
+                    '{"name": "Display name", "description": "What it means"}.'
+                )
         jobs.append(
             {
                 "name": name,
@@ -179,7 +219,12 @@ def _from_original_shape(data: dict[str, Any]) -> dict[str, Any]:
                 "instruction": job.get("instruction", ""),
                 "required": bool(job.get("required", 1)),
                 "categories": [
-                    {"key": key, "name": (c or {}).get("name", key)} for key, c in cats.items()
+                    {
+                        "key": key,
+                        "name": (c or {}).get("name", key),
+                        "description": (c or {}).get("description") or "",
+                    }
+                    for key, c in cats.items()
                 ],
             }
         )
@@ -197,7 +242,10 @@ def to_original_shape(interface: Interface) -> dict[str, Any]:
                 "isChild": False,
                 "content": {
                     "input": "radio" if job.input == "single" else "checkbox",
-                    "categories": {c.key: {"name": c.name, "children": []} for c in job.categories},
+                    "categories": {
+                        c.key: {"name": c.name, "description": c.description, "children": []}
+                        for c in job.categories
+                    },
                 },
             }
             for job in interface.jobs
@@ -313,6 +361,21 @@ def validate_prediction_response(interface: Interface, response: Any) -> dict[st
                         f"Invalid prediction: probability of {k!r} in job {job_name!r} must be from 0 to 1; got {p!r}."
                     )
             entry["probabilities"] = {k: float(v) for k, v in probs.items()}
+        thresholds = value.get("thresholds") if isinstance(value, dict) else None
+        if thresholds is not None:
+            if not isinstance(thresholds, dict):
+                raise InvalidInput(
+                    f"Invalid prediction: thresholds of job {job_name!r} must be an object of category to 0-1."
+                )
+            for k, th in thresholds.items():
+                if k not in keys:
+                    raise InvalidInput(f"Invalid prediction: unknown category {k!r} in thresholds of job {job_name!r}.")
+                if not isinstance(th, int | float) or isinstance(th, bool) or not 0 < th < 1:
+                    raise InvalidInput(
+                        f"Invalid prediction: threshold of {k!r} in job {job_name!r} must be between 0 and 1; "
+                        f"got {th!r}."
+                    )
+            entry["thresholds"] = {k: float(v) for k, v in thresholds.items()}
         out[job_name] = entry
     return out
 

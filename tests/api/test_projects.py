@@ -162,3 +162,127 @@ def test_stats(alice: Any, project_id: int) -> None:
     assert stats.n_assets == 5 and stats.n_labeled == 1
     assert stats.by_status["LABELED"] == 1 and stats.by_status["TODO"] == 4
     assert stats.class_counts["JOB_0"]["DISASTER"] == 1
+
+
+# --- category descriptions and the job's question ----------------------------------------------------
+DESCRIBED = {
+    "jobs": [
+        {
+            "name": "JOB_0",
+            "instruction": "Is this tweet about a real disaster?",
+            "categories": [
+                {
+                    "key": "DISASTER",
+                    "name": "Disaster",
+                    "description": "A tweet about a real disaster, accident or emergency happening now",
+                },
+                {"key": "NOT_DISASTER", "name": "Not a disaster"},
+            ],
+        }
+    ]
+}
+
+
+def test_descriptions_and_question_round_trip_in_both_shapes(alice: Any) -> None:
+    c = alice.client
+    p = c.create_project("Described", DESCRIBED)
+    job = p.interface["jobs"][0]
+    assert job["instruction"] == "Is this tweet about a real disaster?"
+    assert job["categories"][0] == {
+        "key": "DISASTER",
+        "name": "Disaster",
+        "hotkey": None,
+        "description": "A tweet about a real disaster, accident or emergency happening now",
+    }
+    assert job["categories"][1]["description"] == ""  # every category has one, empty when not given
+    original = p.json_interface["jobs"]["JOB_0"]
+    assert original["instruction"] == "Is this tweet about a real disaster?"
+    assert original["content"]["categories"]["DISASTER"]["description"].startswith("A tweet about a real")
+    assert c.get_project(p.id).interface == p.interface
+
+    # the original jsonInterface shape takes them too, and its own output comes back the same
+    q = c.create_project("Original described", p.json_interface)
+    assert q.interface == p.interface
+    shape = {
+        "jobs": {
+            "JOB_0": {
+                "mlTask": "CLASSIFICATION",
+                "instruction": "  Spam or not?  ",
+                "content": {
+                    "input": "radio",
+                    "categories": {
+                        "SPAM": {"name": "Spam", "description": "Unsolicited advertising or a scam"},
+                        "HAM": {"name": "Ham", "description": None},
+                    },
+                },
+            }
+        }
+    }
+    r = c.create_project("Original", shape)
+    assert r.interface["jobs"][0]["instruction"] == "Spam or not?"
+    assert [x["description"] for x in r.interface["jobs"][0]["categories"]] == [
+        "Unsolicited advertising or a scam",
+        "",
+    ]
+
+
+def test_a_too_long_description_or_question_is_422_naming_job_and_category(
+    alice: Any, raw: httpx.Client, error_shape: Callable[..., Any]
+) -> None:
+    c = alice.client
+    long_doc = {
+        "jobs": [
+            {
+                "name": "JOB_0",
+                "categories": [{"key": "DISASTER", "description": "x" * 1001}, {"key": "NOT_DISASTER"}],
+            }
+        ]
+    }
+    r = raw.post("/api/v1/projects", json={"title": "Long", "interface": long_doc}, headers={"X-API-Key": alice.token})
+    err = error_shape(r, 422, "invalid_input")
+    assert "category 'DISASTER'" in err["message"] and "job 'JOB_0'" in err["message"]
+    assert "1,001" in err["message"] and "1,000" in err["message"]
+    # exactly 1,000 characters is fine
+    long_doc["jobs"][0]["categories"][0]["description"] = "x" * 1000
+    assert c.create_project("Long enough", long_doc).interface["jobs"][0]["categories"][0]["description"] == "x" * 1000
+
+    original = {
+        "jobs": {
+            "J": {"content": {"categories": {"A": {"description": "y" * 1500}, "B": {}}}},
+        }
+    }
+    with pytest.raises(InvalidRequestError) as exc:
+        c.create_project("Long original", original)
+    assert exc.value.status == 422 and "category 'A'" in exc.value.message and "job 'J'" in exc.value.message
+    question = {"jobs": [{"name": "Q", "instruction": "?" * 2001, "categories": [{"key": "A"}, {"key": "B"}]}]}
+    with pytest.raises(InvalidRequestError) as exc:
+        c.create_project("Long question", question)
+    assert "instruction (question) of job 'Q'" in exc.value.message
+    with pytest.raises(InvalidRequestError) as exc:
+        c.create_project("Not text", {"jobs": [{"name": "J", "categories": [{"key": "A", "description": 5},
+                                                                           {"key": "B"}]}]})
+    assert "description" in exc.value.message
+    assert [p.title for p in c.list_projects()] == ["Long enough"]
+
+
+def test_descriptions_and_question_can_change_on_a_labeled_project(alice: Any, project_id: int) -> None:
+    c = alice.client
+    c.import_assets(project_id, [{"external_id": "a", "content": "fire downtown"}])
+    asset = c.list_assets(project_id).items[0]
+    c.create_label(project_id, asset.id, {"JOB_0": {"categories": [{"name": "DISASTER"}]}})
+    doc = c.get_project(project_id).interface
+    doc["jobs"][0]["instruction"] = "Is this tweet about a real disaster?"
+    doc["jobs"][0]["categories"][0]["description"] = "A real disaster, accident or emergency happening now"
+    p = c.update_project(project_id, interface=doc)
+    assert p.interface == doc
+    assert p.json_interface["jobs"]["JOB_0"]["content"]["categories"]["DISASTER"]["description"].startswith("A real")
+    # the other rules stay: a used category still cannot go, and a too long description is refused
+    too_long = {**doc, "jobs": [{**doc["jobs"][0], "categories": [
+        {**doc["jobs"][0]["categories"][0], "description": "z" * 1001}, doc["jobs"][0]["categories"][1]]}]}
+    with pytest.raises(InvalidRequestError) as exc:
+        c.update_project(project_id, interface=too_long)
+    assert exc.value.status == 422 and "category 'DISASTER'" in exc.value.message
+    dropped = {"jobs": [{**doc["jobs"][0], "categories": [{"key": "NOT_DISASTER"}, {"key": "OTHER"}]}]}
+    with pytest.raises(InvalidRequestError):
+        c.update_project(project_id, interface=dropped)
+    assert c.get_project(project_id).interface == doc

@@ -308,6 +308,10 @@ def test_demo_setup_is_idempotent(db_url: str, store: Store) -> None:
     assert project.title == DEMO_TITLE
     job = project.interface["jobs"][0]
     assert [(c["key"], c["hotkey"]) for c in job["categories"]] == [("DISASTER", "1"), ("NOT_DISASTER", "2")]
+    # a question and a description per category, as a user would write them (zero-shot suggestions read them)
+    assert job["instruction"] == "Is this tweet about a real disaster?"
+    assert job["categories"][0]["description"].startswith("A tweet about a real disaster")
+    assert "figure of speech" in job["categories"][1]["description"]
     stats = projects.project_stats(store, actor, first["project_id"])
     assert stats.n_labeled == 0  # the demo starts unlabeled
 
@@ -329,6 +333,58 @@ def test_demo_setup_is_idempotent(db_url: str, store: Store) -> None:
     assert second["created"] == 0 and second["n_assets"] == 10876
     assert len(projects.list_projects(store, actor)) == 1
     assert auth.authenticate_password(store, "admin", "demo-password-2").username == "admin"
+
+
+def test_project_create_takes_descriptions_and_the_question(
+    db_url: str, store: Store, admin: auth.Actor, tmp_path: Path
+) -> None:
+    doc = {
+        "jobs": {
+            "JOB_0": {
+                "instruction": "Is this message spam?",
+                "content": {
+                    "input": "radio",
+                    "categories": {
+                        "SPAM": {"name": "Spam", "description": "Unsolicited advertising, a scam or phishing"},
+                        "HAM": {"name": "Ham", "description": "A message from someone the reader knows"},
+                    },
+                },
+            }
+        }
+    }
+    path = tmp_path / "interface.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    args = ("project", "create", "--interface", str(path), "--user", "admin", "--database-url", db_url)
+    r = run(*args, "--title", "Spam")
+    assert r.exit_code == 0, r.output
+    job = projects.get_project(store, admin, int(r.stdout.strip().splitlines()[-1])).interface["jobs"][0]
+    assert job["instruction"] == "Is this message spam?"
+    assert [c["description"] for c in job["categories"]] == [
+        "Unsolicited advertising, a scam or phishing",
+        "A message from someone the reader knows",
+    ]
+    doc["jobs"]["JOB_0"]["content"]["categories"]["HAM"]["description"] = "h" * 1001
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    r = run(*args, "--title", "Too long")
+    assert r.exit_code == 1 and "category 'HAM'" in r.output and "job 'JOB_0'" in r.output
+
+
+def test_an_older_demo_project_gets_the_descriptions_where_it_has_none(store: Store) -> None:
+    from prelabel.cli.server import DEMO_INTERFACE, _fill_demo_descriptions
+
+    user = auth.create_user(store, "admin", "correct horse battery", is_superuser=True)
+    actor = auth.get_actor(store, user.id)
+    old = json.loads(json.dumps(DEMO_INTERFACE))
+    old["jobs"][0]["instruction"] = ""
+    for c in old["jobs"][0]["categories"]:
+        del c["description"]
+    old["jobs"][0]["categories"][1]["description"] = "Written by someone"
+    project = projects.create_project(store, actor, title=DEMO_TITLE, interface=old)
+    _fill_demo_descriptions(store, actor, project.id, project.interface)
+    job = projects.get_project(store, actor, project.id).interface["jobs"][0]
+    assert job["instruction"] == DEMO_INTERFACE["jobs"][0]["instruction"]
+    assert job["categories"][0]["description"] == DEMO_INTERFACE["jobs"][0]["categories"][0]["description"]
+    assert job["categories"][1]["description"] == "Written by someone"  # kept
 
 
 def test_demo_no_serve_prints_credentials(tmp_path: Path) -> None:

@@ -83,6 +83,13 @@ BAD_PREDICTIONS = [
         r"Prediction 2 \(asset 'a1'\): .*confidence of 'DISASTER' in job 'JOB_0' must be .* 0 to 100",
     ),
     (PredictionIn(external_id="a1", json_response=prediction("MAYBE", 0.5)), "unknown category 'MAYBE'"),
+    (
+        PredictionIn(
+            external_id="a1",
+            json_response={"JOB_0": {**prediction("DISASTER", 0.5)["JOB_0"], "thresholds": {"DISASTER": 1.5}}},
+        ),
+        "threshold of 'DISASTER' in job 'JOB_0' must be between 0 and 1",
+    ),
     (PredictionIn(external_id="a1", json_response={"JOB_X": {"categories": []}}), "unknown job 'JOB_X'"),
     (
         PredictionIn(external_id="zzz", json_response=prediction("DISASTER", 0.5)),

@@ -1,14 +1,28 @@
 from __future__ import annotations
 
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import inspect
+from alembic import command
+from sqlalchemy import create_engine, inspect, text
 
+from prelabel.domain import parse_interface
 from prelabel.errors import SchemaOutOfDate
-from prelabel.store.engine import Store
-from prelabel.store.migrate import current_revision, head_revision
-from prelabel.store.tables import Base
+from prelabel.store.engine import Store, normalize_url
+from prelabel.store.migrate import alembic_config, current_revision, head_revision
+from prelabel.store.tables import Base, Project
+
+PG_ENV = "PRELABEL_TEST_POSTGRES_URL"
+
+
+def _backends() -> list[str]:
+    return ["sqlite", "postgresql"] if os.environ.get(PG_ENV) else ["sqlite"]
 
 
 def test_empty_database_upgrades_to_head_and_matches_the_models(tmp_path: Path) -> None:
@@ -29,3 +43,121 @@ def test_migrated_schema_has_no_drift_from_the_models(store: Store) -> None:
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
+
+
+# --- 0003: category descriptions and job instructions in projects.interface ----------------------------
+# as prelabel stored it before 0003 (no descriptions), with one job lacking its instruction
+OLD_INTERFACE = {
+    "jobs": [
+        {
+            "name": "JOB_0",
+            "task": "CLASSIFICATION",
+            "input": "single",
+            "required": True,
+            "categories": [
+                {"key": "DISASTER", "name": "Disaster", "hotkey": "1"},
+                {"key": "NOT_DISASTER", "name": "Not a disaster", "hotkey": None},
+            ],
+        },
+        {
+            "name": "TOPICS",
+            "task": "CLASSIFICATION",
+            "input": "multi",
+            "instruction": "Which topics?",
+            "required": False,
+            "categories": [
+                {"key": "FIRE", "name": "FIRE", "hotkey": None},
+                {"key": "FLOOD", "name": "FLOOD", "hotkey": None},
+            ],
+        },
+    ]
+}
+
+
+@pytest.fixture(params=_backends())
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database of each backend (PostgreSQL: its own database, dropped afterwards)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    base = normalize_url(os.environ[PG_ENV])
+    name = f"prelabel_mig_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _insert_old_project(store: Store) -> int:
+    now = datetime.now(UTC)
+    with store.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO users (username, password_hash, is_superuser, is_active, created_at) "
+                "VALUES ('olduser', 'x', false, true, :now)"
+            ),
+            {"now": now},
+        )
+        user_id = conn.execute(text("SELECT id FROM users WHERE username = 'olduser'")).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO projects (title, description, interface, settings, created_by, created_at, "
+                "updated_at, last_model_version) VALUES ('Old', '', :interface, '{}', :user, :now, :now, 0)"
+            ),
+            {"interface": json.dumps(OLD_INTERFACE), "user": user_id, "now": now},
+        )
+        return int(conn.execute(text("SELECT id FROM projects WHERE title = 'Old'")).scalar_one())
+
+
+def _stored_interface(store: Store, project_id: int) -> dict[str, Any]:
+    with store.transaction(read_only=True) as s:
+        project = s.get(Project, project_id)
+        assert project is not None
+        return project.interface
+
+
+def test_0003_gives_every_category_a_description_and_every_job_an_instruction(empty_db_url: str) -> None:
+    store = Store(empty_db_url)
+    try:
+        store.upgrade("0002")
+        assert current_revision(store.engine) == "0002"
+        with pytest.raises(SchemaOutOfDate, match="at revision 0002"):
+            store.check_schema()
+        project_id = _insert_old_project(store)
+
+        store.upgrade()
+        store.check_schema()  # the start-up check accepts the new head
+        assert head_revision() == current_revision(store.engine) == "0003"
+        doc = _stored_interface(store, project_id)
+        assert [j["instruction"] for j in doc["jobs"]] == ["", "Which topics?"]
+        for job in doc["jobs"]:
+            assert all(c["description"] == "" for c in job["categories"])
+        assert doc["jobs"][0]["categories"][0] == {
+            "key": "DISASTER", "name": "Disaster", "hotkey": "1", "description": ""
+        }
+        # the normalised document is what the service stores for a new project
+        assert doc == parse_interface(OLD_INTERFACE).model_dump(mode="json")
+
+        # the service reads and edits it: a description added later survives
+        from prelabel.service import projects
+        from prelabel.service.auth import Actor
+
+        with store.engine.connect() as conn:
+            user_id = conn.execute(text("SELECT id FROM users WHERE username = 'olduser'")).scalar_one()
+        actor = Actor(user_id=user_id, username="olduser", is_superuser=True)
+        doc["jobs"][0]["categories"][0]["description"] = "A real disaster happening now"
+        projects.update_project(store, actor, project_id, interface=doc)
+
+        command.downgrade(alembic_config(store.engine), "0002")
+        old = _stored_interface(store, project_id)
+        assert all("description" not in c for job in old["jobs"] for c in job["categories"])
+        assert old["jobs"][1]["instruction"] == "Which topics?"
+        store.upgrade()  # and up again
+        assert _stored_interface(store, project_id)["jobs"][0]["categories"][0]["description"] == ""
+    finally:
+        store.dispose()

@@ -164,6 +164,28 @@ def test_learning_curve_takes_ready_scored_versions_in_order(world: Any) -> None
     assert analytics.model_score({}) == (None, None)
 
 
+def test_zero_shot_versions_are_a_tier_like_the_others(world: Any) -> None:
+    from prelabel.ui import charts
+
+    store, pid = world.store, world.project_id
+    ids = asset_ids(world, 2)
+    for tier, n, score in (("zero-shot", 0, 0.55), ("fast", 10, 0.7)):
+        mv = create_model_version(store, pid, tier=tier, n_labels=n)
+        finish_model_version(store, mv.id, status="READY", metrics={"cv_score": score})
+        create_predictions(store, world.admin, pid, [PredictionIn(asset_id=ids[0], json_response=prediction(
+            "DISASTER", 0.8))], model_version_id=mv.id)
+        if tier == "zero-shot":
+            create_label(store, world.labeler, pid, ids[0], json_response=answer("DISASTER"),
+                         label_type=LabelType.DEFAULT, model_version_id=mv.id)
+    curve = analytics.learning_curve(store, world.labeler, pid)
+    assert [(p.tier, p.n_labels, p.score) for p in curve] == [("zero-shot", 0, 0.55), ("fast", 10, 0.7)]
+    acc = analytics.acceptance_by_version(store, world.labeler, pid)
+    assert [(a.tier, a.n_seen, a.n_accepted) for a in acc] == [("zero-shot", 1, 1), ("fast", 0, 0)]
+    svg = str(charts.learning_curve_svg(curve))
+    assert "automl-1 (zero-shot): 0.550 with 0 labels" in svg
+    assert f'stroke="{charts.TIER_COLOURS["zero-shot"]}"' in svg
+
+
 def test_class_distribution_uses_effective_labels_and_the_newest_predictions(world: Any) -> None:
     store, pid = world.store, world.project_id
     ids = asset_ids(world, 4)

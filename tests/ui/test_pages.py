@@ -692,3 +692,168 @@ def test_multi_choice_prediction_is_preselected_and_coin_flips_are_flagged(
         lab = s.scalars(select(t.Label).where(t.Label.asset_id == aid)).one()
         assert lab.json_response == {"topics": {"categories": [{"name": "FIRE"}]}}
         assert lab.agrees_with_prediction is False  # the labeler dropped FLOOD
+
+
+# --- category descriptions, the job's question and the kind of model behind a suggestion ----------------
+DESCRIBED_INTERFACE = {
+    "jobs": [
+        {
+            "name": "JOB_0",
+            "input": "single",
+            "instruction": "Is this tweet about a real disaster?",
+            "categories": [
+                {
+                    "key": "DISASTER",
+                    "name": "Disaster",
+                    "hotkey": "d",
+                    "description": "A tweet about a real disaster, accident or emergency happening now",
+                },
+                {"key": "NOT_DISASTER", "name": "Not a disaster", "hotkey": "n"},
+            ],
+        }
+    ]
+}
+
+
+def _described_project(world: Any) -> int:
+    """The world's project, its interface given a question and a description (it may change at any time)."""
+    from prelabel.service.projects import update_project
+
+    update_project(world.store, world.admin, world.project_id, interface=DESCRIBED_INTERFACE)
+    return int(world.project_id)
+
+
+def _ready_version(world: Any, pid: int, *, tier: str, n_labels: int, metrics: dict[str, Any] | None = None) -> int:
+    mv = create_model_version(world.store, pid, tier=tier, n_labels=n_labels)
+    finish_model_version(world.store, mv.id, status="READY", metrics=metrics or {})
+    return mv.id
+
+
+def _predict(world: Any, pid: int, exts: list[str], mv_id: int, response: dict[str, Any]) -> None:
+    create_predictions(
+        world.store, world.admin, pid, [PredictionIn(external_id=e, json_response=response) for e in exts],
+        model_version_id=mv_id,
+    )
+
+
+def test_labeling_page_shows_the_question_and_each_categorys_description(
+    app_client: TestClient, world: Any, login: Callable[..., str]
+) -> None:
+    login(app_client, "leo")
+    pid = _described_project(world)
+    page = app_client.get(f"/projects/{pid}/label").text
+    assert '<p class="instruction" dir="auto">Is this tweet about a real disaster?</p>' in page
+    desc = re.search(r'<span class="choice-desc muted" id="(cat-1-1-desc)" dir="auto">([^<]*)</span>', page)
+    assert desc is not None
+    assert desc.group(2) == "A tweet about a real disaster, accident or emergency happening now"
+    # the radio button is named by the category and described by the description; keys are unchanged
+    radio = re.search(r'<input type="radio" name="job:JOB_0" value="DISASTER"[^>]*>', page)
+    assert radio is not None
+    assert 'data-number="1"' in radio.group(0) and 'data-hotkey="d"' in radio.group(0)
+    assert 'aria-labelledby="cat-1-1"' in radio.group(0) and 'aria-describedby="cat-1-1-desc"' in radio.group(0)
+    assert '<span class="choice-name" id="cat-1-1">Disaster</span>' in page
+    # a category without a description keeps the plain markup
+    other = re.search(r'<input type="radio" name="job:JOB_0" value="NOT_DISASTER"[^>]*>', page)
+    assert other is not None and "aria-describedby" not in other.group(0)
+    assert '<span class="choice-name">Not a disaster</span>' in page
+    assert page.count("choice-desc") == 1
+
+
+def test_a_description_is_escaped(app_client: TestClient, world: Any, login: Callable[..., str]) -> None:
+    from prelabel.service.projects import update_project
+
+    login(app_client, "leo")
+    doc = json_copy(DESCRIBED_INTERFACE)
+    doc["jobs"][0]["categories"][0]["description"] = '<img src=x onerror="alert(1)"> & more'
+    update_project(world.store, world.admin, world.project_id, interface=doc)
+    page = app_client.get(f"/projects/{world.project_id}/label").text
+    assert "<img src=x" not in page and "&lt;img src=x onerror=&#34;alert(1)&#34;&gt; &amp; more" in page
+
+
+def json_copy(doc: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    return json.loads(json.dumps(doc))
+
+
+def test_suggestion_says_which_kind_of_model_made_it(
+    app_client: TestClient, world: Any, login: Callable[..., str]
+) -> None:
+    login(app_client, "leo")
+    pid = _described_project(world)
+    aid = shown_asset(app_client.get(f"/projects/{pid}/label").text)
+    with world.store.transaction(read_only=True) as s:
+        ext = s.get(t.Asset, aid).external_id  # type: ignore[union-attr]
+    response = {"JOB_0": {"categories": [{"name": "DISASTER", "probability": 0.7}],
+                          "probabilities": {"DISASTER": 0.7, "NOT_DISASTER": 0.3}}}
+
+    zero = _ready_version(world, pid, tier="zero-shot", n_labels=0)
+    _predict(world, pid, [ext], zero, response)
+    page = app_client.get(f"/projects/{pid}/label?asset={aid}").text
+    assert "The model suggests" in page and "70%" in page
+    assert '<span class="model-source" data-tier="zero-shot">Zero-shot suggestion (no labels yet)</span>' in page
+    assert "Suggestions from automl-1, a zero-shot model read from the category descriptions." in page
+    assert re.search(r'value="DISASTER"\s+checked', page)
+
+    fast = _ready_version(world, pid, tier="fast", n_labels=30, metrics={"cv_score": 0.81})
+    _predict(world, pid, [ext], fast, response)
+    page = app_client.get(f"/projects/{pid}/label?asset={aid}").text
+    assert '<span class="model-source" data-tier="fast">Suggested by automl-2 (fast model, 30 labels)</span>' in page
+    assert "Suggestions from automl-2, a fast model trained on 30 labels" in page
+
+    search = _ready_version(world, pid, tier="search", n_labels=1)
+    _predict(world, pid, [ext], search, response)
+    page = app_client.get(f"/projects/{pid}/label?asset={aid}").text
+    assert "Suggested by automl-3 (search model, 1 label)" in page
+
+    create_predictions(world.store, world.admin, pid, [PredictionIn(external_id=ext, json_response=response)],
+                       model_name="mine")
+    page = app_client.get(f"/projects/{pid}/label?asset={aid}").text
+    assert "Suggested by mine-4 (external model)" in page
+
+    # a newer zero-shot version with no prediction for this text: the one shown is still named right
+    _ready_version(world, pid, tier="zero-shot", n_labels=0)
+    page = app_client.get(f"/projects/{pid}/label?asset={aid}").text
+    assert "Suggested by mine-4 (external model)" in page
+    assert "Suggestions from automl-5, a zero-shot model" in page
+
+    # the dashboard lists the zero-shot versions like any other tier
+    login(app_client, "alice")
+    dash = app_client.get(f"/projects/{pid}/dashboard")
+    assert dash.status_code == 200 and "<td>zero-shot</td>" in dash.text
+
+
+def test_multi_choice_unsure_badge_uses_the_models_own_thresholds(
+    app_client: TestClient, world: Any, login: Callable[..., str]
+) -> None:
+    from prelabel.service.projects import create_project
+
+    login(app_client, "alice")
+    interface = {"jobs": [{"name": "topics", "input": "multi", "categories": [
+        {"key": "FIRE"}, {"key": "FLOOD"}, {"key": "STORM"}]}]}
+    project = create_project(world.store, world.admin, title="Topics", interface=interface)
+    import_assets(world.store, world.admin, project.id, [AssetIn(external_id="t1", content="Flooded and burning")])
+    probs = {"FIRE": 0.9, "FLOOD": 0.55, "STORM": 0.05}
+    entry = {"categories": [{"name": "FIRE", "probability": 0.9}, {"name": "FLOOD", "probability": 0.55}],
+             "probabilities": probs}
+
+    def page_for(job_entry: dict[str, Any], metrics: dict[str, Any] | None = None) -> str:
+        mv = _ready_version(world, project.id, tier="fast", n_labels=12, metrics=metrics)
+        _predict(world, project.id, ["t1"], mv, {"topics": job_entry})
+        return app_client.get(f"/projects/{project.id}/label").text
+
+    # no thresholds anywhere: 0.5, and FLOOD at 55 % is a coin flip
+    assert "unsure: check carefully" in page_for(entry)
+    # the prediction's own thresholds: FLOOD passes its 0.2 easily, STORM is far below its 0.2
+    assert "unsure: check carefully" not in page_for({**entry, "thresholds": {"FLOOD": 0.2, "STORM": 0.2}})
+    # ... and a threshold of 0.88 makes FIRE at 90 % the close call
+    assert "unsure: check carefully" in page_for({**entry, "thresholds": {"FIRE": 0.88, "FLOOD": 0.2}})
+    # none in the prediction: the model version's metrics.jobs.<job>.thresholds (a mapping or a list)
+    assert "unsure: check carefully" not in page_for(
+        entry, {"jobs": {"topics": {"thresholds": {"FLOOD": 0.2}}}}
+    )
+    assert "unsure: check carefully" not in page_for(
+        entry, {"jobs": {"topics": {"categories": ["FIRE", "FLOOD", "STORM"], "thresholds": [0.5, 0.2, 0.5]}}}
+    )
+    # unusable values fall back to 0.5
+    assert "unsure: check carefully" in page_for(entry, {"jobs": {"topics": {"thresholds": {"FLOOD": "low"}}}})

@@ -44,8 +44,20 @@ DEMO_INTERFACE: dict[str, Any] = {
             "input": "single",
             "instruction": "Is this tweet about a real disaster?",
             "categories": [
-                {"key": "DISASTER", "name": "Disaster", "hotkey": "1"},
-                {"key": "NOT_DISASTER", "name": "Not a disaster", "hotkey": "2"},
+                {
+                    "key": "DISASTER",
+                    "name": "Disaster",
+                    "hotkey": "1",
+                    "description": "A tweet about a real disaster, accident or emergency: a fire, flood, "
+                    "earthquake, storm, crash, explosion or attack that is happening or just happened.",
+                },
+                {
+                    "key": "NOT_DISASTER",
+                    "name": "Not a disaster",
+                    "hotkey": "2",
+                    "description": "Anything else, including disaster words used as a figure of speech "
+                    "(\"this song is fire\", \"my exam was a disaster\"), jokes, films, games and ads.",
+                },
             ],
         }
     ]
@@ -254,6 +266,7 @@ def setup_demo(store: Store, *, password: str | None = None) -> dict[str, Any]:
     existing = [p for p in projects.list_projects(store, actor) if p.title == DEMO_TITLE]
     if existing:
         project_id = existing[0].id
+        _fill_demo_descriptions(store, actor, existing[0].id, existing[0].interface)
     else:
         project_id = projects.create_project(
             store, actor, title=DEMO_TITLE, description=DEMO_DESCRIPTION, interface=DEMO_INTERFACE
@@ -269,6 +282,29 @@ def setup_demo(store: Store, *, password: str | None = None) -> dict[str, Any]:
         "n_assets": stats.n_assets,
         "created": result.created,
     }
+
+
+def _fill_demo_descriptions(store: Store, actor: Actor, project_id: int, interface: dict[str, Any]) -> None:
+    """A demo project made before categories had descriptions gets the demo's question and descriptions
+    where its own are empty (what someone wrote is kept)."""
+    from prelabel.service import projects
+
+    wanted = {j["name"]: j for j in DEMO_INTERFACE["jobs"]}
+    doc = json.loads(json.dumps(interface))
+    changed = False
+    for job in doc.get("jobs", []):
+        demo_job = wanted.get(job.get("name"))
+        if demo_job is None:
+            continue
+        if not job.get("instruction") and demo_job.get("instruction"):
+            job["instruction"], changed = demo_job["instruction"], True
+        demo_cats = {c["key"]: c for c in demo_job["categories"]}
+        for cat in job.get("categories", []):
+            demo_cat = demo_cats.get(cat.get("key"))
+            if demo_cat is not None and not cat.get("description") and demo_cat.get("description"):
+                cat["description"], changed = demo_cat["description"], True
+    if changed:
+        projects.update_project(store, actor, project_id, interface=doc)
 
 
 def _shuffle_cold_start(store: Store, project_id: int) -> None:
@@ -386,7 +422,12 @@ def project_create(
     title: Annotated[str, typer.Option(help="Project title.")],
     interface: Annotated[
         Path,
-        typer.Option(exists=True, dir_okay=False, help="JSON file: the interface (jobs and categories)."),
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="JSON file: the interface (jobs with their question, 'instruction', and categories with an "
+            "optional 'description'), in our shape or the original jsonInterface shape.",
+        ),
     ],
     user: UserOpt,
     description: Annotated[str, typer.Option(help="Free text.")] = "",

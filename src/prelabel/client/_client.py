@@ -165,7 +165,8 @@ class Client:
         settings: dict[str, Any] | None = None,
     ) -> Project:
         """Create a project; `interface` in our shape (``{"jobs": [...]}``) or the original
-        ``jsonInterface``."""
+        ``jsonInterface``. A job may carry its question (``instruction``) and a category a ``description``
+        (what the class means, at most 1,000 characters), which zero-shot suggestions read."""
         body: dict[str, Any] = {"title": title, "description": description, "interface": interface}
         if settings is not None:
             body["settings"] = settings

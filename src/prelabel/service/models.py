@@ -1,7 +1,9 @@
 """Model versions: numbered per project (1, 2, 3 … never reused), with status, metrics and artifact bytes.
 
 The trainer creates a version (TRAINING), writes its predictions, then finishes it (READY or FAILED).
-Predictions pushed through the API create READY versions of tier "external".
+Tiers (`model_versions.tier`, free text up to 20 characters): "zero-shot" (built by the trainer from the
+categories' descriptions and the job's question before any label), "fast", "search", and "external":
+predictions pushed through the API create READY versions of tier "external".
 """
 
 from __future__ import annotations

@@ -176,7 +176,7 @@ class ModelVersion(Base):
     name: Mapped[str] = mapped_column(String(100))
     # Monotonically increasing per project, never reused; the display name is f"{name}-{version}".
     version: Mapped[int] = mapped_column(Integer)
-    tier: Mapped[str] = mapped_column(String(20), default="external")  # fast | search | external
+    tier: Mapped[str] = mapped_column(String(20), default="external")  # zero-shot | fast | search | external
     status: Mapped[str] = mapped_column(String(20), default="READY")
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     n_labels: Mapped[int] = mapped_column(Integer, default=0)

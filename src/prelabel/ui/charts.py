@@ -15,7 +15,7 @@ from prelabel.service.analytics import ClassCount, CurvePoint
 
 W, H = 640, 260
 PAD_L, PAD_R, PAD_T, PAD_B = 48, 16, 16, 40
-TIER_COLOURS = {"fast": "#1f6feb", "search": "#b3541e"}
+TIER_COLOURS = {"zero-shot": "#2e7d32", "fast": "#1f6feb", "search": "#b3541e", "external": "#6e40c9"}
 MAX_BOARD_ROWS = 15
 MAX_BOARD_COLS = 8
 

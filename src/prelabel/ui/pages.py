@@ -30,7 +30,7 @@ from prelabel.service.auth import Actor, authenticate_password
 from prelabel.service.dto import AssetFilter, AssetOut, ModelVersionOut, PredictionOut, ProjectOut
 from prelabel.service.importing import DEFAULT_ID_COLUMN, parse_records
 from prelabel.service.labels import create_label, undo_label
-from prelabel.service.models import latest_ready_model_version, list_model_versions
+from prelabel.service.models import get_model_version, latest_ready_model_version, list_model_versions
 from prelabel.service.predictions import get_current_prediction
 from prelabel.service.projects import get_project, list_projects, project_stats
 from prelabel.service.queue import next_asset, review_list, skip_asset
@@ -58,6 +58,14 @@ FormDep = Annotated[FormData, Depends(form_data)]
 ACTIVE_JOB_STATES = ("QUEUED", "RUNNING")
 LOW_CONFIDENCE = 0.6
 UNSURE_BAND = 0.15
+DEFAULT_THRESHOLD = 0.5
+# A model version's tier (`model_versions.tier`) in plain words: the kind of model that made a suggestion.
+TIER_WORDS = {
+    "zero-shot": "zero-shot model",
+    "fast": "fast model",
+    "search": "search model",
+    "external": "external model",
+}
 LIST_COUNTS_FOR = 30
 VERSION_ROWS = 25
 
@@ -259,9 +267,14 @@ def _guess_format(filename: str) -> str:
 
 # --- labeling -----------------------------------------------------------------------------------------------
 def _job_views(
-    interface: Interface, prediction: PredictionOut | None, chosen: dict[str, Any] | None = None
+    interface: Interface,
+    prediction: PredictionOut | None,
+    chosen: dict[str, Any] | None = None,
+    *,
+    version: ModelVersionOut | None = None,
 ) -> list[dict[str, Any]]:
-    """Per job: its categories with index, hotkey, probability and whether each is preselected."""
+    """Per job: its categories with index, hotkey, description, probability and whether each is preselected.
+    `version`: the model version that made `prediction`, whose metrics may hold the multi-choice thresholds."""
     views = []
     pred = prediction.json_response if prediction is not None else {}
     for job in interface.jobs:
@@ -282,6 +295,7 @@ def _job_views(
                 {
                     "key": cat.key,
                     "name": cat.name or cat.key,
+                    "description": cat.description,
                     "index": i + 1,
                     "number_key": str(i + 1) if i < 9 else None,
                     "hotkey": cat.hotkey,
@@ -290,6 +304,7 @@ def _job_views(
                     "checked": cat.key in selected,
                 }
             )
+        thresholds = _thresholds(job.name, entry, version) if job.input == "multi" else {}
         views.append(
             {
                 "name": job.name,
@@ -299,20 +314,91 @@ def _job_views(
                 "categories": cats,
                 "predicted": [c for c in cats if c["predicted"]],
                 "top": top,
-                "uncertain": _uncertain(job.input, probs),
+                "uncertain": _uncertain(job.input, probs, thresholds),
             }
         )
     return views
 
 
-def _uncertain(input_kind: str, probs: dict[str, float]) -> bool:
+def _threshold_map(raw: Any, keys: Any) -> dict[str, float]:
+    """{category: threshold} from a mapping, or from a list aligned with `keys`; non-numbers and values
+    outside (0, 1) are left out."""
+    if isinstance(raw, list) and isinstance(keys, list) and len(raw) == len(keys):
+        raw = dict(zip((str(k) for k in keys), raw, strict=True))
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        str(k): float(v)
+        for k, v in raw.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and 0 < v < 1
+    }
+
+
+def _thresholds(job_name: str, entry: Any, version: ModelVersionOut | None) -> dict[str, float]:
+    """A multi-choice job's per-category decision thresholds: the prediction's own (``thresholds`` in its job
+    entry), else its model version's ``metrics.jobs.<job>.thresholds``; a category with neither uses 0.5."""
+    if isinstance(entry, dict) and entry.get("thresholds") is not None:
+        return _threshold_map(entry.get("thresholds"), None)
+    if version is not None:
+        m = _job_metrics(version.metrics).get(job_name, {})
+        return _threshold_map(m.get("thresholds"), m.get("categories"))
+    return {}
+
+
+def _recentred(p: float, t: float) -> float:
+    """`p` on the scale where the decision threshold `t` is 0.5 (0 and 1 stay put), as the trainer's
+    active-learning strategies measure a multi-choice category's uncertainty."""
+    return 0.5 * p / t if p < t else 0.5 + 0.5 * (p - t) / (1.0 - t)
+
+
+def _uncertain(input_kind: str, probs: dict[str, float], thresholds: dict[str, float] | None = None) -> bool:
     """Single choice: the top probability is under LOW_CONFIDENCE. Multi choice: some category is a coin flip
-    (its own probability within UNSURE_BAND of 0.5)."""
+    for the model: its probability, recentred on the category's own threshold (0.5 when the model has none),
+    within UNSURE_BAND of 0.5 (with threshold t: between 0.7·t and t + 0.3·(1 - t); 35-65 % at 0.5)."""
     if not probs:
         return False
     if input_kind == "multi":
-        return any(abs(p - 0.5) < UNSURE_BAND for p in probs.values())
+        th = thresholds or {}
+        return any(
+            abs(_recentred(p, th.get(k, DEFAULT_THRESHOLD)) - 0.5) < UNSURE_BAND for k, p in probs.items()
+        )
     return max(probs.values()) < LOW_CONFIDENCE
+
+
+def _labels_text(n: int) -> str:
+    return "no labels yet" if n <= 0 else ("1 label" if n == 1 else f"{n:,} labels")
+
+
+def suggestion_source(version: ModelVersionOut | None, model_name: str = "") -> str:
+    """Which kind of model made a suggestion, in plain words: "Zero-shot suggestion (no labels yet)" for a
+    version built from the category descriptions, "Suggested by automl-7 (fast model, 30 labels)" otherwise;
+    an unknown tier is named as it is stored."""
+    if version is None:
+        return f"Suggested by {model_name}" if model_name else "Suggested by a model"
+    n = version.n_labels or 0
+    if version.tier == "zero-shot":
+        if n <= 0:
+            return "Zero-shot suggestion (no labels yet)"
+        return f"Zero-shot suggestion by {version.display_name} ({_labels_text(n)})"
+    kind = TIER_WORDS.get(version.tier, f"{version.tier} model" if version.tier else "model")
+    if version.tier == "external" and n <= 0:
+        return f"Suggested by {version.display_name} ({kind})"
+    return f"Suggested by {version.display_name} ({kind}, {_labels_text(n)})"
+
+
+def version_summary(version: ModelVersionOut) -> str:
+    """The status line's words for the newest model: "automl-7, a fast model trained on 30 labels"."""
+    if version.tier == "zero-shot":
+        what = "a zero-shot model read from the category descriptions"
+        return f"{version.display_name}, {what}" + (
+            "" if version.n_labels <= 0 else f" ({_labels_text(version.n_labels)})"
+        )
+    kind = TIER_WORDS.get(version.tier, f"{version.tier} model" if version.tier else "model")
+    article = "an" if kind[:1] in "aeiou" else "a"
+    if version.tier == "external" and version.n_labels <= 0:
+        return f"{version.display_name}, {article} {kind}"
+    n = max(version.n_labels, 0)
+    return f"{version.display_name}, {article} {kind} trained on {n:,} label{'' if n == 1 else 's'}"
 
 
 def _response_from_form(interface: Interface, form: FormData) -> dict[str, Any]:
@@ -376,6 +462,7 @@ def _render_label(
     )
     status["asset_id"] = item.id if item is not None else None
     status["poll"] = item is not None and (status["active_job"] is not None or prediction is None)
+    version = _version_of(store, actor, project.id, prediction, status["newest"])
     return render(
         request,
         "label.html",
@@ -383,7 +470,9 @@ def _render_label(
             "project": project,
             "asset": item,
             "prediction": prediction,
-            "jobs": _job_views(interface, prediction, chosen) if item is not None else [],
+            "model_version": version,
+            "source": suggestion_source(version, prediction.model_name) if prediction is not None else None,
+            "jobs": _job_views(interface, prediction, chosen, version=version) if item is not None else [],
             "shown_at": f"{time.time():.3f}",
             "last": _last_label(request, project.id),
             "done_count": int(request.session.get(f"count:{project.id}", 0)),
@@ -393,6 +482,24 @@ def _render_label(
         },
         status_code=status_code,
     )
+
+
+def _version_of(
+    store: Store,
+    actor: Actor,
+    project_id: int,
+    prediction: PredictionOut | None,
+    newest: ModelVersionOut | None,
+) -> ModelVersionOut | None:
+    """The model version that made the shown prediction (usually the newest one, already read)."""
+    if prediction is None:
+        return None
+    if newest is not None and newest.id == prediction.model_version_id:
+        return newest
+    try:
+        return get_model_version(store, actor, project_id, prediction.model_version_id)
+    except PrelabelError:
+        return None
 
 
 def _seconds(form: FormData) -> float | None:
@@ -449,6 +556,7 @@ def _model_status(
         "shown": shown or 0,
         "active_job": active,
         "newest": newest,
+        "newest_summary": version_summary(newest) if newest is not None else None,
         "fresher": fresher,
         # keep polling while a model is on its way or the asset on screen has no suggestion yet
         "poll": asset_id is not None and fresher is None and (active is not None or not shown),

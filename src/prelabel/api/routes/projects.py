@@ -20,8 +20,10 @@ class ProjectCreate(BaseModel):
     description: str = ""
     interface: dict[str, Any] = Field(
         description="Jobs and categories: our shape "
-        "{'jobs': [{name, input, categories: [{key, name, hotkey}]}]} "
-        "or the original jsonInterface shape {'jobs': {JOB: {content: {categories: {...}}}}}."
+        "{'jobs': [{name, input, instruction, categories: [{key, name, hotkey, description}]}]} "
+        "or the original jsonInterface shape {'jobs': {JOB: {instruction, content: {categories: "
+        "{KEY: {name, description}}}}}}. `instruction` is the job's question and `description` what a category "
+        "means (at most 1,000 characters); zero-shot suggestions read both."
     )
     settings: dict[str, Any] | None = Field(None, description="Project settings (queue strategy, ...).")
 
@@ -29,7 +31,11 @@ class ProjectCreate(BaseModel):
 class ProjectUpdate(BaseModel):
     title: str | None = None
     description: str | None = None
-    interface: dict[str, Any] | None = None
+    interface: dict[str, Any] | None = Field(
+        None,
+        description="The whole new interface. Changing names, descriptions or questions is always allowed; "
+        "a job or category that labels use cannot be removed.",
+    )
     settings: dict[str, Any] | None = None
 
 
