@@ -226,7 +226,86 @@ def test_outsiders_see_nothing(world: Any) -> None:
         analytics.honeypot_accuracy,
         analytics.learning_curve,
         analytics.class_distribution,
+        analytics.recent_acceptance,
+        analytics.suggestion_quality,
         analytics.dashboard,
     ):
         with pytest.raises(NotFound):
             fn(world.store, world.outsider, world.project_id)
+
+
+def test_recent_acceptance_counts_the_newest_labels_given_with_a_suggestion(world: Any) -> None:
+    store, pid = world.store, world.project_id
+    ids = asset_ids(world, 7)
+    with store.transaction(read_only=True) as s:
+        exts = {a: s.get(t.Asset, a).external_id for a in ids}  # type: ignore[union-attr]
+    create_predictions(
+        store,
+        world.admin,
+        pid,
+        [PredictionIn(external_id=exts[a], json_response=prediction("DISASTER", 0.8)) for a in ids[:6]],
+        model_name="automl",
+    )
+    (v1,) = (mv.model_version_id for mv in analytics.acceptance_by_version(store, world.admin, pid))
+    given = ["DISASTER", "NOT_DISASTER", "DISASTER", "DISASTER", "NOT_DISASTER", "DISASTER"]
+    for aid, key in zip(ids, given, strict=False):
+        create_label(store, world.labeler, pid, aid, json_response=answer(key), model_version_id=v1)
+    create_label(store, world.labeler, pid, ids[6], json_response=answer("DISASTER"))  # no suggestion for it: left out
+    recent = analytics.recent_acceptance(store, world.labeler, pid)
+    assert (recent.n_seen, recent.n_accepted, recent.versions) == (6, 4, ["automl-1"])
+    assert recent.acceptance_rate == pytest.approx(4 / 6)
+    last3 = analytics.recent_acceptance(store, world.labeler, pid, n=3)  # the newest three: D, N, D
+    assert (last3.n_seen, last3.n_accepted) == (3, 2)
+
+
+def _jobs(honest: dict[str, Any] | None, **extra: Any) -> dict[str, Any]:
+    job: dict[str, Any] = {"metric": "f1", "positive": "NOT_DISASTER", "n_labels": 30, "cv_score": 0.857, **extra}
+    if honest is not None:
+        job["honest"] = honest
+    return {"JOB_0": job}
+
+
+def test_model_score_and_quality_follow_the_honest_estimate(world: Any) -> None:
+    from prelabel.service.models import honest_summary
+
+    store, pid = world.store, world.project_id
+    done = {
+        "status": "done",
+        "method": "repeated stratified 5-fold",
+        "n_repeats": 4,
+        "n_repeats_planned": 5,
+        "stopped": "time cap",
+        "accuracy": {"name": "accuracy", "value": 0.63, "low": 0.55, "high": 0.7},
+        "metric": {"name": "f1", "value": 0.6, "low": 0.5, "high": 0.7, "positive": "NOT_DISASTER"},
+        "per_class": {"NOT_DISASTER": {"precision": 0.6, "recall": 0.6, "f1": 0.6, "support": 14}},
+    }
+    specs = [
+        {"jobs": _jobs(done, expected_accuracy=0.7, n_pool=10)},
+        {"jobs": _jobs({"status": "pending"})},
+        {"jobs": _jobs({"status": "failed", "error": "RuntimeError: x"})},
+        {"jobs": _jobs(None)},  # enough labels: no estimate
+    ]
+    scores, qualities = [], []
+    for metrics in specs:
+        summary = honest_summary(metrics)
+        if summary is not None:
+            metrics["honest"] = summary
+        metrics["cv_score"] = 0.857
+        mv = create_model_version(store, pid, tier="fast", n_labels=30)
+        finish_model_version(store, mv.id, status="READY", metrics=metrics)
+        scores.append(analytics.model_score(metrics))
+        q = analytics.suggestion_quality(store, world.labeler, pid)
+        assert q is not None and q.model_version_id == mv.id  # the newest READY version serves
+        qualities.append(q)
+    assert scores == [(0.6, "f1"), (None, None), (0.857, "f1"), (0.857, "f1")]
+    d, p, f, c = (q.jobs[0] for q in qualities)
+    assert [q.status for q in qualities] == ["done", "pending", "failed", "none"]
+    assert d.source == "repeated_cv" and d.score is not None and (d.score.value, d.score.low) == (0.6, 0.5)
+    assert d.score.positive == "NOT_DISASTER" and d.accuracy is not None and d.accuracy.value == 0.63
+    assert (d.n_repeats, d.stopped, d.expected_accuracy, d.n_pool) == (4, "time cap", 0.7, 10)
+    assert d.per_class["NOT_DISASTER"]["support"] == 14
+    assert p.source == "pending" and p.score is None
+    assert f.source == "cv" and f.score is not None and f.score.value == 0.857 and f.error == "RuntimeError: x"
+    assert c.source == "cv" and c.error is None
+    curve = analytics.learning_curve(store, world.labeler, pid)
+    assert [pt.score for pt in curve] == [0.6, 0.857, 0.857]  # the pending version has no point yet

@@ -10,6 +10,13 @@
         per finished model version: its score (the trainer's CV score) against its number of labels
     class_distribution(store, actor, project_id) -> list[ClassCount]
         per job and category: assets whose effective label has it, and assets the newest model predicts
+    recent_acceptance(store, actor, project_id, n) -> RecentAcceptance
+        of the newest `n` labels given with a suggestion on screen, how many agreed with it
+    suggestion_quality(store, actor, project_id) -> SuggestionQuality | None
+        for the version serving the suggestions (the newest READY one), per job: the score shown (repeated
+        cross-validation below `automl.honest.HONEST_MAX_LABELS` labels, else the classifier's own CV score)
+        with its interval, the expected accuracy if the probabilities are calibrated, and the measured
+        acceptance of this version's suggestions
     dashboard(store, actor, project_id) -> Dashboard      all of the above
 
 Every function checks that the actor may see the project (`projects.get_project`: NotFound otherwise) and
@@ -37,6 +44,7 @@ from prelabel.store import tables as t
 from prelabel.store.engine import Store
 
 SESSION_GAP_S = 10 * 60
+RECENT_LABELS = 100  # recent_acceptance: the newest labels given with a suggestion on screen
 # Metric keys the trainer may use for a model version's headline score, most specific first.
 SCORE_KEYS = ("cv_score", "best_score", "score", "f1", "f1_macro", "accuracy")
 _COUNTED = (LabelType.DEFAULT.value, LabelType.REVIEW.value)
@@ -90,6 +98,60 @@ class ClassCount(BaseModel):
     predicted: int
 
 
+class RecentAcceptance(BaseModel):
+    n_seen: int = Field(description="Of the newest RECENT_LABELS labels given with a suggestion on screen.")
+    n_accepted: int = Field(description="Of those, labels that agree with the suggestion shown.")
+    acceptance_rate: float | None
+    versions: list[str] = Field(default_factory=list, description="Versions whose suggestions they saw.")
+
+
+class Estimate(BaseModel):
+    name: str = Field(description="accuracy, f1 (of `positive`), f1_macro, f1_micro, f1_samples, …")
+    value: float
+    low: float | None = None
+    high: float | None = None
+    positive: str | None = None
+
+
+class JobQuality(BaseModel):
+    job: str
+    n_labels: int
+    source: str = Field(
+        description='"repeated_cv" (honest estimate), "pending" (still running), "cv" (the '
+        "classifier's own CV score: enough labels, or the estimate failed)"
+    )
+    score: Estimate | None = Field(description="The score shown for the job: its project metric.")
+    accuracy: Estimate | None = Field(description="Repeated CV: accuracy (single-label) / micro-F1 (multi).")
+    method: str | None = None
+    n_repeats: int | None = None
+    n_repeats_planned: int | None = None
+    stopped: str | None = None
+    seconds: float | None = None
+    interval: str | None = None
+    error: str | None = None
+    per_class: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="From the same pooled out-of-fold predictions as `score`."
+    )
+    expected_accuracy: float | None = Field(
+        None,
+        description="Mean over the unlabeled pool of the suggestion's probability of being right, if "
+        "the probabilities are calibrated (multi-choice: expected share of categories decided right).",
+    )
+    n_pool: int | None = None
+
+
+class SuggestionQuality(BaseModel):
+    model_version_id: int
+    display_name: str
+    tier: str
+    n_labels: int
+    status: str = Field(description='honest estimate: "done", "pending", "failed", or "none" (not needed)')
+    jobs: list[JobQuality]
+    n_seen: int = Field(description="Labels given while this version's suggestion was shown.")
+    n_accepted: int
+    acceptance_rate: float | None
+
+
 class Dashboard(BaseModel):
     acceptance: list[VersionAcceptance]
     throughput: list[LabelerThroughput]
@@ -99,16 +161,27 @@ class Dashboard(BaseModel):
     predicted_by: str | None = Field(
         None, description="Display name of the version class_distribution predicted by."
     )
+    recent_acceptance: RecentAcceptance | None = None
+    quality: SuggestionQuality | None = None
 
 
 def model_score(metrics: dict[str, Any] | None) -> tuple[float | None, str | None]:
     """The headline score of a model version's metrics and the metric's name (None, None if there is none).
 
     The trainer stores the mean CV score over the project's jobs as ``cv_score`` and each job's metric name
-    under ``jobs.<job>.metric``; predictions pushed through the API may carry any of `SCORE_KEYS`.
+    under ``jobs.<job>.metric``; predictions pushed through the API may carry any of `SCORE_KEYS`. A version
+    with jobs trained on few labels has an honest estimate (``metrics.honest``, `service.models.honest_summary`):
+    its score is the one shown, and none is shown while it is still being computed.
     """
     if not metrics:
         return None, None
+    honest = metrics.get("honest")
+    if isinstance(honest, dict):
+        score = honest.get("score")
+        if honest.get("status") == "pending" or not isinstance(score, int | float):
+            return None, None
+        name = honest.get("metric")
+        return float(score), name if isinstance(name, str) else "score"
     metric = metrics.get("metric")
     if not isinstance(metric, str):
         jobs = metrics.get("jobs")
@@ -409,13 +482,132 @@ def class_distribution(store: Store, actor: Actor, project_id: int) -> list[Clas
         return _distribution(s, project_id, interface)[0]
 
 
+# --- how good the suggestions are ------------------------------------------------------------------------
+def _recent_acceptance(s: Session, project_id: int, n: int = RECENT_LABELS) -> RecentAcceptance:
+    rows = s.execute(
+        select(t.Label.agrees_with_prediction, t.Label.model_version_id)
+        .where(
+            t.Label.project_id == project_id,
+            t.Label.model_version_id.is_not(None),
+            t.Label.agrees_with_prediction.is_not(None),
+            t.Label.label_type.in_(_COUNTED),
+        )
+        .order_by(t.Label.id.desc())
+        .limit(n)
+    ).all()
+    ids = sorted({int(v) for _, v in rows if v is not None})
+    names = {}
+    if ids:
+        names = {
+            int(i): f"{name}-{version}"
+            for i, name, version in s.execute(
+                select(t.ModelVersion.id, t.ModelVersion.name, t.ModelVersion.version).where(t.ModelVersion.id.in_(ids))
+            )
+        }
+    n_ok = sum(1 for ok, _ in rows if ok)
+    return RecentAcceptance(
+        n_seen=len(rows),
+        n_accepted=n_ok,
+        acceptance_rate=n_ok / len(rows) if rows else None,
+        versions=[names[i] for i in ids if i in names],
+    )
+
+
+def recent_acceptance(store: Store, actor: Actor, project_id: int, n: int = RECENT_LABELS) -> RecentAcceptance:
+    _check_access(store, actor, project_id)
+    with store.transaction(read_only=True) as s:
+        return _recent_acceptance(s, project_id, n)
+
+
+def _estimate(doc: Any) -> Estimate | None:
+    if not isinstance(doc, dict) or not isinstance(doc.get("value"), int | float):
+        return None
+    return Estimate.model_validate({k: doc.get(k) for k in ("name", "value", "low", "high", "positive")})
+
+
+def _job_quality(name: str, m: dict[str, Any]) -> JobQuality:
+    h = m.get("honest") if isinstance(m.get("honest"), dict) else None
+    common: dict[str, Any] = {
+        "job": name,
+        "n_labels": int(m.get("n_labels") or 0),
+        "expected_accuracy": m.get("expected_accuracy"),
+        "n_pool": m.get("n_pool"),
+    }
+    if h is not None and h.get("status") == "done":
+        acc = _estimate(h.get("accuracy"))
+        return JobQuality(
+            **common,
+            source="repeated_cv",
+            score=_estimate(h.get("metric")) or acc,
+            accuracy=acc,
+            **{k: h.get(k) for k in ("method", "n_repeats", "n_repeats_planned", "stopped", "seconds", "interval")},
+            per_class=h.get("per_class") if isinstance(h.get("per_class"), dict) else {},
+        )
+    if h is not None and h.get("status") == "pending":
+        return JobQuality(**common, source="pending", score=None, accuracy=None)
+    cv = m.get("cv_score")
+    metric = m.get("metric") if isinstance(m.get("metric"), str) else "score"
+    score = (
+        Estimate(name=metric, value=float(cv), positive=m.get("positive") if metric == "f1" else None)
+        if isinstance(cv, int | float)
+        else None
+    )
+    return JobQuality(
+        **common,
+        source="cv",
+        score=score,
+        accuracy=None,
+        error=h.get("error") if h is not None else None,
+        per_class=m.get("per_class") if isinstance(m.get("per_class"), dict) else {},
+    )
+
+
+def _quality(s: Session, project_id: int, acceptance: list[VersionAcceptance]) -> SuggestionQuality | None:
+    mv = s.scalar(
+        _versions(project_id)
+        .where(t.ModelVersion.status == ModelStatus.READY.value)
+        .order_by(None)
+        .order_by(t.ModelVersion.version.desc())
+        .limit(1)
+    )
+    if mv is None:
+        return None
+    metrics = mv.metrics or {}
+    jobs = metrics.get("jobs")
+    if not isinstance(jobs, dict):
+        jobs = {}
+    rows = [_job_quality(str(k), v) for k, v in jobs.items() if isinstance(v, dict) and "skipped" not in v]
+    honest = metrics.get("honest")
+    acc = next((a for a in acceptance if a.model_version_id == mv.id), None)
+    return SuggestionQuality(
+        model_version_id=mv.id,
+        display_name=f"{mv.name}-{mv.version}",
+        tier=mv.tier,
+        n_labels=mv.n_labels,
+        status=str(honest.get("status")) if isinstance(honest, dict) else "none",
+        jobs=rows,
+        n_seen=acc.n_seen if acc else 0,
+        n_accepted=acc.n_accepted if acc else 0,
+        acceptance_rate=acc.acceptance_rate if acc else None,
+    )
+
+
+def suggestion_quality(store: Store, actor: Actor, project_id: int) -> SuggestionQuality | None:
+    _check_access(store, actor, project_id)
+    with store.transaction(read_only=True) as s:
+        return _quality(s, project_id, _acceptance(s, project_id))
+
+
 def dashboard(store: Store, actor: Actor, project_id: int) -> Dashboard:
     """Everything the model dashboard shows, read in one transaction."""
     interface = _check_access(store, actor, project_id)
     with store.transaction(read_only=True) as s:
         dist, predicted_by = _distribution(s, project_id, interface)
+        acceptance = _acceptance(s, project_id)
         return Dashboard(
-            acceptance=_acceptance(s, project_id),
+            acceptance=acceptance,
+            recent_acceptance=_recent_acceptance(s, project_id),
+            quality=_quality(s, project_id, acceptance),
             throughput=_throughput(s, project_id),
             honeypots=_honeypots(s, project_id),
             learning_curve=_curve(s, project_id),

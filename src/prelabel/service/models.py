@@ -189,3 +189,70 @@ def latest_ready_model_version(
             q = q.where(t.ModelVersion.tier == tier)
         mv = s.scalar(q.order_by(t.ModelVersion.version.desc()).limit(1))
         return model_version_out(mv) if mv is not None else None
+
+
+# --- honest early metrics (automl.honest, computed by the trainer after publishing) -------------------------
+def honest_summary(metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """The version-level summary of its jobs' honest estimates (``metrics.jobs.<job>.honest``), None when no
+    job has one (every job had enough labels for the classifier's own CV score).
+
+    status: "pending" while any job's estimate is still running, "done" when all are in, "failed" when one
+    failed. score: the mean over the fitted jobs of the figure the dashboard shows for each: the repeated-CV
+    estimate of the project metric where there is one, else the job's own CV score (``cv_score``);
+    accuracy: the mean of the estimated accuracies (micro-F1 for multi-label jobs); low / high: the interval
+    when the version has a single job."""
+    jobs = metrics.get("jobs")
+    if not isinstance(jobs, dict):
+        return None
+    fitted = {k: v for k, v in jobs.items() if isinstance(v, dict) and "skipped" not in v}
+    honest = {k: v["honest"] for k, v in fitted.items() if isinstance(v.get("honest"), dict)}
+    if not honest:
+        return None
+    states = {str(h.get("status")) for h in honest.values()}
+    status = "pending" if "pending" in states else "done" if states == {"done"} else "failed"
+    out: dict[str, Any] = {"status": status, "jobs": list(honest)}
+    if status == "pending":
+        return out
+    scores: list[float] = []
+    accuracies: list[float] = []
+    headline: dict[str, Any] | None = None
+    fallback_name: str | None = None
+    for name, m in fitted.items():
+        h = honest.get(name)
+        fig = (h.get("metric") or h.get("accuracy")) if h and h.get("status") == "done" else None
+        if isinstance(fig, dict) and isinstance(fig.get("value"), int | float):
+            scores.append(float(fig["value"]))
+            headline = headline or fig
+            acc = h.get("accuracy") if h else None
+            if isinstance(acc, dict) and isinstance(acc.get("value"), int | float):
+                accuracies.append(float(acc["value"]))
+        elif isinstance(m.get("cv_score"), int | float):
+            scores.append(float(m["cv_score"]))
+            if fallback_name is None and isinstance(m.get("metric"), str):
+                fallback_name = m["metric"]
+    out["score"] = round(sum(scores) / len(scores), 6) if scores else None
+    out["accuracy"] = round(sum(accuracies) / len(accuracies), 6) if accuracies else None
+    out["metric"] = headline.get("name") if headline else fallback_name
+    if len(fitted) == 1 and headline is not None:
+        out["low"], out["high"] = headline.get("low"), headline.get("high")
+    return out
+
+
+def record_honest_metrics(store: Store, model_version_id: int, per_job: dict[str, dict[str, Any]]) -> bool:
+    """Store the trainer's honest estimates of a READY version (``metrics.jobs.<job>.honest``) and the
+    refreshed summary (``metrics.honest``, `honest_summary`); False when the version is gone or not READY."""
+    with store.transaction() as s:
+        mv = repo.model_version_for_update(s, model_version_id)
+        if mv is None or mv.status != ModelStatus.READY.value:
+            return False
+        metrics = dict(mv.metrics or {})
+        jobs = {k: dict(v) if isinstance(v, dict) else v for k, v in (metrics.get("jobs") or {}).items()}
+        for name, estimate in per_job.items():
+            if isinstance(jobs.get(name), dict):
+                jobs[name]["honest"] = estimate
+        metrics["jobs"] = jobs
+        summary = honest_summary(metrics)
+        if summary is not None:
+            metrics["honest"] = summary
+        mv.metrics = metrics  # a new dict: the JSON column is not mutation-tracked
+        return True

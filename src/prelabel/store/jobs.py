@@ -309,3 +309,11 @@ def _update_held(session: Session, job_id: int, worker_id: str, values: dict[str
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def job_waiting(session: Session, tiers: Iterable[str] | None = None) -> bool:
+    """Whether a QUEUED training job (of one of `tiers`; None: any tier) waits for a worker."""
+    where = [t.TrainingJob.status == JobStatus.QUEUED]
+    if tiers is not None:
+        where.append(t.TrainingJob.tier.in_(list(tiers)))
+    return session.scalar(select(t.TrainingJob.id).where(*where).limit(1)) is not None

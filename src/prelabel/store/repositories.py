@@ -490,3 +490,9 @@ __all__ = [
     "update_rows_by_id",
     "upsert_rows",
 ]
+
+
+def model_version_for_update(session: Session, model_version_id: int) -> t.ModelVersion | None:
+    """A model version, row-locked until the caller's transaction ends (PostgreSQL; SQLite has one writer),
+    for a read-modify-write of its metrics."""
+    return session.scalar(select(t.ModelVersion).where(t.ModelVersion.id == model_version_id).with_for_update())

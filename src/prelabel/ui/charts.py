@@ -123,7 +123,7 @@ def learning_curve_svg(points: Sequence[CurvePoint]) -> Markup | None:
         "labels the version learned from</text>"
     )
     parts.append(
-        f'<text x="{W - PAD_R}" y="{PAD_T + 10}" text-anchor="end" class="axis">CV {escape(metric)}</text>'
+        f'<text x="{W - PAD_R}" y="{PAD_T + 10}" text-anchor="end" class="axis">{escape(metric)} (as shown)</text>'
     )
     tiers: dict[str, list[CurvePoint]] = {}
     for p in points:
@@ -172,3 +172,25 @@ def table_of(rows: Any) -> dict[str, Any] | None:
         "rows": [[_cell(r.get(c)) for c in columns] for r in dict_rows[:MAX_BOARD_ROWS]],
         "total": len(dict_rows),
     }
+
+
+def score_key(value: Any) -> float | None:
+    """A leaderboard score as ties are judged: rounded to 6 decimals (None: no score)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return None
+    return round(float(value), 6)
+
+
+def tie_ranks(scores: Sequence[Any]) -> list[str]:
+    """Competition ranks of scores listed best first: 1 + the number of strictly better scores, written
+    "=k" when another score ties with it; "-" for a trial without a score (failed)."""
+    keys = [score_key(s) for s in scores]
+    valid = [k for k in keys if k is not None]
+    out = []
+    for k in keys:
+        if k is None:
+            out.append("-")
+            continue
+        rank = 1 + sum(1 for v in valid if v > k)
+        out.append(f"={rank}" if valid.count(k) > 1 else str(rank))
+    return out

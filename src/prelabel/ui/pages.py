@@ -24,7 +24,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from prelabel.domain import ROLE_RANK, Interface, LabelType, Role, parse_interface, response_category_names
 from prelabel.errors import InvalidInput, PayloadTooLarge, PermissionDenied, PrelabelError, Unauthenticated
-from prelabel.service.analytics import dashboard, model_score
+from prelabel.service.analytics import SuggestionQuality, dashboard, model_score
 from prelabel.service.assets import count_assets, get_asset, import_assets
 from prelabel.service.auth import Actor, authenticate_password
 from prelabel.service.dto import AssetFilter, AssetOut, ModelVersionOut, PredictionOut, ProjectOut
@@ -714,16 +714,26 @@ def dashboard_page(request: Request, project_id: int, actor: ActorDep, store: St
     rows = []
     for v in versions[:VERSION_ROWS]:
         score, metric = model_score(v.metrics)
+        honest = v.metrics.get("honest")
+        if not isinstance(honest, dict):
+            honest = {}
         rows.append(
             {
                 "v": v,
                 "score": score,
                 "metric": metric,
+                # repeated CV under 300 labels: "pending" until it lands, its interval once it has
+                "honest": honest.get("status"),
+                "low": honest.get("low"),
+                "high": honest.get("high"),
+                "expected": v.metrics.get("expected_accuracy"),
                 "acc": acceptance.get(v.id),
                 "seconds": train_seconds(v.metrics),
             }
         )
     boards, board_version = _leaderboards(versions)
+    quality = data.quality
+    per_class = _quality_per_class(quality) if quality is not None else []
     jobs = list_training_jobs(store, actor, project_id, limit=10)
     stats = project_stats(store, actor, project_id)
     return render(
@@ -737,7 +747,9 @@ def dashboard_page(request: Request, project_id: int, actor: ActorDep, store: St
             "n_versions": len(versions),
             "boards": boards,
             "board_version": board_version,
-            "per_class": _per_class(versions[0]) if versions else [],
+            "per_class": per_class or (_per_class(versions[0]) if versions else []),
+            "quality": _quality_view(quality) if quality is not None else None,
+            "recent": data.recent_acceptance,
             "curve_svg": charts.learning_curve_svg(data.learning_curve),
             "class_bars": charts.class_bars(data.class_distribution),
             "jobs": jobs,
@@ -754,22 +766,50 @@ def _job_metrics(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _leaderboards(versions: list[ModelVersionOut]) -> tuple[list[dict[str, Any]], ModelVersionOut | None]:
-    """Per job, the search leaderboard of the newest version that has one (search tier preferred)."""
+    """Per job, the search leaderboard of the newest version that has one (search tier preferred), with
+    its ranks (tied scores share a rank, "=1"), what the search ran and stored, and a note on ties."""
     ordered = [v for v in versions if v.tier == "search"] + [v for v in versions if v.tier != "search"]
     for v in ordered:
         boards: list[dict[str, Any]] = []
-        top = charts.table_of(v.metrics.get("leaderboard"))
-        if top is not None:
-            boards.append({"job": None, "table": top})
+        top = v.metrics.get("leaderboard")
+        table = charts.table_of(top)
+        if table is not None:
+            boards.append({"job": None, **_board(top, table, {})})
         for job, m in _job_metrics(v.metrics).items():
             table = charts.table_of(m.get("leaderboard"))
             if table is not None:
-                boards.append(
-                    {"job": job, "table": table, "metric": m.get("metric"), "n_trials": m.get("n_trials")}
-                )
+                boards.append({"job": job, "metric": m.get("metric"), **_board(m.get("leaderboard"), table, m)})
         if boards:
             return boards, v
     return [], None
+
+
+def _board(rows: Any, table: dict[str, Any], m: dict[str, Any]) -> dict[str, Any]:
+    """A leaderboard's view: its table with ranks, the trial counts line and the tie note."""
+    stored = [r for r in rows if isinstance(r, dict)]
+    scores = [r.get("cv_score") for r in stored]
+    ranks = charts.tie_ranks(scores)
+    shown = len(table["rows"])
+    n_run = m.get("n_trials") if isinstance(m.get("n_trials"), int) else None
+    n_stored = len(stored)
+    if n_run is not None and n_run > n_stored:
+        counts = f"{n_run:,} trials run, {n_stored:,} stored, top {shown} shown"
+    else:
+        counts = f"{n_stored:,} trials run" + (f", top {shown} shown" if shown < n_stored else "")
+    ties = None
+    best = charts.score_key(scores[0]) if scores else None
+    if best is not None:
+        n_tied = sum(1 for x in scores if charts.score_key(x) == best)
+        n_tied_all = m.get("n_tied_best") if isinstance(m.get("n_tied_best"), int) else None
+        if n_tied_all is not None and n_tied_all > n_tied:
+            n_tied = n_tied_all  # counted over every trial that ran, not only the stored ones
+        if n_tied > 1:
+            of = f" of {n_run:,}" if n_run is not None and n_run > n_tied else ""
+            ties = (
+                f"{n_tied:,}{of} configurations tie at {best:.4g}: on these labels the search cannot tell them "
+                "apart, and the best of many trials scored on the same folds is optimistic."
+            )
+    return {"table": table, "ranks": ranks[:shown], "counts": counts, "ties": ties}
 
 
 def _per_class(version: ModelVersionOut) -> list[dict[str, Any]]:
@@ -783,9 +823,58 @@ def _per_class(version: ModelVersionOut) -> list[dict[str, Any]]:
                     "job": job,
                     "version": version.display_name,
                     "rows": [(c, v) for c, v in per_class.items() if isinstance(v, dict)],
+                    "source": "out-of-fold",
                 }
             )
     return out
+
+
+def _quality_per_class(q: SuggestionQuality) -> list[dict[str, Any]]:
+    """Per job of the serving version: the per-class table of the score shown (repeated CV: the same pooled
+    out-of-fold predictions as the estimate; otherwise the classifier's own out-of-fold probabilities)."""
+    return [
+        {
+            "job": j.job,
+            "version": q.display_name,
+            "rows": [(c, v) for c, v in j.per_class.items() if isinstance(v, dict)],
+            "source": "repeated cross-validation, the same predictions as the estimate"
+            if j.source == "repeated_cv"
+            else "out-of-fold",
+        }
+        for j in q.jobs
+        if j.per_class
+    ]
+
+
+METRIC_NAMES = {
+    "accuracy": "accuracy",
+    "f1": "F1",
+    "f1_macro": "macro-F1",
+    "f1_micro": "micro-F1",
+    "f1_samples": "per-text F1",
+}
+
+
+def metric_label(name: str | None, positive: str | None = None) -> str:
+    """A metric's name as the dashboard prints it: "F1 of NOT_DISASTER", "macro-F1", …"""
+    label = METRIC_NAMES.get(name or "", name or "score")
+    return f"{label} of {positive}" if positive else label
+
+
+def _quality_view(q: SuggestionQuality) -> dict[str, Any]:
+    """The "How good are the suggestions" figures of the serving version, per job."""
+    jobs = []
+    for j in q.jobs:
+        jobs.append(
+            {
+                "q": j,
+                "score_label": metric_label(j.score.name, j.score.positive) if j.score else None,
+                "accuracy_label": metric_label(j.accuracy.name) if j.accuracy else None,
+                # the accuracy figure is worth its own line when the project metric is another one
+                "show_accuracy": j.accuracy is not None and j.score is not None and j.accuracy.name != j.score.name,
+            }
+        )
+    return {"q": q, "jobs": jobs}
 
 
 def train_seconds(metrics: dict[str, Any]) -> float | None:

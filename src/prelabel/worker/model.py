@@ -28,6 +28,8 @@ from prelabel.domain import Interface, Job
 FloatArray = NDArray[np.float64]
 ARTIFACT_FORMAT = 1
 MAX_LEADERBOARD = 25
+MIN_FOLD_BUDGET_S = 5.0  # a searched classifier's honest estimate: search budget of each fold, at least
+SEARCH_REPEATS = 2  # and its repeats at most (each refits the search on every fold)
 
 
 class NotEnoughLabels(ValueError):
@@ -285,12 +287,16 @@ class ProjectModel:
                         "support": int(s[i]),
                     }
             cal = getattr(clf, "calibration_", {}) or {}
-            board = list(getattr(clf, "leaderboard_", []) or [])  # best first
+            board = list(getattr(clf, "leaderboard_", []) or [])  # best first; every trial that ran
+            fitted = [str(c) for c in getattr(clf, "classes_", [])]
             out[job.name] = {
                 "input": job.input,
                 "categories": keys,
                 "n_labels": len(ts.targets),
                 "metric": getattr(clf, "metric_", None),
+                # binary F1 is the F1 of the second of the sorted classes (automl.metrics.label_scores)
+                "positive": fitted[1] if getattr(clf, "task_", None) == "binary" and len(fitted) == 2 else None,
+                **_trial_counts(board),
                 "cv_score": _num(getattr(clf, "best_score_", None)),
                 "oof_score": _num(getattr(clf, "oof_score_", None)),
                 "ece": _num(cal.get("ece_after")),
@@ -302,6 +308,82 @@ class ProjectModel:
                 "fit_seconds": round(self.fit_seconds.get(job.name, 0.0), 3),
                 "leaderboard": _jsonable(board[:MAX_LEADERBOARD]),
             }
+        return out
+
+    def honest_jobs(self, max_labels: int) -> list[str]:
+        """The fitted jobs whose score the dashboard shows from repeated cross-validation (`honest_metrics`):
+        those whose `AutoTextClassifier` learned from at least 2 and fewer than `max_labels` labels."""
+        from prelabel.automl import AutoTextClassifier
+
+        out = []
+        for job in self.interface.jobs:
+            clf, ts = self.models.get(job.name), self.train_sets.get(job.name)
+            if isinstance(clf, AutoTextClassifier) and ts is not None and 2 <= len(ts.targets) < max_labels:
+                out.append(job.name)
+        return out
+
+    def honest_metrics(
+        self,
+        jobs: Sequence[str],
+        *,
+        unlabeled: Sequence[str] | None = None,
+        time_cap_s: float | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        """Per job, `automl.honest.repeated_cv` of the job's classifier on its labels (`HonestEstimate.to_dict`,
+        plus "status": "done"), or {"status": "failed", "error": …}. The time cap is shared by the jobs: each
+        gets what the ones before it left (its first repeat always runs). A searched classifier's folds run
+        the same search with the budget split over the folds (at least `MIN_FOLD_BUDGET_S` each), so that
+        one repeat costs about one search, and at most `SEARCH_REPEATS` repeats run."""
+        from prelabel.automl.honest import N_REPEATS, N_SPLITS, TIME_CAP_S, repeated_cv
+
+        cap = TIME_CAP_S if time_cap_s is None else time_cap_s
+        start = time.perf_counter()
+        out: dict[str, dict[str, Any]] = {}
+        for name in jobs:
+            clf = self.models.get(name)
+            if clf is None:
+                continue
+            job = self.interface.job(name)
+            ts = self.train_sets[name]
+            params: dict[str, Any] | None = None
+            repeats = N_REPEATS
+            if getattr(clf, "mode_", None) == "search":
+                params = {"time_budget": max(MIN_FOLD_BUDGET_S, float(clf.time_budget) / N_SPLITS)}
+                repeats = SEARCH_REPEATS
+            try:
+                est = repeated_cv(
+                    clf,
+                    ts.texts,
+                    ts.targets,
+                    metric=getattr(clf, "metric_", None),
+                    classes=job.category_keys(),
+                    unlabeled=unlabeled,
+                    at_least_one=job.input == "multi" and job.required,
+                    params=params,
+                    n_repeats=repeats,
+                    time_cap_s=max(0.0, cap - (time.perf_counter() - start)),
+                    should_stop=should_stop,
+                    random_state=self.random_state,
+                )
+            except Exception as exc:  # the estimate is extra: a failure leaves the version as published
+                out[name] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+                continue
+            out[name] = {"status": "done", **est.to_dict(), "fold_params": params}
+        return out
+
+    def expected_agreement_sums(self, proba: dict[str, FloatArray]) -> dict[str, float]:
+        """Per job, the sum over the rows of `proba` (`predict_proba`, calibrated) of the expected agreement
+        of the suggestion shown (`ProjectModel.chosen`) with the truth if the probabilities are calibrated
+        (`automl.honest.expected_agreement`); the trainer divides by the pool's size."""
+        from prelabel.automl.honest import expected_agreement
+
+        out: dict[str, float] = {}
+        for job in self.interface.jobs:
+            p = proba.get(job.name)
+            if p is None:
+                continue
+            out[job.name] = float(expected_agreement(p, self.chosen(job, p), job.input == "multi").sum())
         return out
 
     # --- persistence ------------------------------------------------------------------------------------
@@ -331,6 +413,23 @@ class ProjectModel:
         model.models = {name: AutoTextClassifier.from_bytes(b) for name, b in doc["models"].items()}
         model.skipped = dict(doc.get("skipped", {}))
         return model
+
+
+def _trial_counts(board: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the search ran and what is stored of it: trials that finished, how many of them tie at the best
+    score (to 6 decimals: with a few dozen labels many configurations score the same), and the best score."""
+    scores = [
+        round(float(r["cv_score"]), 6)
+        for r in board
+        if r.get("status", "ok") == "ok" and isinstance(r.get("cv_score"), int | float) and np.isfinite(r["cv_score"])
+    ]
+    best = max(scores) if scores else None
+    return {
+        "n_trials_ok": len(scores),
+        "n_tied_best": sum(1 for v in scores if v == best) if best is not None else 0,
+        "best_trial_score": best,
+        "n_trials_stored": min(len(board), MAX_LEADERBOARD),
+    }
 
 
 def _num(v: Any) -> float | None:

@@ -14,7 +14,11 @@ One job, in order (each step its own short transaction, so the database is never
 5. in ONE transaction, only if the version is still TRAINING and this worker still holds the job: mark the
    version READY with its metrics and artifact, and the job SUCCEEDED;
 6. give every unlabeled asset a queue priority (the project's active-learning strategy) and refresh the
-   label-error review flags (confident learning on out-of-fold probabilities).
+   label-error review flags (confident learning on out-of-fold probabilities);
+7. for a job trained on fewer than `automl.honest.HONEST_MAX_LABELS` labels, estimate how right the served
+   suggestions are by repeated cross-validation of the published classifier (`ProjectModel.honest_metrics`,
+   time-capped) and write it into the version's metrics (`service.models.record_honest_metrics`); until then
+   the version's ``metrics.honest.status`` is "pending".
 
 A `prepare` job (queued by every import) trains nothing: while the project has no model and its
 `queue_initial_order` is "diverse", it encodes a sample of the unlabeled texts and moves the most central text of
@@ -47,9 +51,11 @@ from threadpoolctl import threadpool_limits
 from prelabel.automl.active import STRATEGIES, QueryContext, make_strategy, representatives
 from prelabel.automl.embeddings import count_missing, default_cache_dir, embed, embeddings_available
 from prelabel.automl.features import EMBEDDING_KINDS, KINDS
+from prelabel.automl.honest import HONEST_MAX_LABELS, TIME_CAP_S
 from prelabel.automl.label_errors import confident_learning_issues, disagreements, multilabel_issues
 from prelabel.domain import AssetStatus, Interface, parse_interface
 from prelabel.service import training as tsvc
+from prelabel.service.models import honest_summary, record_honest_metrics
 from prelabel.service.training import ClaimedJob, LeaseLost, retrain_threshold, training_setting
 from prelabel.store import jobs as sql
 from prelabel.store import tables as t
@@ -359,6 +365,7 @@ class Trainer:
             logger.warning("project %d: unknown queue_strategy %r; using mix", job.project_id, strategy_name)
             strategy_name = "mix"
         done = 0
+        expected: dict[str, float] = {}  # per job: sum over the pool of the suggestion's expected agreement
         for chunk in sql.iter_asset_texts(self.store, job.project_id, chunk=self.chunk_size):
             ids = [a for a, _, _ in chunk]
             texts = [c for _, c, _ in chunk]
@@ -378,6 +385,8 @@ class Trainer:
                 pool_texts.extend(texts[i] for i in unl)
             for name, p in model.ranking_proba({k: v[unl] for k, v in proba.items()}).items():
                 pool_proba[name].append(p)
+            for name, total in model.expected_agreement_sums({k: v[unl] for k, v in proba.items()}).items():
+                expected[name] = expected.get(name, 0.0) + total
             done += len(chunk)
             result.n_predicted = done
             self._report(hb, "predict", 0.5 + 0.4 * done / max(n_total, 1), f"predicted {done}/{n_total} assets")
@@ -399,6 +408,18 @@ class Trainer:
         metrics["cv_score"] = round(float(np.mean(scores)), 6) if scores else None
         eces = [m.get("ece") for m in job_metrics.values() if m.get("ece") is not None]
         metrics["ece"] = round(float(np.mean(eces)), 6) if eces else None
+        # expected accuracy of the suggestions served to the unlabeled pool, if the probabilities are calibrated
+        for name, total in expected.items():
+            job_metrics[name]["expected_accuracy"] = round(total / len(pool_ids), 6) if pool_ids else None
+            job_metrics[name]["n_pool"] = len(pool_ids)
+        exp = [m["expected_accuracy"] for m in job_metrics.values() if m.get("expected_accuracy") is not None]
+        metrics["expected_accuracy"] = round(float(np.mean(exp)), 6) if exp else None
+        # under HONEST_MAX_LABELS labels the score shown comes from repeated CV, computed after publishing
+        honest_jobs = model.honest_jobs(HONEST_MAX_LABELS)
+        for name in honest_jobs:
+            job_metrics[name]["honest"] = {"status": "pending"}
+        if honest_jobs:
+            metrics["honest"] = honest_summary(metrics)
         artifact = model.to_bytes()
         self._report(hb, "finish", 0.98, f"automl-{mv.version}: publishing")
         hb.check()
@@ -414,7 +435,40 @@ class Trainer:
         self._priorities(job, model, settings, strategy_name, pool_ids, pool_texts, pool_proba, len(rows))
         self._review_flags(job, model, settings, statuses)
         timings["queue"] = time.perf_counter() - t0
+        if honest_jobs:
+            t0 = time.perf_counter()
+            self._honest(job, mv.id, model, honest_jobs, pool_sample)
+            timings["honest"] = time.perf_counter() - t0
         return mv.id
+
+    # --- honest early metrics, after publishing ---------------------------------------------------------------
+    HONEST_TIME_CAP_S = TIME_CAP_S  # no new repeat of the estimate after this many seconds
+
+    def _honest(
+        self, job: ClaimedJob, mv_id: int, model: ProjectModel, jobs: list[str], pool_sample: list[str]
+    ) -> None:
+        """Repeated cross-validation of the published model's jobs (`ProjectModel.honest_metrics`), written into
+        the version's metrics. Its first repeat always runs; no further repeat starts after
+        `HONEST_TIME_CAP_S` seconds or once a job waits for this worker. Never raises: the version is published
+        already, and a failure is recorded as the estimate's status."""
+        if self.progress is not None:
+            self.progress("estimate", 0.995, "estimating the accuracy by repeated cross-validation")
+
+        def waiting() -> bool:
+            with self.store.transaction(read_only=True) as s:
+                return sql.job_waiting(s, self.tiers)
+
+        try:
+            per_job = model.honest_metrics(
+                jobs, unlabeled=pool_sample or None, time_cap_s=self.HONEST_TIME_CAP_S, should_stop=waiting
+            )
+        except Exception as exc:
+            logger.exception("job %d: the honest estimate failed", job.id)
+            per_job = {name: {"status": "failed", "error": f"{type(exc).__name__}: {exc}"} for name in jobs}
+        try:
+            record_honest_metrics(self.store, mv_id, per_job)
+        except Exception:
+            logger.exception("job %d: storing the honest estimate failed", job.id)
 
     # --- prepare: a first queue order and the sentence vectors ---------------------------------------------
     INITIAL_SAMPLE = 1000  # unlabeled texts the first queue order is chosen from (encoded first)
