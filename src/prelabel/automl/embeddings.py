@@ -11,9 +11,20 @@ of its window vectors (L2-normalised): every part of the text counts, not just i
 news (median 424 word pieces) this raised a first model on ten representative articles from ~0.86 to ~0.91
 macro-F1 (docs/loop.md, "Session 15"). Texts that fit in one window are encoded exactly as before.
 
-Encoding runs at roughly 100 short texts/s on two CPU cores, so a text is never encoded twice: every vector is
-stored under the SHA-1 of its text in ``<cache_dir>/embeddings/<model>/<CACHE_VERSION>/shard-*.npz``
-(append-only shards written atomically, so concurrent processes never corrupt the cache).
+Encoder backends (`prelabel.automl.encoders`, environment variable ``PRELABEL_ENCODER`` = auto | onnx |
+onnx-int8 | onnx-fp32 | torch): sentence-transformers on torch, or the same model exported to ONNX on this
+machine and run by ONNX Runtime, by default quantised to int8 (``auto``: int8 when onnxruntime is installed and
+the export works, else torch). On a 2-core machine torch encodes ~60 tweets/s a core and int8 ~2.5x that.
+The backend is chosen once per process; `threads` maps to torch's intra-op threads or ONNX Runtime's
+``intra_op_num_threads``.
+
+A text is never encoded twice: every vector is stored under the SHA-1 of its text in
+``<cache_dir>/embeddings/<model>/<CACHE_VERSION>/shard-*.npz`` (append-only shards written atomically, so
+concurrent processes never corrupt the cache). The int8 backend's vectors are close to torch's (cosine ~0.993
+median) but not the same, so they live in a sub-directory of their own, ``<CACHE_VERSION>/onnx-int8/``: a
+model's features never mix vectors of two backends (its training texts and the texts it predicts would
+otherwise be encoded by different models), and switching back to torch finds torch's vectors untouched. The
+fp32 export's vectors are torch's to float precision (cosine 1.0000), so it shares torch's directory.
 """
 
 from __future__ import annotations
@@ -30,6 +41,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from prelabel.automl import encoders
+from prelabel.automl.encoders import Encoder
+
 MODEL_NAME = "all-MiniLM-L6-v2"
 EMBEDDING_DIM = 384
 ENCODE_TEXTS_PER_SECOND = 100.0  # measured order of magnitude on 2 cores; used to budget cold encodings
@@ -41,7 +55,9 @@ MAX_WINDOWS = 16
 CACHE_VERSION = "windows-1"
 
 _lock = threading.Lock()
+_encoder_lock = threading.Lock()
 _models: dict[str, Any] = {}
+_encoders: dict[str, Encoder] = {}  # backend name → loaded encoder, for the process
 _memory: dict[str, dict[bytes, NDArray[np.float32]]] = {}
 _loaded_shards: dict[str, set[str]] = {}
 
@@ -80,24 +96,46 @@ def _load_model() -> Any:
         return _models[MODEL_NAME]
 
 
+def _load_encoder(cache_dir: Path | None = None) -> Encoder:
+    """The encoder of `encoders.backend_name()`, loaded once per process; an ONNX model missing from
+    ``<cache_dir>/onnx/`` (default: `default_cache_dir()`) is exported there first. When that fails, torch's
+    encoder (and the failure is remembered, so `backend_name()` says torch from then on)."""
+    with _encoder_lock:
+        name = encoders.backend_name()
+        if name not in _encoders:
+            root = onnx_dir(cache_dir if cache_dir is not None else default_cache_dir())
+            encoder = encoders.load_or_torch(name, _load_model(), root)
+            _encoders[encoder.name] = encoder
+            _encoders[name] = encoder
+        return _encoders[name]
+
+
+def onnx_dir(cache_dir: Path) -> Path:
+    """Where the exported ONNX models live: ``<cache_dir>/onnx/<model>``."""
+    return cache_dir / "onnx" / MODEL_NAME
+
+
 def preload_model() -> bool:
-    """Load the sentence model now instead of at the first text to encode (idempotent, thread-safe); False
-    when the extra is not installed. The background trainer calls it in a thread as it starts, so that an
-    import's first queue order does not wait seconds for torch and the model to load."""
+    """Load the sentence model (and export its ONNX form if the backend needs it) now instead of at the first
+    text to encode (idempotent, thread-safe); False when the extra is not installed. The background trainer
+    calls it in a thread as it starts, so that an import's first queue order does not wait seconds for torch
+    and the model to load."""
     if not embeddings_available():
         return False
-    _load_model()
+    _load_encoder()
     return True
 
 
 class EmbeddingCache:
-    """Text-hash → vector store on disk (``directory``) mirrored in memory for the process."""
+    """Text-hash → vector store on disk (``directory``) mirrored in memory for the process, one per encoder
+    backend whose vectors differ from torch's (`backend`, default: the one that encodes now)."""
 
-    def __init__(self, directory: Path | None) -> None:
-        self.directory = (
-            directory / "embeddings" / MODEL_NAME / CACHE_VERSION if directory is not None else None
-        )
-        self._key = str(self.directory) if self.directory is not None else ":memory:"
+    def __init__(self, directory: Path | None, backend: str | None = None) -> None:
+        self.backend = backend or encoders.backend_name()
+        tag = encoders.cache_tag(self.backend)  # a backend whose vectors are not torch's: its own sub-directory
+        base = directory / "embeddings" / MODEL_NAME / CACHE_VERSION if directory is not None else None
+        self.directory = base / tag if base is not None and tag else base
+        self._key = str(self.directory) if self.directory is not None else f":memory:{tag}"
         _memory.setdefault(self._key, {})
         _loaded_shards.setdefault(self._key, set())
 
@@ -163,21 +201,22 @@ def embed(
 ) -> NDArray[np.float32]:
     """L2-normalised MiniLM vectors of ``texts`` (n x 384), encoding only texts not in the cache.
 
-    ``threads`` caps torch's intra-op threads for this process (the background trainer encodes with one
-    thread, so that the fast-tier worker keeps the other core of a small machine)."""
+    ``threads`` caps the encoder's intra-op threads (torch's for this process, ONNX Runtime's for its session;
+    the background trainer encodes with one thread, so that the fast-tier worker keeps the other core of a
+    small machine)."""
     if len(texts) == 0:
         return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
     cache = EmbeddingCache(cache_dir)
     todo = cache.missing(texts)
     if todo:
-        model = _load_model()
-        if threads is not None:
-            import torch
-
-            torch.set_num_threads(max(1, threads))
+        encoder = _load_encoder(cache_dir)
+        if encoder.name != cache.backend:  # the ONNX export failed just now: torch's vectors, in torch's cache
+            cache = EmbeddingCache(cache_dir, encoder.name)
+            todo = cache.missing(texts)
         for start in range(0, len(todo), chunk):
             part = todo[start : start + chunk]
-            cache.add(part, _encode(model, part, batch_size))  # saved chunk by chunk: work is never lost
+            # saved chunk by chunk: work is never lost
+            cache.add(part, encode_uncached(encoder, part, batch_size, threads))
     return cache.get(texts)
 
 
@@ -206,20 +245,19 @@ def windows(text: str, tokenizer: Any, size: int, max_windows: int = MAX_WINDOWS
     return out
 
 
-def _encode(model: Any, texts: Sequence[str], batch_size: int) -> NDArray[np.float32]:
-    """L2-normalised vectors of ``texts``; a text longer than the model's window is the length-weighted mean of
-    its windows' vectors (see the module docstring)."""
-    tokenizer = getattr(model, "tokenizer", None)
-    limit = int(getattr(model, "max_seq_length", 0) or 0) - 2  # [CLS] and [SEP] take two positions
+def encode_uncached(
+    encoder: Encoder, texts: Sequence[str], batch_size: int = 64, threads: int | None = None
+) -> NDArray[np.float32]:
+    """L2-normalised vectors of ``texts`` by `encoder`, no cache involved; a text longer than the model's
+    window is the length-weighted mean of its windows' vectors (see the module docstring)."""
+    tokenizer = encoder.tokenizer
+    limit = encoder.max_seq_length - 2  # [CLS] and [SEP] take two positions
     if tokenizer is None or limit < 1 or not getattr(tokenizer, "is_fast", False):
         pieces = [[(t, 1)] for t in texts]  # no offsets to cut at: the model truncates, as it always did
     else:
         pieces = [windows(t, tokenizer, limit) for t in texts]
     flat = [p for ps in pieces for p, _ in ps]
-    vecs = np.asarray(
-        model.encode(flat, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False),
-        dtype=np.float32,
-    )
+    vecs = encoder.encode(flat, batch_size, threads)
     if len(flat) == len(texts):
         return vecs
     out = np.empty((len(texts), vecs.shape[1]), dtype=np.float32)
@@ -235,5 +273,10 @@ def _encode(model: Any, texts: Sequence[str], batch_size: int) -> NDArray[np.flo
     return out
 
 
+def missing_texts(texts: Sequence[str], cache_dir: Path | None) -> list[str]:
+    """The distinct texts of ``texts`` that the current backend's cache has no vector of, in order."""
+    return EmbeddingCache(cache_dir).missing(texts)
+
+
 def count_missing(texts: Sequence[str], cache_dir: Path | None) -> int:
-    return len(EmbeddingCache(cache_dir).missing(texts))
+    return len(missing_texts(texts, cache_dir))

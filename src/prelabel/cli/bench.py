@@ -97,6 +97,41 @@ def prepare(
     run(repeats=repeats, rows=rows, settle=settle, variants=[v for v in variants.split(",") if v], json_out=json_out)
 
 
+@app.command("encode")
+def encode(
+    data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="CSV or JSONL file of texts."),
+    text_column: str = typer.Option("text", help="Column holding the text."),
+    rows: int = typer.Option(2000, "--rows", min=1, help="Encode the first N distinct texts."),
+    threads: str = typer.Option("1,2", "--threads", help="Comma-separated intra-op thread counts."),
+    backends: str = typer.Option(
+        "torch,onnx-fp32,onnx-int8", "--backends", help="Comma-separated encoder backends; torch (the baseline of "
+        "the ratios) is always run."
+    ),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Texts per batch (torch, onnx-fp32)."),
+    repeats: int = typer.Option(1, "--repeats", min=1, help="Repeats of every cell; the table shows medians."),
+    cache_dir: Path | None = typer.Option(
+        None, help="Where the exported ONNX models are kept (default ~/.cache/prelabel); no vectors are cached."
+    ),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the rows as JSON."),
+) -> None:
+    """Encode: texts/s of the sentence-encoder backends (torch, ONNX fp32 / int8) on the same texts, cosines."""
+    from prelabel.automl.encoders import BACKENDS
+    from prelabel.bench.encode import run
+
+    try:
+        thread_list = [int(s) for s in threads.split(",") if s.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"--threads takes comma-separated integers; got {threads!r}") from None
+    names = [b.strip() for b in backends.split(",") if b.strip()]
+    unknown = [b for b in names if b not in BACKENDS]
+    if unknown or not thread_list or min(thread_list) < 1:
+        raise typer.BadParameter(f"--backends are among {', '.join(BACKENDS)}; --threads positive integers")
+    run(
+        data, text_column=text_column, rows=rows, threads=thread_list, backends=names, batch_size=batch_size,
+        repeats=repeats, cache_dir=cache_dir, json_out=json_out,
+    )
+
+
 @app.command("store")
 def store(
     n: int = typer.Option(100_000, "--n", min=1, help="Assets imported (and predictions stored) per repeat."),

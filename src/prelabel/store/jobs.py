@@ -11,7 +11,7 @@ Functions take an open `Session` (the caller owns the transaction) unless they s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -265,6 +265,34 @@ def queue_head(session: Session, project_id: int, n: int) -> list[tuple[int, str
         .limit(n)
     ).all()
     return [(int(a), str(c)) for a, c in rows]
+
+
+LABELED_STATUSES = (AssetStatus.LABELED, AssetStatus.TO_REVIEW, AssetStatus.REVIEWED)
+
+
+def ids_in_serving_order(session: Session, project_id: int) -> list[int]:
+    """Ids of a project's assets with text in the order labelers meet them: the labeled ones first (the next
+    model trains on them), then the ones being labeled now, then the rest by queue priority (highest first: the
+    queue serves those next), ties by id."""
+    rank = case(
+        (t.Asset.status.in_(LABELED_STATUSES), 0), (t.Asset.status == AssetStatus.ONGOING, 1), else_=2
+    )
+    return list(
+        session.scalars(
+            select(t.Asset.id)
+            .where(t.Asset.project_id == project_id, func.length(func.trim(t.Asset.content)) > 0)
+            .order_by(rank, t.Asset.priority.desc(), t.Asset.id)
+        )
+    )
+
+
+def asset_contents(store: Store, ids: Sequence[int]) -> list[str]:
+    """The texts of the assets `ids`, in that order (one short read-only transaction; a missing id is
+    skipped: an asset deleted since the ids were read)."""
+    with store.transaction(read_only=True) as s:
+        rows = s.execute(select(t.Asset.id, t.Asset.content).where(t.Asset.id.in_(list(ids)))).all()
+    found = {int(a): str(c) for a, c in rows}
+    return [found[i] for i in ids if i in found]
 
 
 def set_review_flags(

@@ -547,20 +547,25 @@ class Trainer:
         self._encoded[project_id] = n_assets
         return True
 
+    # assets per encoding step: a few seconds on one core, so progress moves and a killed worker loses little
+    ENCODE_CHUNK = 256
+
     def _encode_project(self, project_id: int, hb: _Heartbeat) -> int:
-        """Encode the project's texts missing from the embedding cache, chunk by chunk (each chunk is saved,
-        so a killed worker's successor starts where it stopped); returns the number encoded."""
+        """Encode the project's texts missing from the embedding cache in the order labelers meet them: the
+        labeled assets first (the next model trains on them), then the queue's head (served next), then the
+        rest (`sql.ids_in_serving_order`); `ENCODE_CHUNK` assets at a time, each chunk saved (a killed worker's
+        successor starts where it stopped) and reported. Returns the number encoded."""
         cache_dir = self._embedding_cache_dir()
-        n_total = _count_assets(self.store, project_id)
-        done = encoded = 0
-        for chunk in sql.iter_asset_texts(self.store, project_id, chunk=self.chunk_size):
-            texts = [c for _, c, _ in chunk if c.strip()]
+        with self.store.transaction(read_only=True) as s:
+            ids = sql.ids_in_serving_order(s, project_id)
+        encoded = 0
+        for done in range(0, len(ids), self.ENCODE_CHUNK):
+            texts = sql.asset_contents(self.store, ids[done : done + self.ENCODE_CHUNK])
             missing = count_missing(texts, cache_dir)
             if missing:
-                self._report(hb, "embed", 0.05 * done / max(n_total, 1), f"encoding texts {done}/{n_total} (MiniLM)")
+                self._report(hb, "embed", 0.05 * done / len(ids), f"encoding texts {done}/{len(ids)} (MiniLM)")
                 embed(texts, cache_dir, threads=self.blas_threads)  # encodes only the missing ones
                 encoded += missing
-            done += len(chunk)
         if encoded:
             logger.info("project %d: encoded %d texts with MiniLM", project_id, encoded)
         return encoded
