@@ -14,9 +14,10 @@ macro-F1 (docs/loop.md, "Session 15"). Texts that fit in one window are encoded 
 Encoder backends (`prelabel.automl.encoders`, environment variable ``PRELABEL_ENCODER`` = auto | onnx |
 onnx-int8 | onnx-fp32 | torch): sentence-transformers on torch, or the same model exported to ONNX on this
 machine and run by ONNX Runtime, by default quantised to int8 (``auto``: int8 when onnxruntime is installed and
-the export works, else torch). On a 2-core machine torch encodes ~60 tweets/s a core and int8 ~2.5x that.
-The backend is chosen once per process; `threads` maps to torch's intra-op threads or ONNX Runtime's
-``intra_op_num_threads``.
+the export works, else torch). On a 2-core machine torch encoded ~70 tweets/s on one thread and ~100 on
+two, int8 ~3x and ~4x that (docs/automl.md, "Encoder backends").
+The backend is chosen once per process; `threads` caps torch's intra-op threads or ONNX Runtime's
+(``intra_op_num_threads``; int8 runs that many texts at once, one thread each).
 
 A text is never encoded twice: every vector is stored under the SHA-1 of its text in
 ``<cache_dir>/embeddings/<model>/<CACHE_VERSION>/shard-*.npz`` (append-only shards written atomically, so
