@@ -66,6 +66,7 @@ INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 EMBEDDING_DIM = 384
 
 _failed: set[str] = set()  # ONNX variants whose export or load failed in this process
+_warned: set[str] = set()  # unknown PRELABEL_ENCODER values already reported
 _export_lock = threading.Lock()
 
 
@@ -88,7 +89,9 @@ def requested() -> str:
     """The ``PRELABEL_ENCODER`` choice; an unknown value counts as ``auto`` (with a warning)."""
     choice = os.environ.get(ENCODER_ENV, "auto").strip().lower() or "auto"
     if choice not in CHOICES:
-        logger.warning("%s=%r is not one of %s: using auto", ENCODER_ENV, choice, ", ".join(CHOICES))
+        if choice not in _warned:  # asked at every cache lookup: say it once
+            _warned.add(choice)
+            logger.warning("%s=%r is not one of %s: using auto", ENCODER_ENV, choice, ", ".join(CHOICES))
         return "auto"
     return choice
 
@@ -117,7 +120,9 @@ def load_backend(name: str, model: Any, export_root: Path) -> Encoder:
         return TorchEncoder(model)
     if name not in BACKENDS:
         raise ValueError(f"unknown encoder backend {name!r}; expected one of {', '.join(BACKENDS)}")
-    return OnnxEncoder(name, ensure_onnx(name, model, export_root), model)
+    encoder = OnnxEncoder(name, ensure_onnx(name, model, export_root), model)
+    encoder.session(1)  # opened now: a file that does not load fails here, where the caller can fall back
+    return encoder
 
 
 def load_or_torch(name: str, model: Any, export_root: Path) -> Encoder:
