@@ -446,13 +446,17 @@ def test_prepare_encodes_the_project_then_fast_models_add_sentence_vectors(store
     (first,) = Trainer(store, cache_dir=str(tmp_path), tiers=("fast",)).run_until_idle()
     assert first.status == "SUCCEEDED" and "embed" not in first.timings
     features, note = _features(store, first.model_version_id or 0)
-    assert "minilm" not in features and note is None  # nothing encoded yet: TF-IDF only, no waiting
-    assert count_missing(texts, tmp_path) == 60
+    # the 12 labeled texts get vectors at once; the 48 others keep a word-only fallback until they are encoded
+    assert "minilm" in features and note == "used (12 texts encoded)"
+    with store.transaction(read_only=True) as s:
+        mv = s.get(t.ModelVersion, first.model_version_id)
+        assert mv is not None and mv.metrics["jobs"]["TOPIC"]["word_fallback"] is True
+    assert count_missing(texts, tmp_path) == 48
 
     # the import queued a prepare job; the second worker process runs it (encoding every text)
     (prep,) = Trainer(store, cache_dir=str(tmp_path), tiers=("prepare", "search")).run_until_idle()
     assert prep.tier == "prepare" and prep.status == "SUCCEEDED", prep.message
-    assert prep.model_version_id is None and "60 texts encoded" in prep.message
+    assert prep.model_version_id is None and "48 texts encoded" in prep.message  # labels: no zero-shot version
     assert "embed" in prep.timings and count_missing(texts, tmp_path) == 0  # every asset, labeled or not
 
     for aid, y in list(zip(w.asset_ids, truth, strict=True))[12:24]:

@@ -65,6 +65,13 @@ TRAINING_SETTINGS: dict[str, tuple[Any, str]] = {
     ),
     "search_min_labels": (30, "Labels needed before the first AutoML search."),
     "search_budget_s": (30.0, "Wall-clock budget of one AutoML search (seconds)."),
+    "zero_shot": (
+        True,
+        "Before the first label, suggest categories from their names, descriptions and the job's question (a "
+        "model version of tier zero-shot, on the sentence vectors; needs use_embeddings). Once labels arrive the "
+        "fast model uses it as a prior only as far as it helps out of fold, and hides it when it is no better "
+        "than the labels' majority class.",
+    ),
     "use_embeddings": (
         True,
         "Encode every text once with the MiniLM sentence model (the search worker does it in the background, about "
@@ -140,6 +147,12 @@ def _labeled_count(session: Any, project_id: int) -> int:
         )
         or 0
     )
+
+
+def labeled_count(store: Store, project_id: int) -> int:
+    """Assets of the project with a DEFAULT or REVIEW label."""
+    with store.transaction(read_only=True) as s:
+        return _labeled_count(s, project_id)
 
 
 def enqueue(

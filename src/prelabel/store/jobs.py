@@ -235,8 +235,10 @@ def set_priorities(session: Session, project_id: int, rows: Iterable[tuple[int, 
     return len(params)
 
 
-def has_ready_model(session: Session, project_id: int) -> bool:
-    """True once the trainer has published a model for the project (it then orders the queue)."""
+def has_ready_model(session: Session, project_id: int, *, zero_shot: bool = False) -> bool:
+    """True once the trainer has published a model for the project (it then orders the queue); a zero-shot
+    version counts only with `zero_shot` (it orders nothing)."""
+    tiers = () if zero_shot else ("zero-shot",)
     return (
         session.scalar(
             select(t.ModelVersion.id)
@@ -244,6 +246,7 @@ def has_ready_model(session: Session, project_id: int) -> bool:
                 t.ModelVersion.project_id == project_id,
                 t.ModelVersion.name == "automl",
                 t.ModelVersion.status == ModelStatus.READY,
+                t.ModelVersion.tier.not_in(tiers),
             )
             .limit(1)
         )

@@ -17,12 +17,15 @@ import io
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
 from numpy.typing import NDArray
 
+from prelabel.automl.embeddings import default_cache_dir
+from prelabel.automl.zeroshot import ZeroShotPrior
 from prelabel.domain import Interface, Job
 
 FloatArray = NDArray[np.float64]
@@ -104,9 +107,13 @@ class ProjectModel:
         max_trials: int | None = None,
         fast_features: str = "word",
         feature_sets: Sequence[str] | None = None,
+        partial_vectors: bool = False,
+        zero_shot: bool = True,
     ) -> None:
         self.interface = interface
         self.fast_features = fast_features
+        self.partial_vectors = partial_vectors and fast_features == "word+emb"
+        self.zero_shot = zero_shot
         self.feature_sets = list(feature_sets) if feature_sets is not None else None
         self.tier = tier
         self.time_budget = time_budget
@@ -116,6 +123,8 @@ class ProjectModel:
         self.cache_dir = cache_dir
         self.max_trials = max_trials
         self.models: dict[str, Any] = {}
+        self.fallbacks: dict[str, Any] = {}  # word-only models for the texts without sentence vectors yet
+        self.priors: dict[str, ZeroShotPrior] = {}  # single-choice jobs: the zero-shot model blended in
         self.skipped: dict[str, str] = {}
         self.train_sets: dict[str, TrainingSet] = {}
         self.fit_seconds: dict[str, float] = {}
@@ -168,12 +177,51 @@ class ProjectModel:
                 self.skipped[job.name] = reason
                 continue
             start = time.perf_counter()
-            self.models[job.name] = self._estimator(job, ts).fit(ts.texts, ts.targets, unlabeled=unlabeled)
+            self._fit_job(job, ts, unlabeled)
             self.fit_seconds[job.name] = time.perf_counter() - start
         if not self.models:
             detail = "; ".join(f"job {k!r} {v}" for k, v in self.skipped.items())
             raise NotEnoughLabels(f"Nothing to train yet: {detail}.")
         return self
+
+    def _fit_job(self, job: Job, ts: TrainingSet, unlabeled: Sequence[str] | None) -> None:
+        """The job's classifier; with partial vectors also a word-only fallback (the classifier itself only
+        sees vectors of its training texts and of the pool sample's encoded texts); for a single-choice job
+        on vectors the zero-shot prior, weighted by what it adds out of fold."""
+        pool = list(unlabeled or [])
+        if self.partial_vectors:
+            pool = [x for x, ok in zip(pool, self._has_vectors(pool), strict=True) if ok]
+        clf = self._estimator(job, ts).fit(ts.texts, ts.targets, unlabeled=pool or None)
+        self.models[job.name] = clf
+        if self.partial_vectors:
+            word = ProjectModel(self.interface, tier="fast", random_state=self.random_state, zero_shot=False)
+            self.fallbacks[job.name] = word._estimator(job, ts).fit(ts.texts, ts.targets)
+        if self.zero_shot and job.input == "single" and "emb" in self.fast_features:
+            self.priors[job.name] = ZeroShotPrior.fit(
+                [c.model_dump() for c in job.categories], job.instruction, ts.texts, ts.targets,
+                np.asarray(getattr(clf, "oof_proba_", np.zeros((0, 0))), dtype=np.float64),
+                [str(c) for c in clf.classes_], pool, self.cache_dir,
+            )
+
+    @classmethod
+    def zero_shot_model(
+        cls, interface: Interface, unlabeled: Sequence[str], cache_dir: str | None = None
+    ) -> ProjectModel:
+        """The `zero-shot` tier: per job, a `ZeroShotClassifier` built from the category names, descriptions
+        and the job's question, standardised over `unlabeled` (texts with sentence vectors)."""
+        from prelabel.automl.zeroshot import ZeroShotClassifier
+
+        model = cls(interface, tier="zero-shot", cache_dir=cache_dir, zero_shot=False)
+        for job in interface.jobs:
+            model.models[job.name] = ZeroShotClassifier(
+                [c.model_dump() for c in job.categories], job.instruction, multi=job.input == "multi",
+                cache_dir=cache_dir,
+            ).fit(unlabeled)
+            model.train_sets[job.name] = TrainingSet()
+        return model
+
+    def _has_vectors(self, texts: Sequence[str]) -> NDArray[np.bool_]:
+        return has_vectors(texts, self.cache_dir)
 
     # --- prediction ------------------------------------------------------------------------------------
     def ranking_proba(self, proba: dict[str, FloatArray]) -> dict[str, FloatArray]:
@@ -184,11 +232,13 @@ class ProjectModel:
     def predict_proba(self, texts: Sequence[str]) -> dict[str, FloatArray]:
         """Per fitted job: (n, n_categories) probabilities in the interface's category order."""
         out: dict[str, FloatArray] = {}
+        texts = list(texts)
+        with_vectors = self._has_vectors(texts) if self.fallbacks else np.ones(len(texts), dtype=bool)
         for job in self.interface.jobs:
             clf = self.models.get(job.name)
             if clf is None:
                 continue
-            raw = np.asarray(clf.predict_proba(list(texts)), dtype=np.float64)
+            raw = self._job_proba(job, texts, with_vectors)
             keys = job.category_keys()
             full = np.zeros((len(texts), len(keys)))
             col = {str(c): i for i, c in enumerate(clf.classes_)}
@@ -197,6 +247,28 @@ class ProjectModel:
                     full[:, j] = raw[:, col[key]]
             out[job.name] = np.clip(full, 0.0, 1.0)
         return out
+
+    def _job_proba(self, job: Job, texts: list[str], with_vectors: NDArray[np.bool_]) -> FloatArray:
+        """The classifier's probabilities (columns in ``classes_`` order): the zero-shot prior blended in where
+        it helps, and the word-only fallback's for texts without vectors."""
+        clf = self.models[job.name]
+        rows = np.flatnonzero(with_vectors)
+        raw = np.zeros((len(texts), len(clf.classes_)))
+        if len(rows):
+            part = [texts[i] for i in rows]
+            p = np.asarray(clf.predict_proba(part), dtype=np.float64)
+            prior = self.priors.get(job.name)
+            raw[rows] = prior.apply(p, part) if prior is not None else p
+        rest = np.flatnonzero(~with_vectors)
+        if len(rest):
+            raw[rest] = self.fallbacks[job.name].predict_proba([texts[i] for i in rest])
+        return raw
+
+    def transform_features(self, job_name: str, texts: Sequence[str]) -> Any:
+        """The job's feature matrix of `texts` for the queue's diversity terms: the word-only fallback's when
+        the project is only partly encoded (one feature space for every text, and nothing to encode)."""
+        clf = self.fallbacks.get(job_name) or self.models[job_name]
+        return clf.transform_features(list(texts))
 
     def thresholds(self, job: Job) -> FloatArray:
         """Per-category decision thresholds of a multi-choice job (0.5 unless tuned out of fold)."""
@@ -307,6 +379,13 @@ class ProjectModel:
                 "n_trials": getattr(clf, "n_trials_", None),
                 "fit_seconds": round(self.fit_seconds.get(job.name, 0.0), 3),
                 "leaderboard": _jsonable(board[:MAX_LEADERBOARD]),
+                "zero_shot": _jsonable(self.priors[job.name].describe()) if job.name in self.priors else None,
+                "word_fallback": job.name in self.fallbacks,
+                # a multi-choice job's decision thresholds: the labeling page's "unsure" badge reads them
+                "thresholds": (
+                    dict(zip(keys, np.round(self.thresholds(job), 6).tolist(), strict=True))
+                    if job.input == "multi" and hasattr(clf, "thresholds_") else None
+                ),
             }
         return out
 
@@ -394,7 +473,11 @@ class ProjectModel:
                 "format": ARTIFACT_FORMAT,
                 "interface": self.interface.model_dump(mode="json"),
                 "tier": self.tier,
-                "models": {name: clf.to_bytes() for name, clf in self.models.items()},
+                # a zero-shot tier's models are pickled as they are (numpy prototypes, no fitted estimator state)
+                "models": {name: _model_bytes(clf) for name, clf in self.models.items()},
+                "fallbacks": {name: clf.to_bytes() for name, clf in self.fallbacks.items()},
+                "priors": self.priors,
+                "cache_dir": self.cache_dir,  # where the fallbacks' "has a vector" is looked up
                 "skipped": self.skipped,
             },
             buf,
@@ -409,10 +492,30 @@ class ProjectModel:
         doc = joblib.load(io.BytesIO(data))
         if not isinstance(doc, dict) or doc.get("format") != ARTIFACT_FORMAT:
             raise ValueError("This model artifact was written by an incompatible prelabel version; retrain.")
-        model = cls(Interface.model_validate(doc["interface"]), tier=doc.get("tier", "fast"))
-        model.models = {name: AutoTextClassifier.from_bytes(b) for name, b in doc["models"].items()}
+        model = cls(
+            Interface.model_validate(doc["interface"]), tier=doc.get("tier", "fast"), cache_dir=doc.get("cache_dir")
+        )
+        model.models = {
+            name: AutoTextClassifier.from_bytes(b) if isinstance(b, bytes) else b for name, b in doc["models"].items()
+        }
+        model.fallbacks = {name: AutoTextClassifier.from_bytes(b) for name, b in doc.get("fallbacks", {}).items()}
+        model.priors = dict(doc.get("priors", {}))
         model.skipped = dict(doc.get("skipped", {}))
         return model
+
+
+def has_vectors(texts: Sequence[str], cache_dir: str | Path | None) -> NDArray[np.bool_]:
+    """Which of `texts` have a sentence vector in the embedding cache (nothing is encoded)."""
+    from prelabel.automl.embeddings import EmbeddingCache, text_key
+
+    cache = EmbeddingCache(Path(cache_dir) if cache_dir else default_cache_dir())
+    cache.refresh()
+    store = cache.vectors
+    return np.array([text_key(x) in store for x in texts], dtype=bool)
+
+
+def _model_bytes(clf: Any) -> Any:
+    return clf.to_bytes() if hasattr(clf, "to_bytes") else clf
 
 
 def _trial_counts(board: list[dict[str, Any]]) -> dict[str, Any]:

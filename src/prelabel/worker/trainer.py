@@ -60,7 +60,7 @@ from prelabel.service.training import ClaimedJob, LeaseLost, retrain_threshold, 
 from prelabel.store import jobs as sql
 from prelabel.store import tables as t
 from prelabel.store.engine import Store
-from prelabel.worker.model import NotEnoughLabels, ProjectModel, training_sets
+from prelabel.worker.model import NotEnoughLabels, ProjectModel, has_vectors, training_sets
 
 logger = logging.getLogger("prelabel.worker")
 
@@ -310,6 +310,7 @@ class Trainer:
         timings["load"] = time.perf_counter() - t0
 
         fast_features = "word"
+        partial = False
         use_embeddings = bool(training_setting(settings, "use_embeddings"))
         if use_embeddings and embeddings_available():
             if job.tier == "search":
@@ -317,8 +318,10 @@ class Trainer:
                 self._encode_project(job.project_id, hb)
                 timings["embed"] = time.perf_counter() - t0
                 fast_features = "auto"  # a search that falls back to fast mode (few labels) uses the vectors
-            elif self._project_encoded(job.project_id):
+            else:
+                # the labeled texts get vectors at once (a few); texts not encoded yet get a word-only fallback
                 fast_features = "word+emb"
+                partial = not self._project_encoded(job.project_id)
 
         t0 = time.perf_counter()
         self._report(hb, "fit", 0.05, f"training on {len(rows)} labels ({job.tier})")
@@ -331,6 +334,8 @@ class Trainer:
             cache_dir=self.cache_dir,
             max_trials=self.max_trials,
             fast_features=fast_features,
+            partial_vectors=partial,
+            zero_shot=bool(training_setting(settings, "zero_shot")),
             # off: no sentence model at all, not even in the search's portfolio
             feature_sets=None if use_embeddings else [k for k in KINDS if k not in EMBEDDING_KINDS],
         )
@@ -339,6 +344,8 @@ class Trainer:
         from prelabel.automl.estimator import MAX_POOL_SAMPLE
 
         pool_sample = sql.sample_asset_texts(self.store, job.project_id, UNLABELED, MAX_POOL_SAMPLE)
+        if partial:  # neither the calibration nor the honest estimate may wait for texts to be encoded
+            pool_sample = [x for x, ok in zip(pool_sample, has_vectors(pool_sample, self.cache_dir), strict=True) if ok]
         model.fit(
             sets,
             on_job=lambda name, i, n: self._report(hb, "fit", 0.05 + 0.4 * i / n, f"training {name}"),
@@ -483,13 +490,53 @@ class Trainer:
         t0 = time.perf_counter()
         order, encoded = self._initial_order(job, settings, hb)
         timings["order"] = time.perf_counter() - t0
+        if use_embeddings and embeddings_available() and training_setting(settings, "zero_shot"):
+            t0 = time.perf_counter()
+            order += "; " + self._zero_shot(job, hb, result)
+            timings["zero_shot"] = time.perf_counter() - t0
         if use_embeddings and embeddings_available():
             t0 = time.perf_counter()
             encoded += self._encode_project(job.project_id, hb)
             timings["embed"] = time.perf_counter() - t0
+            if result.model_version_id is None and training_setting(settings, "zero_shot"):
+                order += "; " + self._zero_shot(job, hb, result)  # no text had a vector before the encoding
         hb.check()
         result.message = f"{order}; {encoded} texts encoded"
         tsvc.complete_job_without_model(self.store, job, result.message)
+
+    def _zero_shot(self, job: ClaimedJob, hb: _Heartbeat, result: JobResult) -> str:
+        """Before the first label: publish a `zero-shot` version (`ProjectModel.zero_shot_model`) with
+        predictions for every asset whose text already has a sentence vector (the first queue order has just
+        encoded a sample of them); what was done."""
+        from prelabel.service.models import create_model_version, finish_model_version
+        from prelabel.service.predictions import bulk_store_predictions
+
+        with self.store.transaction(read_only=True) as s:
+            if sql.has_ready_model(s, job.project_id, zero_shot=True):
+                return "no zero-shot version: the project has a model"
+            interface = parse_interface(s.get(t.Project, job.project_id).interface)  # type: ignore[union-attr]
+        if tsvc.labeled_count(self.store, job.project_id):
+            return "no zero-shot version: the project has labels"
+        encoded = [(a, c) for chunk in sql.iter_asset_texts(self.store, job.project_id, chunk=self.chunk_size)
+                   for a, c, _ in chunk if c.strip()]
+        has = has_vectors([c for _, c in encoded], self.cache_dir)
+        encoded = [row for row, ok in zip(encoded, has, strict=True) if ok]
+        if not encoded:
+            return "no zero-shot version: no text encoded yet"
+        from prelabel.automl.estimator import MAX_POOL_SAMPLE
+
+        model = ProjectModel.zero_shot_model(interface, [c for _, c in encoded[:MAX_POOL_SAMPLE]], self.cache_dir)
+        mv = create_model_version(self.store, job.project_id, name="automl", tier="zero-shot", status="TRAINING")
+        result.model_version_id, result.version = mv.id, mv.version
+        for start in range(0, len(encoded), self.chunk_size):
+            part = encoded[start : start + self.chunk_size]
+            responses = model.responses(model.predict_proba([c for _, c in part]))
+            rows = [(a, r, conf) for (a, _), (r, conf) in zip(part, responses, strict=True)]
+            bulk_store_predictions(self.store, job.project_id, mv.id, rows)
+            hb.check()
+        metrics = {"tier": "zero-shot", "n_labels": 0, "n_predicted": len(encoded), "jobs": model.job_metrics()}
+        finish_model_version(self.store, mv.id, status="READY", metrics=metrics, artifact=model.to_bytes(), n_labels=0)
+        return f"zero-shot version {mv.version} on {len(encoded)} encoded texts"
 
     def _initial_order(self, job: ClaimedJob, settings: dict[str, Any], hb: _Heartbeat) -> tuple[str, int]:
         """Put the most representative unlabeled texts first while no model orders the queue; what was done
@@ -591,15 +638,15 @@ class Trainer:
         multi = [jb.input == "multi" for jb in jobs]
         features = labeled_features = None
         if strategy_name == "mix":
-            clf = model.models[names[0]]
+            first = names[0]
 
             def features(rows: np.ndarray) -> Any:  # only the candidates are featurised
-                return clf.transform_features([pool_texts[int(i)] for i in rows])
+                return model.transform_features(first, [pool_texts[int(i)] for i in rows])
 
             labeled_texts = model.train_sets[names[0]].texts
 
             def labeled_features() -> Any:  # called by the mix's cold start only
-                return clf.transform_features(labeled_texts)
+                return model.transform_features(first, labeled_texts)
 
         # the labels the trigger waits for before the next model: the batch the mix spreads over clusters
         next_batch = retrain_threshold(settings, n_labels)
