@@ -275,7 +275,14 @@ def simulate(
     live: bool = False,
     use_embeddings: bool = False,
     initial_order: str = "diverse",
+    labeled_order: list[int] | None = None,
+    interface: dict[str, Any] | None = None,
+    cache_dir: str | None = None,
 ) -> StrategyRun:
+    """`labeled_order`: when given, the data set row index of every asset the labeler labels is appended to it,
+    in the order the queue served them (`prelabel bench coldstart --orders queue`). `interface`: the project's
+    interface (default `interface_for(ds)`: category keys only, no descriptions). `cache_dir`: the in-process
+    trainer's embedding cache (None: as `prelabel serve` builds it)."""
     from prelabel.service.assets import import_assets
     from prelabel.service.auth import Actor, create_user
     from prelabel.service.dto import AssetIn
@@ -299,7 +306,7 @@ def simulate(
             store,
             actor,
             title=f"sim {ds.name} {strategy}",
-            interface=interface_for(ds),
+            interface=interface or interface_for(ds),
             settings={
                 "queue_strategy": strategy,
                 "train_min_labels": first,
@@ -328,7 +335,7 @@ def simulate(
         rng = np.random.default_rng(seed)
         set_priorities(store, project.id, zip(ids, rng.random(len(ids)).tolist(), strict=True))
 
-        trainer = Trainer(store, worker_id=f"sim-{strategy}", chunk_size=5000)
+        trainer = Trainer(store, worker_id=f"sim-{strategy}", chunk_size=5000, cache_dir=cache_dir)
         if not live:  # the import's prepare job (a diverse first order), as a worker would run it now
             trainer.run_until_idle()
         if live:
@@ -352,6 +359,8 @@ def simulate(
                     skip_asset(store, actor, project.id, asset.id)
                     continue
                 create_label(store, actor, project.id, asset.id, json_response=response_for(ds, target))
+                if labeled_order is not None:
+                    labeled_order.append(int(asset.external_id[1:]))
                 last_label_at = time.perf_counter()
                 given += 1
             if given == 0:

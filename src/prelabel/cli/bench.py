@@ -1,4 +1,5 @@
-"""`prelabel bench …`: store, automl and loop benchmarks. Each command keeps its heavy imports inside itself."""
+"""`prelabel bench …`: store, automl, fast, coldstart, prepare and loop benchmarks. Each command keeps its heavy
+imports inside itself."""
 
 from __future__ import annotations
 
@@ -77,6 +78,72 @@ def fast(
             features=features, test_split=test_split, max_rows=max_rows, seed=seed, json_out=json_out,
             cache_dir=cache_dir,
         )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+@app.command("coldstart")
+def coldstart(
+    data: Path | None = typer.Option(None, "--data", exists=True, dir_okay=False, help="Labelled CSV or JSONL file."),
+    preset: str | None = typer.Option(
+        None, "--preset", help="Instead of --data: shared data sets with their columns, question and category "
+        "descriptions built in, comma-separated or 'all': disaster_tweets, sms_spam, bbc_news, reuters21578_top20, "
+        "goemotions.",
+    ),
+    datasets: Path | None = typer.Option(
+        None, "--datasets", file_okay=False, help="Folder of the shared data sets (default $PRELABEL_DATASETS, "
+        "else ../shared/datasets).",
+    ),
+    text_column: str = typer.Option("text", help="Column holding the text."),
+    label_column: str = typer.Option("label", help="Column holding the label (single-label tasks)."),
+    labels_column: str | None = typer.Option(None, help="Column holding label lists (multi-label)."),
+    descriptions: Path | None = typer.Option(
+        None, exists=True, dir_okay=False, help="With --data: JSON object of category key → description (or → "
+        '{"name": ..., "description": ...}) for the zero-shot model.',
+    ),
+    question: str = typer.Option("", help="With --data: the job's question, as labelers would read it."),
+    sizes: str = typer.Option("0,10,20,50,100,200,500", help="Comma-separated numbers of labels."),
+    seeds: int = typer.Option(5, min=1, help="Repetitions (seed, seed+1, …): each its own split and order."),
+    seed: int = typer.Option(0, help="The first seed."),
+    orders: str = typer.Option(
+        "random", help="Which rows are labeled first: random, queue (the production queue's order in a simulated "
+        "labeling loop, once per seed up to the largest size), or both comma-separated.",
+    ),
+    systems: str = typer.Option(
+        "prelabel,prelabel (no vectors),majority,tfidf+lr,minilm+lr,zero-shot,setfit", help="Comma-separated."
+    ),
+    test_split: float = typer.Option(0.3, min=0.05, max=0.95, help="Held-out share used for scoring."),
+    max_test: int = typer.Option(2000, min=10, help="Score on a seeded sample of at most this many held-out rows."),
+    max_rows: int | None = typer.Option(None, min=10, help="Use a seeded sample of this many rows."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write every per-seed value as JSON."),
+    png_out: Path | None = typer.Option(None, "--png", help="Plot the median accuracy curves."),
+    cache_dir: Path | None = typer.Option(None, help="Embedding cache (default ~/.cache/prelabel)."),
+) -> None:
+    """Cold start: the served model with 0-500 labels against majority, TF-IDF/MiniLM + LR, zero-shot, SetFit."""
+    from prelabel.bench import coldstart as cs
+    from prelabel.bench.loop import load_dataset
+
+    try:
+        size_list = tuple(int(s) for s in sizes.split(",") if s.strip())
+        cfg = cs.Config(
+            sizes=size_list, seeds=tuple(range(seed, seed + seeds)),
+            orders=tuple(o.strip() for o in orders.split(",") if o.strip()),
+            systems=tuple(s.strip() for s in systems.split(",") if s.strip()),
+            test_split=test_split, max_test=max_test, cache_dir=cache_dir,
+        )
+        cs.check_config(cfg)
+        if (data is None) == (preset is None):
+            raise ValueError("give --data FILE or --preset NAME")
+        if preset is not None:
+            folder = cs.datasets_dir(datasets)
+            names = list(cs.PRESETS) if preset.strip() == "all" else [p.strip() for p in preset.split(",") if p]
+            tasks = [cs.preset_task(n, folder, max_rows=max_rows, seed=seed) for n in names]
+        else:
+            assert data is not None
+            ds = load_dataset(data, text_column=text_column, label_column=label_column, labels_column=labels_column,
+                              max_rows=max_rows, seed=seed)  # fmt: skip
+            tasks = [cs.make_task(ds, question, cs.load_descriptions(descriptions) if descriptions else None)]
+        cs.run(tasks, cfg, json_out=json_out, png_out=png_out)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
 
