@@ -36,7 +36,7 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -589,7 +589,8 @@ def _setfit(bench: Bench, sd: SeedData, draw: Draw) -> Outcome:
                                  max_steps=SETFIT_MAX_STEPS if steps > SETFIT_MAX_STEPS else -1, seed=sd.seed,
                                  save_strategy="no", report_to="none", logging_strategy="no",
                                  show_progress_bar=False)  # fmt: skip
-        Trainer(model=model, args=args, train_dataset=train).train()
+        with redirect_stdout(sys.stderr):  # the trainer prints its losses: keep stdout for the tables
+            Trainer(model=model, args=args, train_dataset=train).train()
     fit_s = time.perf_counter() - t0
     p = np.asarray(model.predict_proba(bench.texts(sd.test_idx), as_numpy=True), dtype=np.float64)
     if ds.multi:
