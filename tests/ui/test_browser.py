@@ -123,6 +123,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, datasets: Path) -> Iterator
         title="Disaster tweets",
         interface=INTERFACE,
         description="Browser test project: real tweets from the Kaggle set.",
+        settings={"zero_shot": False},  # the page shows "No prediction yet" until the first fast model
     )
     with (datasets / "disaster_tweets" / "train.csv").open(newline="", encoding="utf-8") as f:
         all_rows = list(csv.DictReader(f))
@@ -164,7 +165,10 @@ def server(tmp_path_factory: pytest.TempPathFactory, datasets: Path) -> Iterator
             start_new_session=True,  # its own process group, so teardown can end the trainer it spawns
         )
     base = f"http://127.0.0.1:{port}"
-    multi = projects.create_project(store, admin, title="Two jobs", interface=MULTI_INTERFACE)
+    # no zero-shot version here: the keyboard test starts from a page with nothing preselected
+    multi = projects.create_project(
+        store, admin, title="Two jobs", interface=MULTI_INTERFACE, settings={"zero_shot": False}
+    )
     import_assets(store, admin, multi.id, [AssetIn(external_id=r["id"], content=r["text"]) for r in rows[:3]])
     try:
         deadline = time.monotonic() + 60
