@@ -28,6 +28,14 @@ from prelabel.automl.calibration import (
     undo_temperature,
 )
 from prelabel.automl.ensemble import FittedEnsemble, Member, caruana_selection
+from prelabel.automl.label_counts import (
+    FULL_WORD_WEIGHT_AT,
+    MIN_LABELS_FOR_CALIBRATION,
+    MIN_LABELS_FOR_SCALING,
+    MIN_LABELS_FOR_SEARCH,
+    MIN_PER_CLASS_FOR_SEARCH,
+    MIN_POOL_EFFECTIVE_ROWS,
+)
 from prelabel.automl.metrics import (
     ALL_METRICS,
     Decision,
@@ -52,13 +60,8 @@ from prelabel.automl.search import (
 
 logger = logging.getLogger("prelabel.automl")
 
-MIN_LABELS_FOR_SEARCH = 20
-MIN_PER_CLASS_FOR_SEARCH = 3
-MIN_LABELS_FOR_CALIBRATION = 50  # isotonic calibration is a candidate from here on
-MIN_LABELS_FOR_SCALING = 20  # temperature scaling (one parameter) is a candidate from here on
 MAX_POOL_SAMPLE = 2000  # unlabeled texts `fit` predicts to weight the calibration's rows (`pool_weights`)
 MIN_POOL_SAMPLE = 50  # fewer unlabeled texts than this: the rows are not weighted
-MIN_POOL_EFFECTIVE_ROWS = 20  # nor when the weights leave fewer effective rows, (sum w)^2 / sum w^2
 SEARCH_SHARE = 0.75  # share of the budget for the search; the rest refits the ensemble and calibrates
 MAX_ENSEMBLE_CANDIDATES = 15
 REFIT_SLACK = 1.1  # the refit may overrun the budget by 10% before members are dropped
@@ -85,8 +88,6 @@ FAST_EMB_CONFIG: Config = {
 }
 FAST_FEATURES = ("word", "word+emb", "auto")
 FAST_CLASS_WEIGHTS = ("auto", "none", "balanced")
-# the fast model's word block reaches its full weight at this many labels (auto_word_weight)
-FULL_WORD_WEIGHT_AT = 100
 # parameters newer than some saved models
 _ADDED_PARAMS: dict[str, Any] = {"fast_features": "word", "fast_class_weight": "auto", "fast_word_weight": "auto"}
 
@@ -335,7 +336,7 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
             )
         if not any(k in F.EMBEDDING_KINDS for k in requested):
             return requested
-        from prelabel.automl.embeddings import ENCODE_TEXTS_PER_SECOND, count_missing, embeddings_available
+        from prelabel.automl.embeddings import count_missing, embeddings_available, encode_seconds
 
         if not embeddings_available():
             if self.feature_sets is not None:
@@ -345,9 +346,9 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
             self.search_info_["embeddings"] = "skipped: prelabel[embeddings] is not installed"
             return tuple(k for k in requested if k not in F.EMBEDDING_KINDS)
         missing = count_missing(texts, self._resolve_cache_dir())
-        if self.feature_sets is None and missing / ENCODE_TEXTS_PER_SECOND > 0.5 * self.time_budget:
+        if self.feature_sets is None and encode_seconds(missing) > 0.5 * self.time_budget:
             self.search_info_["embeddings"] = (
-                f"skipped: {missing} uncached texts would take ~{missing / ENCODE_TEXTS_PER_SECOND:.0f} s to "
+                f"skipped: {missing} uncached texts would take ~{encode_seconds(missing):.0f} s to "
                 "encode, more than half the budget"
             )
             return tuple(k for k in requested if k not in F.EMBEDDING_KINDS)
@@ -364,32 +365,62 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
         start = time.time()
         self._validate_params()
         texts_l = self._check_texts(texts, "fit", allow_empty_strings=False)
-        pool_l = [] if unlabeled is None else self._check_texts(unlabeled, "fit", allow_empty_strings=True)
-        if len(pool_l) > MAX_POOL_SAMPLE:
-            pick = np.random.default_rng(self.random_state).choice(len(pool_l), MAX_POOL_SAMPLE, replace=False)
-            pool_l = [pool_l[i] for i in np.sort(pick)]
-        self._pool_texts = [x for x in pool_l if x.strip()]
+        self._pool_texts = self._pool_sample(unlabeled)
         yi, classes, task = self._encode_targets(y, len(texts_l))
-        metric = resolve_metric(self.metric, task)
-        at_least_one = bool(self.at_least_one) and task == "multilabel"
-        if at_least_one and (yi.sum(axis=1) == 0).any():
-            rows = np.flatnonzero(yi.sum(axis=1) == 0)
-            shown = ", ".join(map(str, rows[:10])) + (" …" if len(rows) > 10 else "")
-            raise ValueError(
-                f"{_name(self)}(at_least_one=True) needs at least one label per text. Got {len(rows)} text(s) "
-                f"without a label at index {shown} instead."
-            )
+        self._check_label_sets(yi, task)
+        models = self._check_models()
+        self.classes_ = classes
+        self.task_: Task = task
+        self.metric_ = resolve_metric(self.metric, task)
+        self.search_info_: dict[str, Any] = {}
+        fast = self._choose_mode(yi, task)
+        n_jobs = self._n_jobs()
+        if not fast:
+            prewarm_workers(n_jobs)
+        kinds = self._resolve_kinds(len(texts_l), fast, texts_l)
+        embeddings = self._embed_for_kinds(texts_l, kinds)
+        # one BLAS thread in this process (trial workers have one each): on 2 busy cores oversubscribed
+        # OpenBLAS threads made a multi-label NB-SVM refit take 18.9 s instead of 3.3 s
+        with threadpool_limits(1):
+            folds = self._folds(yi, task, fast)
+            data = SearchData(texts_l, yi, task, len(classes), self.metric_, folds, embeddings, self.random_state)
+            results = [self._fast_trial(data, kinds[0])] if fast else self._search(data, kinds, models, n_jobs, start)
+            self.search_info_["search_seconds"] = round(time.time() - start, 2)
+            self._finish(data, results, start)
+        return self
+
+    # ------------------------------------------------------------------------------------------ fit's steps
+    def _pool_sample(self, unlabeled: Sequence[str] | None) -> list[str]:
+        """The non-empty unlabeled texts the calibration is chosen for: a seeded sample of `MAX_POOL_SAMPLE`."""
+        pool = [] if unlabeled is None else self._check_texts(unlabeled, "fit", allow_empty_strings=True)
+        if len(pool) > MAX_POOL_SAMPLE:
+            pick = np.random.default_rng(self.random_state).choice(len(pool), MAX_POOL_SAMPLE, replace=False)
+            pool = [pool[i] for i in np.sort(pick)]
+        return [x for x in pool if x.strip()]
+
+    def _check_label_sets(self, yi: NDArray[np.int64], task: Task) -> None:
+        if not (self.at_least_one and task == "multilabel" and (yi.sum(axis=1) == 0).any()):
+            return
+        rows = np.flatnonzero(yi.sum(axis=1) == 0)
+        shown = ", ".join(map(str, rows[:10])) + (" …" if len(rows) > 10 else "")
+        raise ValueError(
+            f"{_name(self)}(at_least_one=True) needs at least one label per text. Got {len(rows)} text(s) "
+            f"without a label at index {shown} instead."
+        )
+
+    def _check_models(self) -> tuple[str, ...]:
         models = tuple(self.models) if self.models is not None else DEFAULT_MODELS
         if not models or any(m not in ALL_MODELS for m in models):
             raise ValueError(
                 f"The 'models' parameter of {_name(self)} must be a non-empty subset of {list(ALL_MODELS)}. "
                 f"Got {list(models)!r} instead."
             )
-        self.classes_ = classes
-        self.task_: Task = task
-        self.metric_ = metric
-        self.search_info_: dict[str, Any] = {}
-        n = len(texts_l)
+        return models
+
+    def _choose_mode(self, yi: NDArray[np.int64], task: Task) -> bool:
+        """Whether this fit is a fast one (sets `mode_`): asked for, no budget, or too few labels to search
+        (`label_counts.MIN_LABELS_FOR_SEARCH`, `MIN_PER_CLASS_FOR_SEARCH`) unless the search is forced."""
+        n = len(yi)
         counts = yi.sum(axis=0) if task == "multilabel" else np.bincount(yi)
         few = n < MIN_LABELS_FOR_SEARCH or (task != "multilabel" and counts.min() < MIN_PER_CLASS_FOR_SEARCH)
         fast = self.mode == "fast" or self.time_budget == 0 or (few and self.mode != "search")
@@ -401,56 +432,53 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
                 f"{n} labels, smallest class {int(counts.min())}: below {MIN_LABELS_FOR_SEARCH} labels or "
                 f"{MIN_PER_CLASS_FOR_SEARCH} per class"
             )
+        return fast
 
+    def _n_jobs(self) -> int:
         n_jobs = self.n_jobs if self.n_jobs is not None else 1
-        if n_jobs < 0:
-            n_jobs = max(1, (os.cpu_count() or 1) + 1 + n_jobs)
-        if not fast:
-            prewarm_workers(n_jobs)
-        kinds = self._resolve_kinds(n, fast, texts_l)
-        embeddings = None
-        cache_dir = self._resolve_cache_dir()
-        if any(k in F.EMBEDDING_KINDS for k in kinds):
-            from prelabel.automl.embeddings import embed
+        return max(1, (os.cpu_count() or 1) + 1 + n_jobs) if n_jobs < 0 else n_jobs
 
-            embeddings = embed(texts_l, cache_dir)
-        # one BLAS thread in this process (trial workers have one each): on 2 busy cores oversubscribed
-        # OpenBLAS threads made a multi-label NB-SVM refit take 18.9 s instead of 3.3 s
-        with threadpool_limits(1):
-            rs = self.random_state
-            if self._leave_one_out(n, task, fast):
-                # under 20 labels the fast model's calibration is a temperature fitted on leave-one-out
-                # probabilities (calibration.leave_one_out_temperature); at most 19 small fits
-                folds = [(np.delete(np.arange(n), i), np.array([i])) for i in range(n)]
-            else:
-                folds = make_folds(yi, task, self.cv, rs)
-            data = SearchData(texts_l, yi, task, len(classes), metric, folds, embeddings, rs)
+    def _embed_for_kinds(self, texts: list[str], kinds: tuple[str, ...]) -> NDArray[np.float32] | None:
+        if not any(k in F.EMBEDDING_KINDS for k in kinds):
+            return None
+        from prelabel.automl.embeddings import embed
 
-            if fast:
-                word_weight = (
-                    float(self.fast_word_weight) if self.fast_word_weight != "auto"
-                    else 1.0 if task == "multilabel" else auto_word_weight(n)
-                )
-                results = [evaluate(data, fast_config(kinds[0], task, self.fast_class_weight, word_weight), 0)]
-            else:
-                elapsed = time.time() - start
-                deadline = start + max(SEARCH_SHARE * self.time_budget, elapsed + 1.0)
-                limit = self.trial_time_limit or max(self.time_budget / 4.0, 3.0)
-                if n > SVC_MAX_ROWS:
-                    models = tuple(m for m in models if m != "svc")
-                space = SearchSpace(kinds, models, task)
-                results = run_search(
-                    data, space, deadline, self.max_trials, limit, n_jobs,
-                    warm_start=list(self.warm_start or []), deterministic=self.max_trials is not None,
-                    info=self.search_info_, hard_end=start + self.time_budget,
-                )
-                if not any(r.status == "ok" for r in results):
-                    logger.warning("no trial completed within the budget; fitting the default configuration")
-                    fallback = evaluate(data, fast_config("word", task, self.fast_class_weight), len(results))
-                    results.append(fallback)
-            self.search_info_["search_seconds"] = round(time.time() - start, 2)
-            self._finish(data, results, start)
-        return self
+        return embed(texts, self._resolve_cache_dir())
+
+    def _folds(self, yi: NDArray[np.int64], task: Task, fast: bool) -> list[tuple[Any, Any]]:
+        n = len(yi)
+        if self._leave_one_out(n, task, fast):
+            # under 20 labels the fast model's calibration is a temperature fitted on leave-one-out
+            # probabilities (calibration.leave_one_out_temperature); at most 19 small fits
+            return [(np.delete(np.arange(n), i), np.array([i])) for i in range(n)]
+        return list(make_folds(yi, task, self.cv, self.random_state))
+
+    def _fast_trial(self, data: SearchData, kind: str) -> TrialResult:
+        n = len(data.y)
+        word_weight = (
+            float(self.fast_word_weight) if self.fast_word_weight != "auto"
+            else 1.0 if data.task == "multilabel" else auto_word_weight(n)
+        )
+        return evaluate(data, fast_config(kind, data.task, self.fast_class_weight, word_weight), 0)
+
+    def _search(
+        self, data: SearchData, kinds: tuple[str, ...], models: tuple[str, ...], n_jobs: int, start: float
+    ) -> list[TrialResult]:
+        """The budgeted search's trials; the default configuration when none completed in time."""
+        elapsed = time.time() - start
+        deadline = start + max(SEARCH_SHARE * self.time_budget, elapsed + 1.0)
+        limit = self.trial_time_limit or max(self.time_budget / 4.0, 3.0)
+        if len(data.y) > SVC_MAX_ROWS:
+            models = tuple(m for m in models if m != "svc")
+        results = run_search(
+            data, SearchSpace(kinds, models, data.task), deadline, self.max_trials, limit, n_jobs,
+            warm_start=list(self.warm_start or []), deterministic=self.max_trials is not None,
+            info=self.search_info_, hard_end=start + self.time_budget,
+        )
+        if not any(r.status == "ok" for r in results):
+            logger.warning("no trial completed within the budget; fitting the default configuration")
+            results.append(evaluate(data, fast_config("word", data.task, self.fast_class_weight), len(results)))
+        return results
 
     def _leave_one_out(self, n: int, task: Task, fast: bool) -> bool:
         """Whether the out-of-fold probabilities are leave-one-out ones: a single-label fast model on fewer
@@ -460,10 +488,27 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
             and self.cv is None
         )
 
+    # ------------------------------------------------------------------------------------------ finish
     def _finish(self, data: SearchData, results: list[TrialResult], start: float) -> None:
+        """From the trials to the fitted model: leaderboard, ensemble selection, refit, calibration, decision."""
         from prelabel.automl.search import clear_caches
 
-        task, metric, y = data.task, data.metric, data.y
+        candidates = self._record_trials(results)
+        oofs = [c.oof for c in candidates if c.oof is not None]
+        weights = self._select_ensemble(data, oofs)
+        members, weights = self._refit_members(data, candidates, weights, oofs, start)
+        clear_caches()
+        self.search_info_["refit_done_seconds"] = round(time.time() - start, 2)
+        self._set_ensemble(members)
+        calibrated = self._calibrate(data, _blend(oofs, weights))
+        self._pool_texts = []
+        self._set_decision(data, calibrated)
+        self.cache_dir_ = str(self._resolve_cache_dir())
+        self.fit_time_ = time.time() - start
+
+    def _record_trials(self, results: list[TrialResult]) -> list[TrialResult]:
+        """Set `n_trials_`, `leaderboard_` and `best_configs_`; the distinct completed trials, best first, that
+        the ensemble may draw on (`MAX_ENSEMBLE_CANDIDATES`)."""
         self.n_trials_ = len(results)
         ok = sorted((r for r in results if r.status == "ok"), key=lambda r: (-r.score, r.number))
         self.leaderboard_ = [
@@ -484,15 +529,17 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
             raise RuntimeError(f"every trial failed; first error: {results[0].error if results else 'none'}")
         candidates: list[TrialResult] = []
         seen: set[str] = set()
-        for r in ok:
-            key = repr(r.config)
-            if key not in seen:
-                seen.add(key)
+        for r in ok:  # one trial per configuration: a warm start re-evaluates the earlier fit's best
+            if repr(r.config) not in seen:
+                seen.add(repr(r.config))
                 candidates.append(r)
         self.best_configs_ = [c.config for c in candidates[:N_BEST_CONFIGS]]
+        return candidates[:MAX_ENSEMBLE_CANDIDATES]
+
+    def _select_ensemble(self, data: SearchData, oofs: list[Any]) -> dict[int, float]:
+        """Caruana selection over the candidates' out-of-fold probabilities (sets `best_score_`)."""
+        task, metric, y = data.task, data.metric, data.y
         select_metric = "log_loss" if (task, metric) in SELECT_ON_LOG_LOSS else metric
-        candidates = candidates[:MAX_ENSEMBLE_CANDIDATES]
-        oofs = [c.oof for c in candidates if c.oof is not None]
         weights, blend_score = caruana_selection(oofs, y, task, select_metric, n_iterations=self.ensemble_size)
         self.search_info_["ensemble_selection"] = {
             "metric": select_metric,
@@ -502,35 +549,28 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
         if select_metric != metric:
             blend_score = metric_score(y, _blend(oofs, weights), task, metric)
         self.best_score_ = float(blend_score)
+        return weights
 
-        # refit the members on every label, heaviest first; when the budget cannot cover a member's refit
-        # (estimated from its CV duration) it is dropped and the blend re-weighted over the others
+    def _refit_members(
+        self, data: SearchData, candidates: list[TrialResult], weights: dict[int, float], oofs: list[Any],
+        start: float,
+    ) -> tuple[list[Member], dict[int, float]]:
+        """Refit the ensemble's members on every label, heaviest first. When the budget cannot cover a member's
+        refit (estimated from its CV duration) it is dropped and the blend re-weighted over the others."""
         members: list[Member] = []
         end = start + REFIT_SLACK * self.time_budget if self.mode_ == "search" else float("inf")
-        n_folds = len(data.folds)
         dropped: list[str] = []
         refit_seconds: list[dict[str, Any]] = []
         self.search_info_["refit_seconds"] = refit_seconds
         for idx, wgt in sorted(weights.items(), key=lambda kv: -kv[1]):
             cand = candidates[idx]
-            estimate = cand.duration / n_folds * 1.25
+            estimate = cand.duration / len(data.folds) * 1.25
             if members and time.time() + estimate > end:
                 dropped.append(_describe(cand.config))
                 continue
-            t0 = time.time()
-            feat_config = F.normalize_config(cand.config["features"])
-            feat = F.TextFeaturizer(feat_config)
-            emb = data.embeddings if "emb" in feat_config["kind"] else None
-            x = feat.fit_transform(data.texts, data.y if data.task != "multilabel" else None, embeddings=emb)
-            t1 = time.time()
-            model = fit_model(build_model(cand.config, task, data.random_state), x, y)
-            if cand.platt is not None:  # kernel SVM: the sigmoids fitted on its out-of-fold decision values
-                model.set_platt(cand.platt)
-            members.append(Member(cand.config, float(wgt), feat, model, float(cand.score)))
-            refit_seconds.append(
-                {"member": _describe(cand.config), "features": round(t1 - t0, 2), "model": round(time.time() - t1, 2),
-                 "estimate": round(estimate, 2)}
-            )
+            member, seconds = _refit(data, cand, float(wgt))
+            members.append(member)
+            refit_seconds.append({"member": _describe(cand.config), **seconds, "estimate": round(estimate, 2)})
         if dropped:
             kept = {repr(m.config) for m in members}
             total = sum(m.weight for m in members)
@@ -538,45 +578,44 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
                 m.weight /= total
             weights = {i: w / total for i, w in weights.items() if repr(candidates[i].config) in kept}
             self.search_info_["dropped_members"] = dropped
-            self.best_score_ = float(metric_score(y, _blend(oofs, weights), task, metric))
-        clear_caches()
-        self.search_info_["refit_done_seconds"] = round(time.time() - start, 2)
-        members.sort(key=lambda m: -m.weight)
-        self.ensemble_model_ = FittedEnsemble(members, task, len(self.classes_))
-        self.ensemble_ = self.ensemble_model_.describe()
-        # put the ensemble members first in best_configs_ so a warm start re-evaluates them first
-        member_cfgs = [m.config for m in members]
-        self.best_configs_ = member_cfgs + [c for c in self.best_configs_ if c not in member_cfgs]
-        self.best_configs_ = self.best_configs_[:N_BEST_CONFIGS]
+            self.best_score_ = float(metric_score(data.y, _blend(oofs, weights), data.task, data.metric))
+        return members, weights
 
-        blend = _blend(oofs, weights)
-        n = len(y)
-        methods: tuple[str, ...]
-        if self.calibration == "auto":
-            if n >= MIN_LABELS_FOR_CALIBRATION:
-                # single-label: the temperature stays a candidate; the mix's SMS models on 50-100 labels kept
-                # their timid probabilities (ECE 0.20-0.24) when sigmoid and isotonic did not win out of fold
-                methods = ("none", "sigmoid", "isotonic")
-                if task != "multilabel":
-                    methods = ("none", "temperature", *methods[1:])
-            elif n >= MIN_LABELS_FOR_SCALING:
-                # few labels: a regularised model's probabilities are far too flat (BBC news, 40 labels:
-                # expected calibration error 0.40); one temperature, kept only when it lowers the
-                # cross-fitted log loss, sharpens them without changing any prediction
-                methods = ("none", "temperature")
-            else:
-                methods = ("none",)
-        else:
-            methods = (self.calibration,)
-        if self._leave_one_out(n, task, self.mode_ == "fast"):
+    def _set_ensemble(self, members: list[Member]) -> None:
+        members.sort(key=lambda m: -m.weight)
+        self.ensemble_model_ = FittedEnsemble(members, self.task_, len(self.classes_))
+        self.ensemble_ = self.ensemble_model_.describe()
+        # the ensemble members first in best_configs_, so that a warm start re-evaluates them first
+        member_cfgs = [m.config for m in members]
+        self.best_configs_ = (member_cfgs + [c for c in self.best_configs_ if c not in member_cfgs])[:N_BEST_CONFIGS]
+
+    def _calibration_methods(self, n: int, task: Task) -> tuple[str, ...]:
+        """The calibrations chosen among out of fold, by the number of labels (`label_counts`)."""
+        if self.calibration != "auto":
+            return (self.calibration,)
+        if n >= MIN_LABELS_FOR_CALIBRATION:
+            # single-label: the temperature stays a candidate; the mix's SMS models on 50-100 labels kept
+            # their timid probabilities (ECE 0.20-0.24) when sigmoid and isotonic did not win out of fold
+            return ("none", "temperature", "sigmoid", "isotonic") if task != "multilabel" else (
+                "none", "sigmoid", "isotonic"
+            )
+        if n >= MIN_LABELS_FOR_SCALING:
+            # few labels: a regularised model's probabilities are far too flat (BBC news, 40 labels:
+            # expected calibration error 0.40); one temperature, kept only when it lowers the
+            # cross-fitted log loss, sharpens them without changing any prediction
+            return ("none", "temperature")
+        return ("none",)
+
+    def _calibrate(self, data: SearchData, blend: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Choose and fit the calibration (`calibrator_`, `calibration_`); the calibrated out-of-fold blend."""
+        task, y = data.task, data.y
+        methods = self._calibration_methods(len(y), task)
+        if self._leave_one_out(len(y), task, self.mode_ == "fast"):
             cal, calibrated, report = leave_one_out_temperature(y, blend, task)
-            self.calibrator_ = cal
-            self.calibration_ = report
         elif methods == ("none",):
-            self.calibrator_ = Calibrator("none", task)
+            cal, calibrated = Calibrator("none", task), blend
             ece = expected_calibration_error(y, blend, task)
-            self.calibration_ = {"method": "none", "ece_before": ece, "ece_after": ece}
-            calibrated = blend
+            report = {"method": "none", "ece_before": ece, "ece_after": ece}
         else:
             # automatic: a temperature only sharpens. Out of fold, the labels active learning chose are the hard
             # cases, which ask for flatter probabilities than the texts still to label (disaster tweets, 74 labels:
@@ -585,41 +624,50 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
                 y, blend, task, methods, data.random_state,
                 max_temperature=1.0 if self.calibration == "auto" and task != "multilabel" else float(np.e**3),
             )
-            weight, pool_info = self._pool_weights(data, blend)
-            if weight is not None and cal.method in ("none", "temperature"):
-                # chosen for the texts still to label: a sharper temperature (it moves no prediction) when the
-                # rows weighted to the pool call for one. Sigmoid and isotonic fits are not weighted, and the
-                # weights may not flatten: with 15-30 effective rows the free weighted choice went wrong both
-                # ways (BBC news, 55 labels: "none" instead of T = 0.3, held-out ECE 0.37; docs/loop.md)
-                t_max = float(cal.params[0]) if cal.method == "temperature" else 1.0
-                t_pool, crossed, loss_pool = sharpen_for_pool(y, blend, task, weight, t_max, data.random_state)
-                loss_kept = log_loss(y, calibrated, task, weight)
-                pool_info.update(temperature=round(t_pool, 4), log_loss=round(loss_pool, 4),
-                                 log_loss_unweighted_choice=round(loss_kept, 4))
-                if t_pool < t_max - 1e-3 and loss_pool < loss_kept:
-                    cal, calibrated = Calibrator("temperature", task, [t_pool]), crossed
-                    report.update(
-                        method="temperature", ece_after=expected_calibration_error(y, crossed, task),
-                        log_loss_after=log_loss(y, crossed, task),
-                    )
-                pool_info["method"] = cal.method
-            if pool_info:
-                report["weighted_to_pool"] = pool_info
-            self.calibrator_ = cal
-            self.calibration_ = report
-        self._pool_texts = []
+            cal, calibrated = self._sharpen_for_pool(data, blend, cal, calibrated, report)
+        self.calibrator_ = cal
+        self.calibration_ = report
+        return calibrated
+
+    def _sharpen_for_pool(
+        self, data: SearchData, blend: NDArray[np.float64], cal: Calibrator, calibrated: NDArray[np.float64],
+        report: dict[str, Any],
+    ) -> tuple[Calibrator, NDArray[np.float64]]:
+        """A sharper temperature (it moves no prediction) when the out-of-fold rows weighted to the texts still
+        to label call for one (`report` gets the details). Sigmoid and isotonic fits are not weighted, and the
+        weights may not flatten: with 15-30 effective rows the free weighted choice went wrong both ways (BBC
+        news, 55 labels: "none" instead of T = 0.3, held-out ECE 0.37; docs/loop.md)."""
+        y, task = data.y, data.task
+        weight, pool_info = self._pool_weights(data, blend)
+        if weight is not None and cal.method in ("none", "temperature"):
+            t_max = float(cal.params[0]) if cal.method == "temperature" else 1.0
+            t_pool, crossed, loss_pool = sharpen_for_pool(y, blend, task, weight, t_max, data.random_state)
+            loss_kept = log_loss(y, calibrated, task, weight)
+            pool_info.update(temperature=round(t_pool, 4), log_loss=round(loss_pool, 4),
+                             log_loss_unweighted_choice=round(loss_kept, 4))
+            if t_pool < t_max - 1e-3 and loss_pool < loss_kept:
+                cal, calibrated = Calibrator("temperature", task, [t_pool]), crossed
+                report.update(
+                    method="temperature", ece_after=expected_calibration_error(y, crossed, task),
+                    log_loss_after=log_loss(y, crossed, task),
+                )
+            pool_info["method"] = cal.method
+        if pool_info:
+            report["weighted_to_pool"] = pool_info
+        return cal, calibrated
+
+    def _set_decision(self, data: SearchData, calibrated: NDArray[np.float64]) -> None:
+        """The decision rule (thresholds tuned for the metric from `MIN_LABELS_FOR_SEARCH` labels) and the
+        out-of-fold score under it."""
+        y, task = data.y, data.task
         self.oof_proba_ = calibrated
         at_least_one = bool(self.at_least_one) and task == "multilabel"
-        if n >= MIN_LABELS_FOR_SEARCH:
-            self.decision_ = fit_decision(y, calibrated, task, metric, at_least_one)
+        if len(y) >= MIN_LABELS_FOR_SEARCH:
+            self.decision_ = fit_decision(y, calibrated, task, data.metric, at_least_one)
         else:
-            self.decision_ = Decision(
-                None if task != "multilabel" else np.full(y.shape[1], 0.5), at_least_one
-            )
+            self.decision_ = Decision(None if task != "multilabel" else np.full(y.shape[1], 0.5), at_least_one)
         self.thresholds_ = self.decision_.to_list()
-        self.oof_score_ = float(metric_score(y, calibrated, task, metric, self.decision_))
-        self.cache_dir_ = str(self._resolve_cache_dir())
-        self.fit_time_ = time.time() - start
+        self.oof_score_ = float(metric_score(y, calibrated, task, data.metric, self.decision_))
 
     def _pool_weights(
         self, data: SearchData, blend: NDArray[np.float64]
@@ -767,6 +815,21 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "ensemble_model_")
+
+
+def _refit(data: SearchData, cand: TrialResult, weight: float) -> tuple[Member, dict[str, float]]:
+    """One ensemble member fitted on every label; the seconds its features and its model took."""
+    t0 = time.time()
+    feat_config = F.normalize_config(cand.config["features"])
+    feat = F.TextFeaturizer(feat_config)
+    emb = data.embeddings if "emb" in feat_config["kind"] else None
+    x = feat.fit_transform(data.texts, data.y if data.task != "multilabel" else None, embeddings=emb)
+    t1 = time.time()
+    model = fit_model(build_model(cand.config, data.task, data.random_state), x, data.y)
+    if cand.platt is not None:  # kernel SVM: the sigmoids fitted on its out-of-fold decision values
+        model.set_platt(cand.platt)
+    member = Member(cand.config, weight, feat, model, float(cand.score))
+    return member, {"features": round(t1 - t0, 2), "model": round(time.time() - t1, 2)}
 
 
 def _blend(oofs: list[Any], weights: dict[int, float]) -> NDArray[np.float64]:

@@ -42,14 +42,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-LEAVE_ONE_OUT_BELOW = 20
+from prelabel.automl.label_counts import LEAVE_ONE_OUT_BELOW
+
 N_SPLITS = 5
 N_REPEATS = 5
 TIME_CAP_S = 20.0
 N_BOOTSTRAP = 2000
 CONFIDENCE = 0.90
-# the labels per job below which the server shows this estimate instead of the classifier's own CV score
-HONEST_MAX_LABELS = 300
 SUPPORTED_METRICS = ("accuracy", "f1", "f1_macro", "f1_micro", "f1_samples")
 
 FloatArray = NDArray[np.float64]

@@ -14,6 +14,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from prelabel.automl.label_counts import MIN_POSITIVES_TO_TUNE
+
 Task = Literal["binary", "multiclass", "multilabel"]
 
 SINGLE_LABEL_METRICS = ("accuracy", "f1", "f1_macro", "log_loss")
@@ -21,7 +23,6 @@ MULTILABEL_METRICS = ("f1_micro", "f1_samples", "f1_macro", "accuracy", "log_los
 ALL_METRICS = ("auto", "accuracy", "f1", "f1_macro", "f1_micro", "f1_samples", "log_loss")
 
 _EPS = 1e-7
-MIN_POSITIVES_TO_TUNE = 5
 
 
 @dataclass(frozen=True)

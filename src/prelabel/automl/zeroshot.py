@@ -33,13 +33,14 @@ from scipy.optimize import minimize_scalar
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from prelabel.automl.label_counts import MIN_LABELS_TO_CHECK
+
 FloatArray = NDArray[np.float64]
 
 # softmax temperature on the standardised scores when no label has been seen; chosen on disaster tweets and
 # BBC news so that the median suggested probability stays near the measured accuracy (docs/automl.md)
 ZERO_SHOT_TEMPERATURE = 1.5
 MIN_POOL_FOR_BALANCE = 50  # fewer unlabeled texts than this: raw cosines, no per-category standardisation
-MIN_LABELS_TO_CHECK = 5  # `check` needs this many labels to judge the zero-shot model
 BLEND_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0)  # candidate weights of the zero-shot log-probabilities in a blend
 _EPS = 1e-6
 

@@ -14,7 +14,7 @@
         of the newest `n` labels given with a suggestion on screen, how many agreed with it
     suggestion_quality(store, actor, project_id) -> SuggestionQuality | None
         for the version serving the suggestions (the newest READY one), per job: the score shown (repeated
-        cross-validation below `automl.honest.HONEST_MAX_LABELS` labels, else the classifier's own CV score)
+        cross-validation below `automl.label_counts.HONEST_MAX_LABELS` labels, else the classifier's own CV score)
         with its interval, the expected accuracy if the probabilities are calibrated, and the measured
         acceptance of this version's suggestions
     dashboard(store, actor, project_id) -> Dashboard      all of the above

@@ -15,7 +15,7 @@ One job, in order (each step its own short transaction, so the database is never
    version READY with its metrics and artifact, and the job SUCCEEDED;
 6. give every unlabeled asset a queue priority (the project's active-learning strategy) and refresh the
    label-error review flags (confident learning on out-of-fold probabilities);
-7. for a job trained on fewer than `automl.honest.HONEST_MAX_LABELS` labels, estimate how right the served
+7. for a job trained on fewer than `automl.label_counts.HONEST_MAX_LABELS` labels, estimate how right the served
    suggestions are by repeated cross-validation of the published classifier (`ProjectModel.honest_metrics`,
    time-capped) and write it into the version's metrics (`service.models.record_honest_metrics`); until then
    the version's ``metrics.honest.status`` is "pending".
@@ -51,7 +51,8 @@ from threadpoolctl import threadpool_limits
 from prelabel.automl.active import STRATEGIES, QueryContext, make_strategy, representatives
 from prelabel.automl.embeddings import count_missing, default_cache_dir, embed, embeddings_available
 from prelabel.automl.features import EMBEDDING_KINDS, KINDS
-from prelabel.automl.honest import HONEST_MAX_LABELS, TIME_CAP_S
+from prelabel.automl.honest import TIME_CAP_S
+from prelabel.automl.label_counts import HONEST_MAX_LABELS
 from prelabel.automl.label_errors import confident_learning_issues, disagreements, multilabel_issues
 from prelabel.domain import AssetStatus, Interface, parse_interface
 from prelabel.service import training as tsvc
