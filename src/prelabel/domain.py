@@ -61,6 +61,7 @@ class ModelStatus(StrEnum):
     TRAINING = "TRAINING"
     READY = "READY"
     FAILED = "FAILED"
+    WITHDRAWN = "WITHDRAWN"  # was READY; taken out of service (a zero-shot version the first labels disproved)
 
 
 class JobStatus(StrEnum):

@@ -857,3 +857,30 @@ def test_multi_choice_unsure_badge_uses_the_models_own_thresholds(
     )
     # unusable values fall back to 0.5
     assert "unsure: check carefully" in page_for(entry, {"jobs": {"topics": {"thresholds": {"FLOOD": "low"}}}})
+
+
+def test_a_zero_shot_model_the_first_labels_disprove_is_switched_off(
+    app_client: TestClient, world: Any, login: Callable[..., str]
+) -> None:
+    token = login(app_client, "leo")
+    pid = _described_project(world)
+    with world.store.transaction(read_only=True) as s:
+        exts = list(s.scalars(select(t.Asset.external_id).where(t.Asset.project_id == pid)))
+    response = {"JOB_0": {"categories": [{"name": "DISASTER", "probability": 0.7}]}}
+    zero = _ready_version(world, pid, tier="zero-shot", n_labels=0)
+    _predict(world, pid, exts, zero, response)
+    # five labels through the page, each answering against the zero-shot suggestion on screen
+    for _ in range(5):
+        page = app_client.get(f"/projects/{pid}/label").text
+        assert "Zero-shot suggestion (no labels yet)" in page
+        assert f'name="model_version_id" value="{zero}"' in page
+        form = {"asset_id": str(shown_asset(page)), "job:JOB_0": "NOT_DISASTER", "model_version_id": str(zero),
+                "csrf_token": token}  # fmt: skip
+        assert app_client.post(f"/projects/{pid}/label", data=form).status_code == 303
+    page = app_client.get(f"/projects/{pid}/label").text
+    assert "The model suggests" not in page and 'name="model_version_id"' not in page
+    assert re.search(
+        r"No suggestion: the zero-shot model was switched off because\s+its suggestions matched 0 of the first 5 "
+        r"labels, no more than always suggesting the most frequent answer \(5\)\.",
+        page,
+    )

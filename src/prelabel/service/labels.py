@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from prelabel.domain import AssetStatus, LabelType, Role, validate_label_response
+from prelabel.domain import AssetStatus, LabelType, ModelStatus, Role, validate_label_response
 from prelabel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from prelabel.service._access import interface_of, require
 from prelabel.service.assets import label_out
@@ -40,6 +40,45 @@ def agrees(label: dict[str, Any], prediction: dict[str, Any]) -> bool | None:
     if not common:
         return None
     return all(_names(label, j) == _names(prediction, j) for j in common)
+
+
+# labels given with a zero-shot suggestion on screen before it is judged; the engine's own check of its
+# zero-shot prior waits for as many (`automl.label_counts.MIN_LABELS_TO_CHECK`)
+ZERO_SHOT_CHECK_LABELS = 5
+
+
+def _response_key(response: dict[str, Any]) -> tuple[tuple[str, frozenset[str]], ...]:
+    return tuple(sorted((job, frozenset(_names(response, job))) for job in response))
+
+
+def judge_zero_shot(s: Any, model_version_id: int | None) -> None:
+    """Withdraw a READY zero-shot version once the labels given with its suggestions on screen show it is no
+    better than always suggesting their most frequent answer: its suggestions stop being shown (status
+    WITHDRAWN, the figures in `metrics.withdrawn`) until the first model trained on labels replaces it."""
+    mv = s.get(t.ModelVersion, model_version_id) if model_version_id is not None else None
+    if mv is None or mv.tier != "zero-shot" or mv.status != ModelStatus.READY.value:
+        return
+    judged = [(ok, r) for ok, r in repo.responses_judged_against(s, mv.id) if ok is not None]
+    if len(judged) < ZERO_SHOT_CHECK_LABELS:
+        return
+    accepted = sum(1 for ok, _ in judged if ok)
+    counts: dict[tuple[tuple[str, frozenset[str]], ...], int] = {}
+    for _, response in judged:
+        counts[_response_key(response)] = counts.get(_response_key(response), 0) + 1
+    majority = max(counts.values())
+    if accepted > majority:
+        return
+    mv.status = ModelStatus.WITHDRAWN.value
+    mv.metrics = {
+        **(mv.metrics or {}),
+        "withdrawn": {
+            "labels": len(judged), "accepted": accepted, "majority": majority,
+            "message": (
+                f"its suggestions matched {accepted} of the first {len(judged)} labels, no more than always "
+                f"suggesting the most frequent answer ({majority})"
+            ),
+        },
+    }
 
 
 def _parse_type(label_type: LabelType | str) -> LabelType:
@@ -113,6 +152,8 @@ def create_label(
             asset.lease_expires_at = None
         asset.updated_at = now
         s.flush()
+        if kind != LabelType.AUTOSAVE:
+            judge_zero_shot(s, model_version_id)
         return label_out(label, actor.username)
 
 

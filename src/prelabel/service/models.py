@@ -175,6 +175,24 @@ def load_artifact(store: Store, model_version_id: int) -> bytes | None:
         return row[0]
 
 
+def withdrawn_zero_shot(store: Store, project_id: int) -> ModelVersionOut | None:
+    """The zero-shot version the first labels withdrew (`labels.judge_zero_shot`), while no READY version
+    has replaced it; else None."""
+    with store.transaction(read_only=True) as s:
+        newest = s.scalar(
+            select(t.ModelVersion)
+            .where(
+                t.ModelVersion.project_id == project_id,
+                t.ModelVersion.status.in_((ModelStatus.READY.value, ModelStatus.WITHDRAWN.value)),
+            )
+            .order_by(t.ModelVersion.version.desc())
+            .limit(1)
+        )
+        if newest is None or newest.status != ModelStatus.WITHDRAWN.value:
+            return None
+        return model_version_out(newest)
+
+
 def latest_ready_model_version(
     store: Store, project_id: int, *, name: str | None = None, tier: str | None = None
 ) -> ModelVersionOut | None:

@@ -253,6 +253,17 @@ _PRED_COLS = [
 ]
 
 
+def responses_judged_against(session: Session, model_version_id: int) -> list[tuple[bool | None, Any]]:
+    """(agrees_with_prediction, json_response) of the DEFAULT and REVIEW labels given while a prediction of
+    this model version was on screen, oldest first."""
+    q = (
+        select(t.Label.agrees_with_prediction, t.Label.json_response)
+        .where(t.Label.model_version_id == model_version_id, t.Label.label_type.in_(COUNTED_LABELS))
+        .order_by(t.Label.id)
+    )
+    return [(row[0], row[1]) for row in session.execute(q)]
+
+
 def current_predictions(session: Session, asset_ids: Iterable[int]) -> dict[int, tuple[Any, str]]:
     """asset id → (its current prediction row, the model version's display name) for a page of assets at
     once: per asset, the prediction of the newest READY model version that has one. Rows have the attributes

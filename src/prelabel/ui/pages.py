@@ -30,7 +30,12 @@ from prelabel.service.auth import Actor, authenticate_password
 from prelabel.service.dto import AssetFilter, AssetOut, ModelVersionOut, PredictionOut, ProjectOut
 from prelabel.service.importing import DEFAULT_ID_COLUMN, parse_records
 from prelabel.service.labels import create_label, undo_label
-from prelabel.service.models import get_model_version, latest_ready_model_version, list_model_versions
+from prelabel.service.models import (
+    get_model_version,
+    latest_ready_model_version,
+    list_model_versions,
+    withdrawn_zero_shot,
+)
 from prelabel.service.predictions import get_current_prediction
 from prelabel.service.projects import get_project, list_projects, project_stats
 from prelabel.service.queue import next_asset, review_list, skip_asset
@@ -472,6 +477,7 @@ def _render_label(
             "prediction": prediction,
             "model_version": version,
             "source": suggestion_source(version, prediction.model_name) if prediction is not None else None,
+            "withdrawn": withdrawn_zero_shot(store, project.id) if prediction is None else None,
             "jobs": _job_views(interface, prediction, chosen, version=version) if item is not None else [],
             "shown_at": f"{time.time():.3f}",
             "last": _last_label(request, project.id),
