@@ -24,6 +24,9 @@ def test_bench_prepare_times_every_variant(tmp_path: Path) -> None:
     assert doc["rows"] == 150 and [v["name"] for v in doc["variants"]] == ["baseline", "preload", "preload+cores"]
     for v in doc["variants"]:
         assert len(v["seconds"]) == 1 and 0 < v["median"] < 300
+        # the first ten labels, then the first fast version: the first order encoded the labeled texts already
+        assert len(v["model_seconds"]) == 1 and 0 < v["model_median"] < 300
+        assert "minilm" in v["model_features"][0]
     assert doc["variants"][0]["ratio"] == 1.0
     assert "import → first labels chosen" in result.output
 

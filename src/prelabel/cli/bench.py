@@ -157,11 +157,18 @@ def prepare(
         "baseline,preload,preload+cores", "--variants", help="Comma-separated; the first is the baseline."
     ),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the results as JSON."),
+    labels: int = typer.Option(
+        0, "--labels", min=0, help="Go on labeling to this many labels, then score the served suggestions on the "
+        "unlabeled train tweets beside the dashboard's estimate (0: stop after the first model)."
+    ),
+    pace: float = typer.Option(3.0, "--pace", min=0.0, help="Seconds between two labels after the first ten."),
 ) -> None:
-    """Prepare: seconds from an import to the first labels being chosen, with and without preloading MiniLM."""
+    """Prepare: seconds from an import to the first labels being chosen, with and without preloading MiniLM, and
+    to the first model after them."""
     from prelabel.bench.prepare import run
 
-    run(repeats=repeats, rows=rows, settle=settle, variants=[v for v in variants.split(",") if v], json_out=json_out)
+    run(repeats=repeats, rows=rows, settle=settle, variants=[v for v in variants.split(",") if v], json_out=json_out,
+        labels=labels, pace=pace)  # fmt: skip
 
 
 @app.command("encode")
