@@ -47,7 +47,14 @@ from prelabel.automl.encoders import Encoder
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 EMBEDDING_DIM = 384
-ENCODE_TEXTS_PER_SECOND = 100.0  # measured order of magnitude on 2 cores; used to budget cold encodings
+# texts/s on 2 busy cores, per backend (`prelabel bench encode`: int8 216 on one thread, 405 on two; torch 68 and
+# 100), kept low because the machine is shared; used to budget cold encodings (`encode_seconds`)
+ENCODE_TEXTS_PER_SECOND = {"torch": 70.0, "onnx-fp32": 75.0, "onnx-int8": 200.0}
+
+
+def encode_seconds(n_texts: int) -> float:
+    """About how long encoding `n_texts` uncached texts takes with the backend in use."""
+    return n_texts / ENCODE_TEXTS_PER_SECOND.get(encoders.backend_name(), 70.0)
 # a long text is encoded as at most this many windows (the model's 256 word pieces each: ~3,000 words); the
 # rest of a longer document does not count
 MAX_WINDOWS = 16
