@@ -40,8 +40,9 @@ class Settings(BaseSettings):
     run_worker: bool = Field(True, description="Run the background trainer inside `prelabel serve`.")
     preload_embeddings: bool = Field(
         True,
-        description="Load the sentence model as the background trainer starts (when prelabel[embeddings] is "
-        "installed), so an import's first queue order does not wait for it.",
+        description="Load the sentence model as the background trainer's processes start (when "
+        "prelabel[embeddings] is installed), so neither an import's first queue order nor a project's first fast "
+        "model waits for it.",
     )
     log_level: str = Field("INFO", description="Python logging level of the server and worker.")
 

@@ -7,7 +7,9 @@ is what a labeler who starts right after the import waits for. Variants, each in
 SQLite file and a fresh cache, run in this process in turn (the first is the baseline of the ratios):
 
 * ``baseline``: the sentence model is loaded when the first import needs it, one torch thread (before session 9);
-* ``preload``: the workers load the sentence model as they start (`Settings.preload_embeddings`);
+* ``preload-prepare``: only the process that prepares imports loads the sentence model as it starts (the
+  default before session 17: a project's first fast model then loaded it itself);
+* ``preload``: both worker processes load it as they start (`Settings.preload_embeddings`: the default);
 * ``preload+cores``: that, and the sample is encoded on every core (`Trainer.initial_order_threads`; not the
   default: multi-threaded encoding gives slightly different vectors from run to run, and so other first picks).
 
@@ -39,10 +41,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from prelabel.service.dto import AssetIn
 
-VARIANTS: dict[str, tuple[bool, int | None]] = {  # name: (preload_embeddings, initial_order_threads)
-    "baseline": (False, 1),
-    "preload": (True, 1),
-    "preload+cores": (True, os.cpu_count() or 1),
+# name: (preload_embeddings, initial_order_threads, the tiers whose processes preload)
+VARIANTS: dict[str, tuple[bool, int | None, tuple[str, ...]]] = {
+    "baseline": (False, 1, ()),
+    "preload-prepare": (True, 1, ("prepare",)),
+    "preload": (True, 1, ("fast", "prepare")),
+    "preload+cores": (True, os.cpu_count() or 1, ("fast", "prepare")),
 }
 
 
@@ -50,6 +54,7 @@ VARIANTS: dict[str, tuple[bool, int | None]] = {  # name: (preload_embeddings, i
 class FirstModel:
     seconds: float
     features: str
+    timings: dict[str, float] = field(default_factory=dict)  # the trainer's own, up to publishing
 
 
 def demo_answers() -> dict[str, str]:
@@ -94,7 +99,7 @@ def time_first_model(store: Any, actor: Any, project_id: int, k: int, timeout: f
                 features = str(board[0].get("features", "?"))
                 if job.get("word_fallback"):
                     features += " (word-only fallback for texts not encoded yet)"
-                return FirstModel(time.perf_counter() - start, features)
+                return FirstModel(time.perf_counter() - start, features, dict((mv.metrics or {}).get("timings") or {}))
         time.sleep(0.05)
     raise RuntimeError(f"no fast version within {timeout:.0f} s of the first labels")
 
@@ -126,6 +131,7 @@ class VariantResult:
     model_seconds: list[float] = field(default_factory=list)  # last of the first labels → first READY fast version
     model_median: float = 0.0
     model_features: list[str] = field(default_factory=list)  # what that version was trained on
+    model_timings: list[dict[str, float]] = field(default_factory=list)  # the trainer's steps, seconds
     demo: list[DemoCheck] = field(default_factory=list)  # with --labels
 
 
@@ -188,7 +194,7 @@ def _scored(rows: list[tuple[int, str]], shown: dict[int, str], n_labels: int, v
 
 def time_first_order(
     records: list[AssetIn], *, preload: bool, threads: int | None, settle: float, timeout: float,
-    labels: int = 0, pace: float = 3.0,
+    labels: int = 0, pace: float = 3.0, preload_tiers: tuple[str, ...] = ("fast", "prepare"),
 ) -> tuple[float, FirstModel, DemoCheck | None]:
     """Seconds from the start of an import until the first order is in front (fresh database and cache), then
     the first model after the first labels (`time_first_model`) and, with more `labels`, the demo check."""
@@ -215,7 +221,7 @@ def time_first_order(
             project = projects.create_project(store, actor, title="tweets", interface=DEMO_INTERFACE)
             k = int(training_setting(None, "train_min_labels"))  # the project default
             settings = Settings(database_url=store.url, preload_embeddings=preload, log_level="WARNING")
-            handle = start_background_worker(settings, initial_order_threads=threads)
+            handle = start_background_worker(settings, initial_order_threads=threads, preload_tiers=preload_tiers)
             if not handle.wait_ready():
                 raise RuntimeError("the background workers did not start within 120 s")
             time.sleep(settle)
@@ -287,17 +293,20 @@ def run(
     results = {name: VariantResult(name) for name in names}
     for r in range(repeats):  # variants interleaved, so a change in machine load hits all of them alike
         for name in names:
-            preload, threads = VARIANTS[name]
+            preload, threads, preload_tiers = VARIANTS[name]
             sec, first, demo = time_first_order(records, preload=preload, threads=threads, settle=settle,
-                                                timeout=timeout, labels=labels, pace=pace)  # fmt: skip
+                                                timeout=timeout, labels=labels, pace=pace,
+                                                preload_tiers=preload_tiers)  # fmt: skip
             if demo is not None:
                 results[name].demo.append(demo)
                 console.print(_demo_line(demo), highlight=False)
             results[name].seconds.append(round(sec, 3))
             results[name].model_seconds.append(round(first.seconds, 3))
             results[name].model_features.append(first.features)
+            results[name].model_timings.append(first.timings)
             console.print(f"  repeat {r + 1} {name:<14} first order after {sec:.2f} s; first fast version "
-                          f"{first.seconds:.2f} s after the labels, on {first.features}", highlight=False)  # fmt: skip
+                          f"{first.seconds:.2f} s after the labels, on {first.features}; trainer steps "
+                          + " ".join(f"{k} {v:.2f}" for k, v in first.timings.items()), highlight=False)  # fmt: skip
     base = statistics.median(results[names[0]].seconds)
     for res in results.values():
         res.median = round(statistics.median(res.seconds), 3)

@@ -154,7 +154,8 @@ def prepare(
     rows: int | None = typer.Option(None, "--rows", min=11, help="Import only the first N demo tweets (default all)."),
     settle: float = typer.Option(20.0, "--settle", min=0.0, help="Seconds the workers idle before the import."),
     variants: str = typer.Option(
-        "baseline,preload,preload+cores", "--variants", help="Comma-separated; the first is the baseline."
+        "baseline,preload-prepare,preload,preload+cores", "--variants", help="Comma-separated; the first is the "
+        "baseline."
     ),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the results as JSON."),
     labels: int = typer.Option(

@@ -2,8 +2,9 @@
 
 By default two processes: one claims only ``fast`` jobs and one ``prepare`` and ``search`` jobs, so that an
 import's encoding or a budgeted search (tens of seconds) never delays the next fast model (seconds) that labelers
-are waiting for. The second one loads the sentence model in a thread as it starts (`Settings.preload_embeddings`),
-so an import's first queue order waits for the encoding only, not for torch and MiniLM to load. Each child
+are waiting for. Both load the sentence model in a thread as they start (`Settings.preload_embeddings`), so an
+import's first queue order waits for the encoding only, and the first fast model (it encodes the categories'
+descriptions for its zero-shot prior and any labeled text not encoded yet) not for the model to load. Each child
 builds its own Store from the settings (nothing is shared with the server but the database), polls for jobs
 and stops when the handle's `StopFlag` is set. A child that dies (killed, out of memory) loses only its current
 job's lease; the job is claimed again by the next worker after the lease expires.
@@ -26,6 +27,7 @@ STOP_TIMEOUT_S = 10.0
 # the second process also prepares imports (encoding texts takes minutes on a large import): a fast model is
 # never stuck behind it
 DEFAULT_TIERS: tuple[tuple[str, ...], ...] = (("fast",), ("prepare", "search"))
+PRELOAD_TIERS = ("fast", "prepare")  # processes claiming these tiers load the sentence model as they start
 
 
 def _main(
@@ -37,6 +39,7 @@ def _main(
     poll_seconds: float,
     tiers: tuple[str, ...] | None,
     initial_order_threads: int | None = None,
+    preload_tiers: tuple[str, ...] = PRELOAD_TIERS,
 ) -> None:
     from prelabel.store.engine import Store
     from prelabel.worker.trainer import Trainer
@@ -51,9 +54,10 @@ def _main(
             store, lease_seconds=lease_seconds, poll_seconds=poll_seconds, tiers=tiers,
             initial_order_threads=initial_order_threads,
         )
-        if settings.preload_embeddings and (tiers is None or "prepare" in tiers):
-            # the process that prepares imports encodes their texts first thing: load the sentence model
-            # beside polling, so the first queue order does not wait for torch (the job waits on its lock)
+        if settings.preload_embeddings and (tiers is None or set(tiers) & set(preload_tiers)):
+            # load the sentence model beside polling (a job that needs it waits on its lock): an import's prepare
+            # job encodes first thing, and a project's first fast model needs it for the zero-shot prior (the
+            # first fast version took 7.4-8.9 s after the tenth label without it in this process, 'bench prepare')
             threading.Thread(target=_preload, name="prelabel-preload-embeddings", daemon=True).start()
         ready[index] = 1  # this process imports everything and is about to poll
         # also stop when the server is gone: a SIGKILLed or OOM-killed parent runs no shutdown, and the
@@ -169,10 +173,12 @@ def start_background_worker(
     poll_seconds: float = 0.25,
     tiers: tuple[tuple[str, ...] | None, ...] = DEFAULT_TIERS,
     initial_order_threads: int | None = None,
+    preload_tiers: tuple[str, ...] = PRELOAD_TIERS,
 ) -> WorkerHandle:
     """Start trainer processes against `settings.database_url` (by default one for fast jobs, one for
     searches; pass ``tiers=(None,)`` for a single process taking every job); call `.stop()` on shutdown.
-    `initial_order_threads`: see `Trainer` (the benchmark `prelabel bench prepare` compares it)."""
+    `initial_order_threads`: see `Trainer`; `preload_tiers`: the processes claiming any of these tiers preload the
+    sentence model (with `Settings.preload_embeddings`); the benchmark `prelabel bench prepare` compares both."""
     ctx = mp.get_context("spawn")
     stop = StopFlag(ctx.RawValue("b", 0))
     ready = ctx.RawArray("b", len(tiers))
@@ -182,7 +188,7 @@ def start_background_worker(
             target=_main,
             args=(
                 settings.model_dump_json(), stop, ready, index, lease_seconds, poll_seconds, tier,
-                initial_order_threads,
+                initial_order_threads, preload_tiers,
             ),
             name=f"prelabel-worker-{'+'.join(tier) if tier else 'all'}",
             daemon=True,
