@@ -8,7 +8,7 @@ SQLite file and a fresh cache, run in this process in turn (the first is the bas
 
 * ``baseline``: the sentence model is loaded when the first import needs it, one torch thread (before session 9);
 * ``preload-prepare``: only the process that prepares imports loads the sentence model as it starts (the
-  default before session 17: a project's first fast model then loaded it itself);
+  old default: a project's first fast model then loaded it itself);
 * ``preload``: both worker processes load it as they start (`Settings.preload_embeddings`: the default);
 * ``preload+cores``: that, and the sample is encoded on every core (`Trainer.initial_order_threads`; not the
   default: multi-threaded encoding gives slightly different vectors from run to run, and so other first picks).

@@ -9,6 +9,7 @@ nothing. Undo reverts the status to what the remaining labels imply (REVIEWED, L
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -62,10 +63,7 @@ def judge_zero_shot(s: Any, model_version_id: int | None) -> None:
     if len(judged) < ZERO_SHOT_CHECK_LABELS:
         return
     accepted = sum(1 for ok, _ in judged if ok)
-    counts: dict[tuple[tuple[str, frozenset[str]], ...], int] = {}
-    for _, response in judged:
-        counts[_response_key(response)] = counts.get(_response_key(response), 0) + 1
-    majority = max(counts.values())
+    majority = max(Counter(_response_key(r) for _, r in judged).values())
     if accepted > majority:
         return
     mv.status = ModelStatus.WITHDRAWN.value
