@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,23 +18,28 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from prelabel.store.engine import Store, normalize_url
+from samples import link_datasets
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PG_ENV = "PRELABEL_TEST_POSTGRES_URL"
+SHARED = str(REPO_ROOT.parent / "shared") + os.sep
 
 
-def datasets_dir() -> Path:
-    """../shared/datasets beside the checkout, or PRELABEL_DATASETS."""
-    env = os.environ.get("PRELABEL_DATASETS")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "datasets"
+def _refuse_shared_files(event: str, args: tuple[object, ...]) -> None:
+    """The suite must pass in a clone with nothing beside it: opening a file of ../shared fails the test."""
+    if event == "open" and args and isinstance(args[0], str | bytes | os.PathLike):
+        path = os.path.abspath(os.fsdecode(args[0]))
+        if path.startswith(SHARED):
+            raise PermissionError(f"a test opened {path}: tests use the data in tests/data/ (tests/samples.py)")
+
+
+sys.addaudithook(_refuse_shared_files)
 
 
 @pytest.fixture(scope="session")
-def datasets() -> Path:
-    path = datasets_dir()
-    if not path.is_dir():
-        pytest.fail(f"shared datasets not found at {path}; set PRELABEL_DATASETS")
-    return path
+def datasets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real data sets the tests read, all from this repository (see tests/samples.py)."""
+    return link_datasets(tmp_path_factory.mktemp("datasets"))
 
 
 def _backends() -> list[str]:

@@ -59,3 +59,16 @@ def test_imports_follow_the_layering(path: Path) -> None:
 def test_every_layer_exists() -> None:
     for layer in ("store", "service", "api", "automl", "worker", "client", "cli", "ui"):
         assert (SRC / layer / "__init__.py").exists() or (SRC / layer).is_dir(), layer
+
+
+def _private_third_party(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    modules = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    modules += [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and n.level == 0]
+    return {m for m in modules if not m.startswith("prelabel") and any(p.startswith("_") for p in m.split(".")[1:])}
+
+
+@pytest.mark.parametrize("path", sorted(SRC.rglob("*.py")), ids=lambda p: str(p.relative_to(SRC)))
+def test_no_private_module_of_a_dependency(path: Path) -> None:
+    # a dependency's private modules change without notice between releases; the lock file's pins don't protect users
+    assert not _private_third_party(path), f"{path.relative_to(SRC)} imports {sorted(_private_third_party(path))}"

@@ -1,22 +1,14 @@
-"""Reading small real samples of ../shared/datasets (or $PRELABEL_DATASETS) at test time."""
+"""Reading seeded draws of the real data sets the repository holds (tests/samples.py)."""
 
 from __future__ import annotations
 
 import csv
 import json
-import os
 import random
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def shared_datasets() -> Path:
-    env = os.environ.get("PRELABEL_DATASETS")
-    return Path(env) if env else REPO_ROOT / ".." / "shared" / "datasets"
+from samples import dataset_dir
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
@@ -28,9 +20,6 @@ def _rows(path: Path) -> list[dict[str, Any]]:
 
 
 def sample(name: str, file: str, n: int, seed: int = 0) -> list[dict[str, Any]]:
-    path = shared_datasets() / name / file
-    if not path.exists():
-        pytest.fail(f"shared data set missing: {path} (set PRELABEL_DATASETS)")
-    rows = _rows(path)
+    rows = _rows(dataset_dir(name) / file)
     random.Random(seed).shuffle(rows)
     return rows[:n]

@@ -1,4 +1,4 @@
-"""Fixtures: small real samples of the shared data sets."""
+"""Fixtures: small real samples of the data sets the repository holds."""
 
 from __future__ import annotations
 

@@ -214,15 +214,21 @@ def test_aggregate_medians_spread_and_paired_ratios() -> None:
 
 
 def test_bench_loop_seeds_growth_and_runs_cache(tmp_path: Path, datasets: Path) -> None:
-    # a real sample: 160 SMS messages, two seeds, growing batches, one strategy plus random
+    # a real sample: 160 SMS messages (a quarter spam, so each seed's first batch holds both classes), two seeds,
+    # growing batches, one strategy plus random
     src = datasets / "sms_spam" / "train.csv"
     with src.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
+    rng = random.Random(0)
+    picked = rng.sample([r for r in rows if r["label"] == "spam"], 40) + rng.sample(
+        [r for r in rows if r["label"] == "ham"], 120
+    )
+    rng.shuffle(picked)
     data = tmp_path / "sms.csv"
     with data.open("w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
-        w.writerows(random.Random(0).sample(rows, 160))
+        w.writerows(picked)
     out, cache = tmp_path / "out", tmp_path / "cache"
     args = ["bench", "loop", "--data", str(data), "--strategies", "random,mix", "--batch", "10",
             "--batch-growth", "0.5", "--max-labels", "30", "--seeds", "2", "--out", str(out),

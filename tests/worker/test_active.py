@@ -236,7 +236,7 @@ def test_mix_cold_start_asks_for_representative_items_of_different_clusters(data
 
 
 def test_cold_start_knowing_the_labels_asks_for_the_regions_they_do_not_cover(datasets: Path) -> None:
-    _texts, labels, x = _tfidf_sample(datasets, 400)
+    _texts, labels, x = _tfidf_sample(datasets, 300)
     topics = sorted(set(labels))
     # ten labels, all from two topics: the pool's other three topics are what a labeler should see next
     known = topics[:2]

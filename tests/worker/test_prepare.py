@@ -32,7 +32,7 @@ BBC_KEYS = ["business", "entertainment", "politics", "sport", "tech"]
 
 
 def _bbc_sample(datasets: Path, per_class: int = 30) -> tuple[list[str], list[str]]:
-    """A class-balanced sample of the shared BBC news articles (the file is sorted by class), shuffled."""
+    """A class-balanced sample of the BBC news articles (the file is sorted by class), shuffled."""
     with (datasets / "bbc_news" / "train.csv").open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     rng = random.Random(7)

@@ -8,16 +8,16 @@ import time
 from collections.abc import Sequence
 from numbers import Integral, Real
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from prelabel.automl import features as F
+from prelabel.automl import params as rules
 from prelabel.automl import persistence
 from prelabel.automl.calibration import (
     Calibrator,
@@ -161,25 +161,25 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
         are tuned for that (`metrics.fit_decision`). Training texts without a label are then an error.
     """
 
-    _parameter_constraints: dict[str, list[Any]] = {
-        "time_budget": [Interval(Real, 0, None, closed="left")],
-        "metric": [StrOptions(set(ALL_METRICS))],
-        "n_jobs": [Integral, None],
-        "random_state": [Interval(Integral, 0, None, closed="left"), None],
-        "warm_start": [list, tuple, None],
-        "feature_sets": [list, tuple, None],
-        "models": [list, tuple, None],
-        "cache_dir": [str, os.PathLike, None],
-        "max_trials": [Interval(Integral, 1, None, closed="left"), None],
-        "trial_time_limit": [Interval(Real, 0, None, closed="neither"), None],
-        "mode": [StrOptions({"auto", "fast", "search"})],
-        "cv": [Interval(Integral, 2, None, closed="left"), None],
-        "ensemble_size": [Interval(Integral, 1, None, closed="left")],
-        "calibration": [StrOptions({"auto", "none", "sigmoid", "isotonic", "temperature"})],
-        "fast_features": [StrOptions(set(FAST_FEATURES))],
-        "fast_class_weight": [StrOptions(set(FAST_CLASS_WEIGHTS))],
-        "fast_word_weight": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="right")],
-        "at_least_one": ["boolean"],
+    _rules: ClassVar[dict[str, list[rules.Rule]]] = {
+        "time_budget": [rules.number(Real, 0, None, closed="left")],
+        "metric": [rules.options(ALL_METRICS)],
+        "n_jobs": [rules.instance(Integral), rules.NONE],
+        "random_state": [rules.number(Integral, 0, None, closed="left"), rules.NONE],
+        "warm_start": [rules.instance(list, tuple), rules.NONE],
+        "feature_sets": [rules.instance(list, tuple), rules.NONE],
+        "models": [rules.instance(list, tuple), rules.NONE],
+        "cache_dir": [rules.PATH, rules.NONE],
+        "max_trials": [rules.number(Integral, 1, None, closed="left"), rules.NONE],
+        "trial_time_limit": [rules.number(Real, 0, None, closed="neither"), rules.NONE],
+        "mode": [rules.options({"auto", "fast", "search"})],
+        "cv": [rules.number(Integral, 2, None, closed="left"), rules.NONE],
+        "ensemble_size": [rules.number(Integral, 1, None, closed="left")],
+        "calibration": [rules.options({"auto", "none", "sigmoid", "isotonic", "temperature"})],
+        "fast_features": [rules.options(FAST_FEATURES)],
+        "fast_class_weight": [rules.options(FAST_CLASS_WEIGHTS)],
+        "fast_word_weight": [rules.options({"auto"}), rules.number(Real, 0, 1, closed="right")],
+        "at_least_one": [rules.BOOLEAN],
     }
 
     def __init__(
@@ -363,7 +363,7 @@ class AutoTextClassifier(ClassifierMixin, BaseEstimator):
         out-of-fold rows are weighted so that their confidence is spread like the model's on these texts
         (`calibration.pool_weights`), which matters when the labels were chosen by active learning."""
         start = time.time()
-        self._validate_params()
+        rules.validate(_name(self), self.get_params(deep=False), self._rules)
         texts_l = self._check_texts(texts, "fit", allow_empty_strings=False)
         self._pool_texts = self._pool_sample(unlabeled)
         yi, classes, task = self._encode_targets(y, len(texts_l))
