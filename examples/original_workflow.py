@@ -3,19 +3,24 @@
 The original script (a Kili tutorial for the Kaggle disaster tweets) appended the tweets to a project,
 then looped forever: sleep 60 s, export the first 100 assets, keep their DEFAULT labels, vectorise with
 TF-IDF, fit auto-sklearn for 200 s, and push predictions named ``automl-{version}`` with confidence 100.
-This port keeps its shape and method names (``append_many_to_dataset``, ``projects``, ``assets``,
-``create_predictions``) and fixes its defects:
+This port keeps its shape and method names (``append_many_to_dataset``, ``projects``, ``assets``) and fixes
+its defects:
 
 - it reads ALL assets (the SDK's keyset iterator), not the first 100;
 - it keeps REVIEW labels (a reviewer's label overrides the labeler's), not only DEFAULT ones;
-- the model name is versioned from the server's own model versions (``example-automl-1``, ``-2``, …), so a
-  restart never reuses a name (the original reset its counter inside the loop);
+- each round is a new version of the model family ``example-automl`` numbered by the server
+  (``example-automl-4``: the name the version and its predictions carry), so a restart never reuses a name
+  (the original reset its counter inside the loop);
 - predictions carry the classifier's real probabilities (``confidence`` 0-100 and per-class
   ``probabilities``), not a constant 100;
 - it retrains when enough new labels have arrived (``--min-new-labels``), polling every ``--poll`` seconds,
   instead of blindly every 60 s;
 - the classifier is ``prelabel.automl.AutoTextClassifier`` when it is importable, else the original TF-IDF +
   SelectKBest(f_classif) pipeline with a logistic regression in place of auto-sklearn.
+
+Its model is an external model to prelabel (tier ``external``): where the server's own trainer has predicted a
+text, labelers keep seeing the trainer's suggestions (project setting ``suggestions_from``, default ``trainer``)
+and the script prints the server's note saying so; ``suggestions_from=external`` shows the script's first.
 
 Run it against ``prelabel demo`` (which prints the token and project id)::
 
@@ -109,15 +114,6 @@ def make_classifier(budget: float) -> Any:
     )
 
 
-def next_model_name(client: Client, project_id: int) -> str:
-    """``example-automl-<n>`` with n one past every version this script pushed before (kept by the server)."""
-    used = [0]
-    for mv in client.list_model_versions(project_id):
-        if mv.name.startswith(FAMILY + "-") and mv.name[len(FAMILY) + 1 :].isdigit():
-            used.append(int(mv.name[len(FAMILY) + 1 :]))
-    return f"{FAMILY}-{max(used) + 1}"
-
-
 def prediction_responses(job: str, classes: list[str], proba: Any) -> list[dict[str, Any]]:
     out = []
     for row in proba:
@@ -146,18 +142,18 @@ def one_round(client: Client, project_id: int, job: str, budget: float) -> dict[
     clf.fit(x, y)
     proba = clf.predict_proba(x_rest)
     classes = [str(c) for c in clf.classes_]
-    model_name = next_model_name(client, project_id)
-    client.create_predictions(
-        project_id,
-        external_id_array=ids_rest,
-        json_response_array=prediction_responses(job, classes, proba),
-        model_name=model_name,
-    )
+    items = [
+        {"external_id": e, "json_response": r}
+        for e, r in zip(ids_rest, prediction_responses(job, classes, proba), strict=True)
+    ]
+    pushed = client.push_predictions_report(project_id, items, model_name=FAMILY, new_version=True)
+    if pushed.get("note"):
+        print(pushed["note"], flush=True)
     return {
         "trained": True,
         "n_labels": len(y),
         "n_predicted": len(ids_rest),
-        "model_name": model_name,
+        "model_name": pushed["model_name"],
         "cv_score": getattr(clf, "best_score_", None),
         "seconds": round(time.monotonic() - started, 1),
     }

@@ -21,7 +21,8 @@ def default_database_url(data_dir: Path = DEFAULT_DATA_DIR) -> str:
 
 
 class Settings(BaseSettings):
-    """Every setting has a default and a help text; `prelabel serve --help` and docs/configuration.md list them."""
+    """Every setting has a default and a help text; docs/reference/configuration.md lists them (tests/test_docs.py
+    fails when one is missing there)."""
 
     model_config = SettingsConfigDict(env_prefix="PRELABEL_", extra="ignore")
 
@@ -31,7 +32,11 @@ class Settings(BaseSettings):
     database_url: str = Field(
         "", description="SQLAlchemy URL. Default: a SQLite file in the data dir. PostgreSQL: postgresql+psycopg://…"
     )
-    data_dir: Path = Field(DEFAULT_DATA_DIR, description="Where the default SQLite file and model caches live.")
+    data_dir: Path = Field(
+        DEFAULT_DATA_DIR,
+        description="Where the default SQLite file lives (models are stored in the database; the embedding cache "
+        "is PRELABEL_CACHE_DIR, default ~/.cache/prelabel).",
+    )
     secret_key: str = Field(
         "", description="Signs session cookies and CSRF tokens. Required in production; random per process otherwise."
     )
@@ -45,6 +50,12 @@ class Settings(BaseSettings):
         "model waits for it.",
     )
     log_level: str = Field("INFO", description="Python logging level of the server and worker.")
+    label_studio_predict_wait_s: float = Field(
+        5.0,
+        ge=0,
+        description="How long a Label Studio /predict call waits for the trainer to predict tasks it has just "
+        "imported (Label Studio itself waits up to 100 s).",
+    )
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

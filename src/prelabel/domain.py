@@ -121,6 +121,27 @@ class Interface(BaseModel):
         raise InvalidInput(f"Unknown job {name!r}; this project's jobs are {[j.name for j in self.jobs]}.")
 
 
+def check_storable(value: Any, where: str) -> None:
+    """Refuse what a database cannot store the same way on SQLite and PostgreSQL: a NUL character (U+0000) in a
+    string or key, and NaN or an infinity (not JSON). The one check every text and JSON value passes on its way in.
+    Iterative, so deeply nested values cannot exhaust the stack."""
+    todo: list[tuple[Any, str]] = [(value, where)]
+    while todo:
+        item, at = todo.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise InvalidInput(f"{at} contains a NUL character (U+0000), which prelabel does not store; remove it.")
+        elif isinstance(item, float):
+            if item != item or item in (float("inf"), float("-inf")):
+                raise InvalidInput(f"{at} contains {item}, which is not a JSON number; use null or a finite number.")
+        elif isinstance(item, dict):
+            for key, sub in item.items():
+                todo.append((key, f"{at}: a key"))
+                todo.append((sub, f"{at}[{key!r}]" if isinstance(key, str) and "\x00" not in key else at))
+        elif isinstance(item, list | tuple):
+            todo.extend((sub, f"{at}[{k}]") for k, sub in enumerate(item))
+
+
 def _pydantic_message(prefix: str, exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
@@ -137,6 +158,7 @@ def parse_interface(data: Any) -> Interface:
     "required": 1}}}``. Texts are stripped; a description over 1,000 characters or an instruction over 2,000
     is refused (InvalidInput naming the job and category).
     """
+    check_storable(data, "Invalid interface")
     if isinstance(data, dict) and isinstance(data.get("jobs"), dict):
         data = _from_original_shape(data)
     try:
@@ -269,6 +291,7 @@ def _categories_of(job_name: str, value: Any, what: str) -> list[dict[str, Any]]
 
 def validate_label_response(interface: Interface, response: Any) -> dict[str, Any]:
     """Check a label's json_response against the interface; return it normalised (names only, no duplicates)."""
+    check_storable(response, "Invalid label: json_response")
     if not isinstance(response, dict):
         raise InvalidInput("Invalid label: json_response must be an object keyed by job name.")
     out: dict[str, Any] = {}
@@ -303,6 +326,7 @@ def validate_label_response(interface: Interface, response: Any) -> dict[str, An
 
 def validate_prediction_response(interface: Interface, response: Any) -> dict[str, Any]:
     """Check a prediction's json_response; fill probability from confidence (or the reverse) per category."""
+    check_storable(response, "Invalid prediction: json_response")
     if not isinstance(response, dict) or not response:
         raise InvalidInput("Invalid prediction: json_response must be a non-empty object keyed by job name.")
     out: dict[str, Any] = {}

@@ -17,8 +17,9 @@ from prelabel.errors import SchemaOutOfDate
 from prelabel.store.engine import Store
 
 
-def test_health_needs_no_token_and_reports_schema(raw: httpx.Client) -> None:
-    r = raw.get("/health")
+@pytest.mark.parametrize("path", ["/health", "/api/v1/health"])
+def test_health_needs_no_token_and_reports_schema(raw: httpx.Client, path: str) -> None:
+    r = raw.get(path)
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "ok" and body["database"] == "ok"

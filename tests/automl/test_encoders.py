@@ -62,6 +62,24 @@ def test_onnx_vectors_are_torchs_on_short_and_long_texts(name: str, onnx_cache: 
 
 
 @needs_onnx
+def test_quantising_writes_nothing_beside_the_shared_fp32_model(onnx_cache: Path, tmp_path: Path) -> None:
+    # Two trainer processes with an empty cache quantise at once; the quantiser's scratch file
+    # `<input>-inferred.onnx` must not be a name they share. Taken here by a folder, that name cannot be written.
+    model = emb_mod._load_model()
+    fp32 = encoders.ensure_onnx("onnx-fp32", model, emb_mod.onnx_dir(onnx_cache))
+    blocker = fp32.with_name("model-inferred.onnx")
+    blocker.mkdir()
+    try:
+        out = tmp_path / "int8" / "model.onnx"
+        out.parent.mkdir()
+        encoders.quantize_int8(fp32, out)
+        encoders.check_export("onnx-int8", out, model)
+        assert [p.name for p in out.parent.iterdir()] == ["model.onnx"]  # its private copy is gone
+    finally:
+        blocker.rmdir()
+
+
+@needs_onnx
 def test_the_exported_model_is_written_once_then_reused(onnx_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     model = emb_mod._load_model()
     path = encoders.ensure_onnx("onnx-int8", model, emb_mod.onnx_dir(onnx_cache))  # exported now or before

@@ -175,7 +175,7 @@ def test_import_csv_and_jsonl_with_options(
         "--database-url",
         db_url,
     )
-    assert r.exit_code == 1 and "on_conflict" in r.output
+    assert r.exit_code == 1 and "--on-conflict skip" in r.output  # the CLI's spelling, not the API's
     r = run(
         "import",
         str(csv_path),
@@ -333,6 +333,21 @@ def test_demo_setup_is_idempotent(db_url: str, store: Store) -> None:
     assert second["created"] == 0 and second["n_assets"] == 10876
     assert len(projects.list_projects(store, actor)) == 1
     assert auth.authenticate_password(store, "admin", "demo-password-2").username == "admin"
+
+
+def test_demo_keeps_its_token_between_starts(db_url: str, store: Store, tmp_path: Path) -> None:
+    token_file = tmp_path / "data" / "demo-token"
+    first = setup_demo(store, password="pw-123456", token_file=token_file)
+    assert token_file.read_text().strip() == first["token"] and token_file.stat().st_mode & 0o777 == 0o600
+    second = setup_demo(store, password="pw-123456", token_file=token_file)
+    actor = auth.authenticate_password(store, "admin", "pw-123456")
+    assert second["token"] == first["token"]
+    assert [t.name for t in auth.list_tokens(store, actor)] == ["demo"]
+    # a revoked token is replaced, and the file follows
+    auth.revoke_token(store, actor, auth.list_tokens(store, actor)[0].id)
+    third = setup_demo(store, password="pw-123456", token_file=token_file)
+    assert third["token"] != first["token"] and token_file.read_text().strip() == third["token"]
+    assert auth.authenticate_token(store, third["token"]).username == "admin"
 
 
 def test_project_create_takes_descriptions_and_the_question(

@@ -18,7 +18,7 @@ import uvicorn
 from prelabel.api.app import create_app
 from prelabel.client import Client
 from prelabel.config import Settings
-from prelabel.service import auth
+from prelabel.service import auth, models, predictions
 from prelabel.store.engine import Store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -127,7 +127,7 @@ def test_original_workflow_once_against_a_real_server(
         for asset in unlabeled:
             pred = asset.current_prediction
             assert pred is not None, asset.external_id
-            assert pred.model_name.startswith("example-automl-1")
+            assert pred.model_name == "example-automl-1"  # one name: the version's and its predictions
             job = pred.json_response["JOB_0"]
             assert abs(sum(job["probabilities"].values()) - 1.0) < 1e-6
             confidences.add(job["categories"][0]["confidence"])
@@ -137,8 +137,32 @@ def test_original_workflow_once_against_a_real_server(
         # A second round gets the next version name: the counter lives on the server, not in the loop.
         again = subprocess.run(cmd[: cmd.index("--import-csv")], capture_output=True, text=True, timeout=300)
         assert again.returncode == 0, again.stderr[-3000:]
-        names = sorted(mv.name for mv in client.list_model_versions(pid))
-        assert names == ["example-automl-1", "example-automl-2"]
+        versions = client.list_model_versions(pid)
+        assert sorted(mv.display_name for mv in versions) == ["example-automl-1", "example-automl-2"]
+        assert {(mv.name, mv.tier) for mv in versions} == {("example-automl", "external")}
         asset = client.get_asset(pid, unlabeled[0].id)
         assert asset.current_prediction is not None
-        assert asset.current_prediction.model_name.startswith("example-automl-2")
+        assert asset.current_prediction.model_name == "example-automl-2"
+
+        # Once the project's own trainer has a model, its suggestions stay current: the script's model is an
+        # external one, kept and listed, and the script says why its predictions are not what labelers see.
+        trained = _trainer_version(store, pid, [a.id for a in unlabeled])
+        third = subprocess.run(cmd[: cmd.index("--import-csv")], capture_output=True, text=True, timeout=300)
+        assert third.returncode == 0, third.stderr[-3000:]
+        assert "suggestions_from=external" in third.stdout and trained in third.stdout
+        asset = client.get_asset(pid, unlabeled[0].id)
+        assert asset.current_prediction is not None and asset.current_prediction.model_name == trained
+        assert len(client.list_predictions(pid, asset_id=unlabeled[0].id)) == 4  # every push is kept
+        client.update_project(pid, settings={"suggestions_from": "external"})
+        asset = client.get_asset(pid, unlabeled[0].id)
+        assert asset.current_prediction is not None
+        assert asset.current_prediction.model_name == "example-automl-4"  # number 3 is the trainer's
+
+
+def _trainer_version(store: Store, project_id: int, asset_ids: list[int]) -> str:
+    """A READY fast version as the trainer writes one (its display name), predicting NOT_DISASTER everywhere."""
+    mv = models.create_model_version(store, project_id, name="automl", tier="fast")
+    response = {"JOB_0": {"categories": [{"name": "NOT_DISASTER", "probability": 0.6}]}}
+    predictions.bulk_store_predictions(store, project_id, mv.id, [(a, response, 0.6) for a in asset_ids])
+    models.finish_model_version(store, mv.id, status="READY", metrics={})
+    return mv.display_name

@@ -45,10 +45,18 @@ def sms(shared: Path, n: int = 1000) -> None:
     _write_csv(OUT / "sms_spam" / "train.csv", fields, [r for i, r in enumerate(rows) if i in keep])
 
 
-def reuters(shared: Path, n: int = 400) -> None:
-    lines = (shared / "reuters21578_top20" / "train.jsonl").read_text(encoding="utf-8").splitlines()
-    keep = sorted(random.Random(0).sample(range(len(lines)), n))
-    out = OUT / "reuters21578_top20" / "train.jsonl"
+def jsonl(shared: Path, name: str, n: int) -> None:
+    """`n` records drawn at random, plus, for a label the draw missed, a record carrying it (another seeded draw)."""
+    lines = (shared / name / "train.jsonl").read_text(encoding="utf-8").splitlines()
+    drawn = set(random.Random(0).sample(range(len(lines)), n))
+    labels = [set(json.loads(line)["labels"]) for line in lines]
+    covered = set().union(*(labels[i] for i in drawn))
+    for i in random.Random(1).sample(range(len(lines)), len(lines)):
+        if labels[i] - covered:
+            drawn.add(i)
+            covered |= labels[i]
+    keep = sorted(drawn)
+    out = OUT / name / "train.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps(json.loads(lines[i]), ensure_ascii=False) + "\n" for i in keep), "utf-8")
 
@@ -57,4 +65,5 @@ if __name__ == "__main__":
     source = Path(sys.argv[1])
     bbc(source)
     sms(source)
-    reuters(source)
+    jsonl(source, "reuters21578_top20", 400)
+    jsonl(source, "goemotions", 500)

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from prelabel.domain import ModelStatus
 from prelabel.errors import InvalidInput, NotFound, PermissionDenied
-from prelabel.service import assets, models, predictions
+from prelabel.service import assets, models, predictions, projects
 from prelabel.service.dto import AssetFilter, PredictionIn
 from prelabel.store import tables as t
 
@@ -154,3 +154,91 @@ def test_bulk_store_predictions_upserts_in_batches(team: Team) -> None:
     assert cur is not None and cur.confidence == pytest.approx(0.93)
     with pytest.raises(NotFound):
         predictions.bulk_store_predictions(s, team.pid, mv.id + 1, rows)
+
+
+def _trainer_version(team: Team, exts: list[str], key: str, prob: float, tier: str = "fast") -> str:
+    """A READY version as the trainer writes one; its display name."""
+    s = team.store
+    ids = {a.external_id: a.id for a in assets.iter_assets(s, team.pid)}
+    mv = models.create_model_version(s, team.pid, name="automl", tier=tier)
+    predictions.bulk_store_predictions(s, team.pid, mv.id, [(ids[e], prediction(key, prob), prob) for e in exts])
+    models.finish_model_version(s, mv.id, status=ModelStatus.READY, metrics={})
+    return mv.display_name
+
+
+def _current_names(team: Team) -> dict[str, str | None]:
+    page = assets.list_assets(team.store, team.labeler, team.pid)
+    return {a.external_id: a.current_prediction.model_name if a.current_prediction else None for a in page.items}
+
+
+def test_external_pushes_do_not_replace_the_trainers_suggestions(team: Team) -> None:
+    """The rule (setting suggestions_from, default "trainer"): the newest READY trainer version that predicted an
+    asset gives its suggestion; a newer external push is kept and listed, and suggested only where no trainer
+    version predicted; "external" reverses the preference; "newest" takes the newest READY version."""
+    s = team.store
+    assets.import_assets(s, team.admin, team.pid, records(4))
+    trained = _trainer_version(team, ["a0", "a1", "a2"], "DISASTER", 0.7)
+    pushed = predictions.push_predictions(
+        s, team.admin, team.pid,
+        [PredictionIn(external_id=e, json_response=prediction("NOT_DISASTER", 0.99)) for e in ["a0", "a1", "a3"]],
+        model_name="mine", new_version=True,
+    )  # fmt: skip
+    assert pushed.model_name == "mine-2" and pushed.note is not None
+    assert f"model {trained}" in pushed.note and "suggestions_from=external" in pushed.note
+    assert _current_names(team) == {"a0": trained, "a1": trained, "a2": trained, "a3": "mine-2"}
+    ids = {a.external_id: a.id for a in assets.iter_assets(s, team.pid)}
+    history = predictions.list_predictions(s, team.labeler, team.pid, asset_id=ids["a0"])
+    assert [p.model_name for p in history] == [trained, "mine-2"]  # kept and visible
+    later = _trainer_version(team, ["a1"], "NOT_DISASTER", 0.8, tier="search")
+    assert _current_names(team)["a1"] == later  # the newest trainer version wins among the trusted ones
+
+    projects.update_project(s, team.admin, team.pid, settings={"suggestions_from": "external"})
+    assert _current_names(team) == {"a0": "mine-2", "a1": "mine-2", "a2": trained, "a3": "mine-2"}
+    projects.update_project(s, team.admin, team.pid, settings={"suggestions_from": "newest"})
+    assert _current_names(team) == {"a0": "mine-2", "a1": later, "a2": trained, "a3": "mine-2"}
+    with pytest.raises(InvalidInput, match="suggestions_from"):
+        projects.update_project(s, team.admin, team.pid, settings={"suggestions_from": "best"})
+
+
+def test_without_a_trained_model_external_pushes_are_the_suggestions(team: Team) -> None:
+    assets.import_assets(team.store, team.admin, team.pid, records(2))
+    pushed = predictions.push_predictions(
+        team.store, team.admin, team.pid,
+        [PredictionIn(external_id="a0", json_response=prediction("DISASTER", 0.6))], model_name="mine",
+    )  # fmt: skip
+    assert pushed.note is None and pushed.model_name == "mine-1"
+    assert _current_names(team) == {"a0": "mine-1", "a1": None}
+
+
+def test_a_pushed_family_gets_numbered_versions_with_one_name(team: Team) -> None:
+    s = team.store
+    assets.import_assets(s, team.admin, team.pid, records(2))
+    item = [PredictionIn(external_id="a0", json_response=prediction("DISASTER", 0.6))]
+    first = predictions.push_predictions(s, team.admin, team.pid, item, model_name="fam", new_version=True)
+    same = predictions.push_predictions(s, team.admin, team.pid, item, model_name="fam")  # adds to the newest
+    second = predictions.push_predictions(s, team.admin, team.pid, item, model_name="fam", new_version=True)
+    assert (first.model_name, same.model_name, second.model_name) == ("fam-1", "fam-1", "fam-2")
+    versions = models.list_model_versions(s, team.admin, team.pid)
+    assert sorted((v.name, v.display_name) for v in versions) == [("fam", "fam-1"), ("fam", "fam-2")]
+    assert _current_names(team)["a0"] == "fam-2"  # the rows carry the version's display name
+    with pytest.raises(InvalidInput, match="new_version"):
+        predictions.push_predictions(s, team.admin, team.pid, item, model_version_id=first.model_version_id,
+                                     new_version=True)  # fmt: skip
+
+
+def test_the_labels_agreement_and_the_queue_use_the_same_current_prediction(team: Team) -> None:
+    from prelabel.service import labels, queue
+
+    s = team.store
+    assets.import_assets(s, team.admin, team.pid, records(1))
+    trained = _trainer_version(team, ["a0"], "DISASTER", 0.7)
+    predictions.create_predictions(
+        s, team.admin, team.pid, [PredictionIn(external_id="a0", json_response=prediction("NOT_DISASTER", 0.99))],
+        model_name="mine",
+    )  # fmt: skip
+    served = queue.next_asset(s, team.labeler, team.pid)
+    assert served is not None and served.current_prediction is not None
+    assert served.current_prediction.model_name == trained
+    label = labels.create_label(s, team.labeler, team.pid, served.id, json_response={"JOB_0": {"categories": [
+        {"name": "DISASTER"}]}})  # fmt: skip
+    assert label.agrees_with_prediction is True and label.model_version_id == served.current_prediction.model_version_id

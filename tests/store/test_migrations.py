@@ -45,6 +45,25 @@ def test_migrated_schema_has_no_drift_from_the_models(store: Store) -> None:
     assert diff == []
 
 
+def test_ids_past_32_bits_are_numbered_and_referenced(store: Store) -> None:
+    # 0005: ids and foreign keys are 64-bit on both databases, and the id sequence counts past 2**31
+    from prelabel.service import auth
+
+    big = 2**31 + 10
+    with store.transaction() as s:
+        if store.dialect == "postgresql":
+            s.execute(text("SELECT setval(pg_get_serial_sequence('users', 'id'), :v)"), {"v": big})
+        else:
+            s.execute(text("INSERT INTO users (id, username, password_hash, is_superuser, is_active, created_at) "
+                           "VALUES (:v, 'placeholder', 'x', false, true, CURRENT_TIMESTAMP)"), {"v": big})  # fmt: skip
+    user = auth.create_user(store, "past-int32", "password-123")
+    assert user.id == big + 1
+    actor = auth.Actor(user_id=user.id, username=user.username)
+    token, _ = auth.create_token(store, actor, "laptop")
+    assert token.user_id == big + 1  # the foreign key holds it too
+    assert [t.name for t in auth.list_tokens(store, actor)] == ["laptop"]
+
+
 # --- 0003: category descriptions and job instructions in projects.interface ----------------------------
 # as prelabel stored it before 0003 (no descriptions), with one job lacking its instruction
 OLD_INTERFACE = {
@@ -132,7 +151,7 @@ def test_0003_gives_every_category_a_description_and_every_job_an_instruction(em
 
         store.upgrade()
         store.check_schema()  # the start-up check accepts the new head
-        assert head_revision() == current_revision(store.engine) == "0003"
+        assert current_revision(store.engine) == head_revision()
         doc = _stored_interface(store, project_id)
         assert [j["instruction"] for j in doc["jobs"]] == ["", "Which topics?"]
         for job in doc["jobs"]:

@@ -809,6 +809,11 @@ def test_suggestion_says_which_kind_of_model_made_it(
     create_predictions(world.store, world.admin, pid, [PredictionIn(external_id=ext, json_response=response)],
                        model_name="mine")
     page = app_client.get(f"/projects/{pid}/label?asset={aid}").text
+    assert "Suggested by automl-3 (search model, 1 label)" in page  # a pushed model does not replace the trainer's
+    from prelabel.service.projects import update_project
+
+    update_project(world.store, world.admin, pid, settings={"suggestions_from": "external"})
+    page = app_client.get(f"/projects/{pid}/label?asset={aid}").text
     assert "Suggested by mine-4 (external model)" in page
 
     # a newer zero-shot version with no prediction for this text: the one shown is still named right

@@ -75,3 +75,25 @@ def _expected_order(store: Store, project_id: int) -> list[int]:
             select(t.Asset.id, t.Asset.status, t.Asset.priority).where(t.Asset.project_id == project_id)
         ).all()
     return [int(a) for a, _, _ in sorted(rows, key=lambda r: (rank.get(str(r[1]), 2), -float(r[2]), int(r[0])))]
+
+
+def test_a_prepare_jobs_progress_is_the_share_of_texts_encoded(
+    store: Store, datasets: Path, tmp_path: Path
+) -> None:
+    """The dashboard's bar (the job's progress) and its message "encoding texts i/n" tell the same story."""
+    texts = list(dict.fromkeys(r["text"] for r in read_csv(datasets / "disaster_tweets" / "train.csv", 60)))
+    w = make_world(store, texts, settings={"train_debounce_s": 0.0, "use_embeddings": True, "zero_shot": False,
+                                           "queue_initial_order": "random", "search_enabled": False})  # fmt: skip
+    progress: list[tuple[str, float, str]] = []
+    trainer = Trainer(store, cache_dir=str(tmp_path), progress=lambda *p: progress.append(p))
+    trainer.ENCODE_CHUNK = 8
+    result = trainer.run_once(project_id=w.project_id)
+    assert result is not None and result.tier == "prepare", result
+
+    reports = [(f, msg) for phase, f, msg in progress if phase == "embed"]
+    assert len(reports) == -(-len(texts) // 8)
+    for fraction, message in reports:
+        done, total = (int(x) for x in message.split()[2].split("/"))
+        assert total == len(texts)
+        assert fraction == pytest.approx(done / total, abs=0.03), message
+    assert reports[-1][0] > 0.8  # the last chunk starts near the end: the bar is almost full

@@ -146,6 +146,45 @@ def test_first_model_at_ten_labels_then_growing_threshold(world: World) -> None:
     assert made == []  # a fast and a search job are already queued
 
 
+def _write_transactions(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Records every transaction the store opens: True for a write transaction."""
+    opened: list[bool] = []
+    real = store.transaction
+
+    def recording(*, read_only: bool = False):  # type: ignore[no-untyped-def]
+        opened.append(not read_only)
+        return real(read_only=read_only)
+
+    monkeypatch.setattr(store, "transaction", recording)
+    return opened
+
+
+def test_polling_a_project_that_is_not_due_writes_nothing(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # every worker polls before each claim: below the threshold, or with auto_train off, no write transaction
+    # (on SQLite a writer blocks every other writer; on PostgreSQL the project row lock would serialise them)
+    _label_n(world, 9)
+    opened = _write_transactions(world.store, monkeypatch)
+    assert tsvc.schedule_due_training(world.store) == []
+    assert opened and not any(opened)
+    monkeypatch.undo()
+    with world.store.transaction() as s:
+        project = s.get(t.Project, world.project_id)
+        assert project is not None
+        project.settings = {**(project.settings or {}), "auto_train": False}
+    _label_n(world, 5, start=9)
+    opened = _write_transactions(world.store, monkeypatch)
+    assert tsvc.schedule_due_training(world.store) == []
+    assert opened and not any(opened)
+    monkeypatch.undo()
+    with world.store.transaction() as s:
+        project = s.get(t.Project, world.project_id)
+        assert project is not None
+        project.settings = {**(project.settings or {}), "auto_train": True}
+    opened = _write_transactions(world.store, monkeypatch)
+    assert [j.tier for j in tsvc.schedule_due_training(world.store)] == ["fast"]
+    assert opened.count(True) == 1  # due: one write transaction queues the job
+
+
 def _first_model_claimed(store: Store, n_texts: int, **settings: object) -> World:
     """A project whose first fast job (at 10 labels) has been queued and claimed."""
     texts, _ = topic_corpus(n_texts)

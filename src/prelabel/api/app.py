@@ -13,13 +13,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 
 import prelabel
-from prelabel.api.deps import StoreDep
+from prelabel.api.deps import StoreDep, check_id_range
+from prelabel.api.docs import docs_urls, install_docs
 from prelabel.api.errors import error_body, install_error_handlers
-from prelabel.api.routes import API_PREFIX, api_routers
+from prelabel.api.routes import API_PREFIX, api_routers, label_studio
+from prelabel.api.security import SecurityHeaders
 from prelabel.config import Settings
 from prelabel.store.engine import Store
 
@@ -57,16 +59,18 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         title="prelabel",
         version=prelabel.__version__,
         description=DESCRIPTION,
-        docs_url="/docs",
-        redoc_url=None,
-        openapi_url="/openapi.json",
+        **docs_urls(settings),
         lifespan=lifespan,
+        dependencies=[Depends(check_id_range)],
     )
     app.state.settings = settings
     app.state.store = the_store
+    app.add_middleware(SecurityHeaders)
     install_error_handlers(app)
 
+    # Also under the API prefix: clients configured with the API's base URL probe health there.
     @app.get("/health", tags=["health"], summary="Database reachability and schema version (no auth).")
+    @app.get(f"{API_PREFIX}/health", tags=["health"], summary="The same as /health (no auth).")
     def health(store: StoreDep) -> Any:
         from prelabel.store.migrate import current_revision, head_revision
 
@@ -103,8 +107,10 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
 
     for router in api_routers():
         app.include_router(router, prefix=API_PREFIX)
+    label_studio.install(app)  # Label Studio's ML backend protocol at /label-studio/{token}/
 
     _install_ui(app, settings, the_store)
+    install_docs(app, settings)
     return app
 
 

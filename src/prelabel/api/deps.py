@@ -13,9 +13,10 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from prelabel.config import Settings
-from prelabel.errors import Unauthenticated
+from prelabel.errors import InvalidInput, Unauthenticated
 from prelabel.service.auth import Actor, authenticate_token
 from prelabel.store.engine import Store
+from prelabel.store.tables import MAX_ID
 
 # auto_error=False: a missing token is reported by us, in the one error shape, not by FastAPI.
 _bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer pl_…`")
@@ -32,6 +33,23 @@ def get_store(request: Request) -> Store:
 def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def check_id_range(request: Request) -> None:
+    """Every route's `…_id` path and query parameters: an id no row can have is a 422 naming the parameter, on
+    either database, before any query runs (the app-wide dependency of `create_app`)."""
+    params = [*request.path_params.items(), *request.query_params.multi_items()]
+    for name, value in params:
+        if name != "id" and not name.endswith("_id"):
+            continue
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            continue  # not a number: the route's own validation says so
+        if not 1 <= number <= MAX_ID:
+            raise InvalidInput(
+                f"{name} must be an id between 1 and {MAX_ID}; got {value}.", details={"parameter": name}
+            )
 
 
 StoreDep = Annotated[Store, Depends(get_store)]

@@ -9,7 +9,7 @@ The model reads at most 256 word pieces. A longer text (a news article, an e-mai
 consecutive windows at word boundaries, each window encoded, and the text's vector is the length-weighted mean
 of its window vectors (L2-normalised): every part of the text counts, not just its first ~190 words. On BBC
 news (median 424 word pieces) this raised a first model on ten representative articles from ~0.86 to ~0.91
-macro-F1 (docs/loop.md, "Session 15"). Texts that fit in one window are encoded exactly as before.
+macro-F1 (docs/loop.md, "Long texts read whole"). Texts that fit in one window are encoded exactly as before.
 
 Encoder backends (`prelabel.automl.encoders`, environment variable ``PRELABEL_ENCODER`` = auto | onnx |
 onnx-int8 | onnx-fp32 | torch): sentence-transformers on torch, or the same model exported to ONNX on this

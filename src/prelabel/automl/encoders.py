@@ -34,6 +34,8 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import shutil
+import tempfile
 import threading
 import uuid
 import warnings
@@ -301,13 +303,18 @@ def quantize_int8(fp32: Path, out: Path) -> None:
 
     root = logging.getLogger()
     root.addFilter(_quantizer_notes)  # it logs dozens of notes per layer on the root logger
-    try:
-        quantize_dynamic(
-            str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"],
-            extra_options={"MatMulConstBOnly": True},
-        )  # fmt: skip
-    finally:
-        root.removeFilter(_quantizer_notes)
+    # The quantiser writes `<input>-inferred.onnx` beside its input, a name that two processes exporting at once
+    # (the two trainer processes with an empty cache) would share: each quantises its own copy.
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".quantize-") as private:
+        source = Path(private) / "model.onnx"
+        shutil.copyfile(fp32, source)
+        try:
+            quantize_dynamic(
+                str(source), str(out), weight_type=QuantType.QInt8, per_channel=True,
+                op_types_to_quantize=["MatMul"], extra_options={"MatMulConstBOnly": True},
+            )  # fmt: skip
+        finally:
+            root.removeFilter(_quantizer_notes)
 
 
 def _quantizer_notes(record: logging.LogRecord) -> bool:

@@ -733,7 +733,7 @@ def _run(
                         [str(data), text_column, label_column, labels_column, sizes, test_split, max_rows,
                          str(extra_unlabeled), live, strat, sd, "emb" if use_emb else "word"]
                         + ([random_share, sorted(mix_defaults.items())] if strat == "mix" else [])
-                        # the initial order: "diverse" joined the key in session 6 (earlier runs: random)
+                        # the initial order is part of a strategy's run (random-order runs keep their old keys)
                         + ([initial_order] if strat != "random" and initial_order != "random" else []),
                     )
                     digest = hashlib.sha256(key.encode()).hexdigest()[:16]

@@ -6,7 +6,7 @@ the import until the prepare job has put its `train_min_labels` representative t
 is what a labeler who starts right after the import waits for. Variants, each in fresh processes, a fresh
 SQLite file and a fresh cache, run in this process in turn (the first is the baseline of the ratios):
 
-* ``baseline``: the sentence model is loaded when the first import needs it, one torch thread (before session 9);
+* ``baseline``: the sentence model is loaded when the first import needs it, one torch thread;
 * ``preload-prepare``: only the process that prepares imports loads the sentence model as it starts (the
   old default: a project's first fast model then loaded it itself);
 * ``preload``: both worker processes load it as they start (`Settings.preload_embeddings`: the default);

@@ -307,3 +307,25 @@ def _number_or_word(value: str) -> float | str:
         return float(value)
     except ValueError:
         return value.strip()
+
+
+@app.command("label-studio")
+def label_studio(
+    label_studio: Path | None = typer.Option(
+        None, "--label-studio", exists=True, dir_okay=False,
+        help="The label-studio executable (default: $PRELABEL_TEST_LABEL_STUDIO, else .venv-ls/bin/label-studio).",
+    ),
+    tasks: int = typer.Option(60, min=30, help="Demo tweets imported as Label Studio tasks."),
+    rounds: int = typer.Option(3, min=1, help="Rounds of ten annotations (at most tasks / 10)."),
+    settle: float = typer.Option(
+        10.0, min=0, help="Seconds prelabel idles first (its trainer loads the sentence model)."
+    ),
+    timeout: float = typer.Option(120.0, min=1, help="How long to wait for each step."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the timings as JSON."),
+) -> None:
+    """A real Label Studio connected to a real prelabel: connect → predictions, each tenth annotation → fresher."""
+    from prelabel.bench.label_studio import run
+
+    if rounds * 10 > tasks:
+        raise typer.BadParameter("--rounds of ten annotations need at least 10 * rounds --tasks")
+    run(label_studio=label_studio, tasks=tasks, rounds=rounds, settle=settle, timeout=timeout, json_out=json_out)

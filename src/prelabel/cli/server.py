@@ -36,6 +36,7 @@ DEFAULT_PORT = 8000
 DEMO_TITLE = "Disaster tweets"
 DEMO_USER = "admin"
 DEMO_PASSWORD_ENV = "PRELABEL_DEMO_PASSWORD"
+DEMO_TOKEN_FILE = "demo-token"  # in the data dir, beside the default SQLite file
 DEMO_SEED = 7
 DEMO_INTERFACE: dict[str, Any] = {
     "jobs": [
@@ -199,7 +200,8 @@ def demo(
     _setup_logging(settings.log_level)
     with _store(settings.database_url, check=False) as store:
         store.upgrade()
-        info = setup_demo(store, password=os.environ.get(DEMO_PASSWORD_ENV))
+        token_file = settings.data_dir / DEMO_TOKEN_FILE
+        info = setup_demo(store, password=os.environ.get(DEMO_PASSWORD_ENV), token_file=token_file)
         url = f"http://{host}:{port}/"
         out.print()
         out.print("[bold green]prelabel demo is ready[/]")
@@ -248,9 +250,12 @@ def demo_records() -> list[AssetIn]:
     return records
 
 
-def setup_demo(store: Store, *, password: str | None = None) -> dict[str, Any]:
-    """Idempotently create the demo admin (superuser), a fresh API token and the demo project with its tweets.
-    Returns ``{"password", "token", "project_id", "n_assets", "created"}``."""
+def setup_demo(store: Store, *, password: str | None = None, token_file: Path | None = None) -> dict[str, Any]:
+    """Idempotently create the demo admin (superuser), its API token and the demo project with its tweets.
+
+    The token is kept in ``token_file`` (readable by its owner only) and reused while it is valid for this
+    database, so each start does not add another token. Returns ``{"password", "token", "project_id",
+    "n_assets", "created"}``."""
     from prelabel.errors import NotFound
     from prelabel.service import assets, auth, projects
 
@@ -262,7 +267,7 @@ def setup_demo(store: Store, *, password: str | None = None) -> dict[str, Any]:
     else:
         _set_password(store, DEMO_USER, password)
     actor = _actor(store, DEMO_USER)
-    _, token = auth.create_token(store, actor, "demo")
+    token = _demo_token(store, actor, token_file)
     existing = [p for p in projects.list_projects(store, actor) if p.title == DEMO_TITLE]
     if existing:
         project_id = existing[0].id
@@ -282,6 +287,26 @@ def setup_demo(store: Store, *, password: str | None = None) -> dict[str, Any]:
         "n_assets": stats.n_assets,
         "created": result.created,
     }
+
+
+def _demo_token(store: Store, actor: Actor, token_file: Path | None) -> str:
+    from prelabel.errors import Unauthenticated
+    from prelabel.service import auth
+
+    if token_file is not None and token_file.is_file():
+        kept = token_file.read_text(encoding="utf-8").strip()
+        try:
+            if auth.authenticate_token(store, kept).user_id == actor.user_id:
+                return kept
+        except Unauthenticated:
+            pass  # revoked, or made for another database: make a new one
+    _, token = auth.create_token(store, actor, "demo")
+    if token_file is not None:
+        token_file.parent.mkdir(parents=True, exist_ok=True)
+        token_file.touch(mode=0o600)
+        token_file.chmod(0o600)
+        token_file.write_text(token + "\n", encoding="utf-8")
+    return token
 
 
 def _fill_demo_descriptions(store: Store, actor: Actor, project_id: int, interface: dict[str, Any]) -> None:
@@ -465,33 +490,61 @@ def project_list(user: UserOpt, database_url: DatabaseOpt = None) -> None:
 
 
 # --- import / export ------------------------------------------------------------------------------
-def _format_of(path: Path, fmt: str | None) -> Literal["csv", "jsonl", "json"]:
+ImportFormat = Literal["csv", "jsonl", "json", "parquet", "label-studio"]
+_SUFFIXES: dict[str, ImportFormat] = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+def _format_of(path: Path, fmt: str | None) -> ImportFormat:
     if fmt:
-        if fmt not in ("csv", "jsonl", "json"):
-            _fail(f"Unknown format {fmt!r}; use csv, jsonl or json.")
+        if fmt not in ("csv", "jsonl", "json", "parquet", "label-studio"):
+            _fail(f"Unknown format {fmt!r}; use csv, jsonl, json, parquet or label-studio.")
         return fmt  # type: ignore[return-value]
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return "csv"
-    if suffix in (".jsonl", ".ndjson"):
-        return "jsonl"
-    if suffix == ".json":
-        return "json"
-    _fail(f"Cannot tell the format of {path.name}; pass --format csv|jsonl|json.")
+    found = _SUFFIXES.get(path.suffix.lower())
+    if found is None:
+        _fail(f"Cannot tell the format of {path.name}; pass --format csv|jsonl|json|parquet.")
+    return found
 
 
 def import_file(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV, JSONL or JSON file.")],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="CSV, JSONL, JSON or Parquet file.")
+    ],
     project: ProjectOpt,
     user: UserOpt,
     fmt: Annotated[
-        str | None, typer.Option("--format", help="csv | jsonl | json (default: from suffix).")
+        str | None,
+        typer.Option(
+            "--format",
+            help="csv | jsonl | json | parquet | label-studio (Label Studio JSON; default: from the suffix: .csv, "
+            ".jsonl/.ndjson, .json, .parquet/.pq).",
+        ),
     ] = None,
     text_column: Annotated[str, typer.Option(help="Column holding the text.")] = "text",
     id_column: Annotated[
-        str,
-        typer.Option(help="Column holding the external id (missing 'external_id' → ids from a text hash)."),
-    ] = "external_id",
+        str | None,
+        typer.Option(
+            help="Column holding the external id (default: external_id, else id, else the one *_id column; "
+            "several *_id columns must be chosen; none: ids made from each text)."
+        ),
+    ] = None,
+    ids_from_text: Annotated[
+        bool, typer.Option("--ids-from-text", help="Make the ids from each text even if the file has ids.")
+    ] = False,
+    allow_duplicate_texts: Annotated[
+        bool,
+        typer.Option(
+            "--allow-duplicate-texts",
+            help="Import texts already in the project under an id of the other kind (made from the text vs "
+            "from a column) as second assets instead of refusing.",
+        ),
+    ] = False,
     metadata_column: Annotated[
         list[str] | None,
         typer.Option(help="Column kept as metadata (repeatable; default: all other columns)."),
@@ -509,66 +562,129 @@ def import_file(
     ] = 0,
     database_url: DatabaseOpt = None,
 ) -> None:
-    """Import assets from a CSV / JSONL / JSON file, with a progress bar."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    """Import assets from a CSV / JSONL / JSON / Parquet file, with a progress bar."""
     from prelabel.domain import parse_interface
-    from prelabel.service.assets import import_assets
-    from prelabel.service.importing import parse_records
+    from prelabel.service.importing import parse_file
     from prelabel.service.projects import get_project
+    from prelabel.service.spelling import CLI
 
     if on_conflict not in ("error", "skip", "update"):
         _fail(f"--on-conflict must be error, skip or update; got {on_conflict!r}.")
     fmt_ = _format_of(file, fmt)
-    total_bytes = file.stat().st_size
+    if fmt_ == "label-studio":
+        return _import_label_studio(file, project, user, on_conflict, database_url)
     with _store(database_url) as store:
         actor = _actor(store, user)
         proj = get_project(store, actor, project)
-        progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        )
-        with progress:
-            read_task = progress.add_task("reading", total=total_bytes)
-            chunks = []
-            with open(file, "rb") as fh:
-                while chunk := fh.read(1 << 20):
-                    chunks.append(chunk)
-                    progress.advance(read_task, len(chunk))
-            records = parse_records(
-                b"".join(chunks),
+        with _import_progress() as progress:
+            parsed = parse_file(
+                _read_with_progress(file, progress),
                 fmt=fmt_,
                 text_column=text_column,
                 id_column=id_column,
+                ids_from_text=ids_from_text,
                 metadata_columns=metadata_column or None,
                 honeypot_column=honeypot_column,
                 label_column=label_column,
                 interface=parse_interface(proj.interface),
+                spelling=CLI,
             )
-            step = batch_size if batch_size > 0 else len(records)
-            task = progress.add_task("importing", total=len(records))
-            totals = {"created": 0, "updated": 0, "skipped": 0, "labels_created": 0}
-            for start in range(0, len(records), step):
-                batch = records[start : start + step]
-                result: ImportResult = import_assets(store, actor, project, batch, on_conflict=on_conflict)  # type: ignore[arg-type]
-                for key in totals:
-                    totals[key] += getattr(result, key)
-                progress.advance(task, len(batch))
+            totals = _import_batches(
+                store, actor, project, parsed.records, progress, batch_size,
+                on_conflict=on_conflict, allow_duplicate_texts=allow_duplicate_texts,
+            )  # fmt: skip
     out.print(
         f"Imported {file.name} into project {project}: {totals['created']} created, "
         f"{totals['updated']} updated, "
         f"{totals['skipped']} skipped, {totals['labels_created']} labels."
+    )
+    out.print(_ids_sentence(parsed.id_column, parsed.id_detected, parsed.id_reason))
+
+
+def _ids_sentence(column: str | None, detected: bool, reason: str) -> str:
+    if column is None and reason.startswith("no id column"):
+        return (
+            "External ids made from each text: the file has no id column (external_id, id or a single *_id "
+            "column); name one with --id-column."
+        )
+    if column is None:
+        return "External ids made from each text (--ids-from-text)."
+    if detected:
+        return f"External ids from column {column!r}, detected as {reason}; choose another with --id-column."
+    return f"External ids from column {column!r}."
+
+
+def _import_progress() -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _read_with_progress(file: Path, progress: Any) -> bytes:
+    read_task = progress.add_task("reading", total=file.stat().st_size)
+    chunks = []
+    with open(file, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            chunks.append(chunk)
+            progress.advance(read_task, len(chunk))
+    return b"".join(chunks)
+
+
+def _import_batches(
+    store: Store,
+    actor: Actor,
+    project: int,
+    records: list[AssetIn],
+    progress: Any,
+    batch_size: int,
+    **options: Any,
+) -> dict[str, int]:
+    from prelabel.service.assets import import_assets
+    from prelabel.service.spelling import CLI
+
+    step = batch_size if batch_size > 0 else len(records)
+    task = progress.add_task("importing", total=len(records))
+    totals = {"created": 0, "updated": 0, "skipped": 0, "labels_created": 0}
+    for start in range(0, len(records), step):
+        batch = records[start : start + step]
+        result: ImportResult = import_assets(store, actor, project, batch, spelling=CLI, **options)
+        for key in totals:
+            totals[key] += getattr(result, key)
+        progress.advance(task, len(batch))
+    return totals
+
+
+def _import_label_studio(file: Path, project: int, user: str, on_conflict: str, database_url: str | None) -> None:
+    """`prelabel import --format label-studio`: the tasks with their annotations in one transaction, then their
+    predictions."""
+    from prelabel.service.label_studio_json import import_tasks
+
+    with _store(database_url) as store:
+        result = import_tasks(store, _actor(store, user), project, file.read_bytes(), on_conflict=on_conflict)  # type: ignore[arg-type]
+    out.print(
+        f"Imported {file.name} into project {project}: {result.created} created, {result.updated} updated, "
+        f"{result.skipped} skipped, {result.labels_created} labels."
     )
 
 
 def export(
     project: ProjectOpt,
     user: UserOpt,
-    fmt: Annotated[str, typer.Option("--format", help="jsonl | csv.")] = "jsonl",
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="jsonl | csv | parquet | label-studio (a JSON array of Label Studio tasks); default: from the "
+            "--output suffix (.jsonl, .csv, .parquet), else jsonl.",
+        ),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
     ] = None,
@@ -584,13 +700,21 @@ def export(
     """Export every asset with its latest labels and current prediction (streamed)."""
     from prelabel.service.assets import export_assets
 
-    if fmt not in ("csv", "jsonl"):
-        _fail(f"--format must be csv or jsonl; got {fmt!r}.")
+    if fmt is None:
+        guessed = _SUFFIXES.get(output.suffix.lower()) if output is not None else None
+        fmt = guessed if guessed in ("csv", "jsonl", "parquet") else "jsonl"
+    if fmt not in ("csv", "jsonl", "parquet", "label-studio"):
+        _fail(f"--format must be csv, jsonl, parquet or label-studio; got {fmt!r}.")
     if escape_formulas and fmt != "csv":
         _fail("--escape-formulas applies to --format csv only.")
     with _store(database_url) as store:
         actor = _actor(store, user)
-        stream = export_assets(store, actor, project, fmt, escape_formulas=escape_formulas)  # type: ignore[arg-type]
+        if fmt == "label-studio":
+            from prelabel.service.label_studio_json import export_tasks
+
+            stream = export_tasks(store, actor, project)
+        else:
+            stream = export_assets(store, actor, project, fmt, escape_formulas=escape_formulas)  # type: ignore[arg-type]
         n = 0
         if output is None:
             for chunk in stream:
@@ -598,10 +722,16 @@ def export(
                 n += len(chunk)
             sys.stdout.buffer.flush()
         else:
-            with open(output, "wb") as fh:
-                for chunk in stream:
-                    fh.write(chunk)
-                    n += len(chunk)
+            # written beside it, then renamed: a failed export never leaves a truncated file under the name
+            part = output.with_name(output.name + ".part")
+            try:
+                with open(part, "wb") as fh:
+                    for chunk in stream:
+                        fh.write(chunk)
+                        n += len(chunk)
+                part.replace(output)
+            finally:
+                part.unlink(missing_ok=True)
             console.print(f"Wrote {n} bytes to {output}.")
 
 

@@ -10,6 +10,8 @@ Two families of methods:
 
 from __future__ import annotations
 
+import importlib
+import io
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -45,9 +47,33 @@ API_PREFIX = "/api/v1"
 USER_AGENT = "prelabel-client/0.1"
 
 OnConflict = Literal["error", "skip", "update"]
-ExportFormat = Literal["csv", "jsonl"]
+ExportFormat = Literal["csv", "jsonl", "parquet"]
+FileFormat = Literal["csv", "jsonl", "json", "parquet"]
 
-_CONTENT_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson", "json": "application/json"}
+_CONTENT_TYPES = {
+    "csv": "text/csv",
+    "jsonl": "application/x-ndjson",
+    "json": "application/json",
+    "parquet": "application/vnd.apache.parquet",
+}
+_SUFFIXES: dict[str, FileFormat] = {
+    "csv": "csv",
+    "jsonl": "jsonl",
+    "ndjson": "jsonl",
+    "json": "json",
+    "parquet": "parquet",
+    "pq": "parquet",
+}
+
+
+def _optional(module: str, what: str) -> Any:
+    """`module`, imported now: pandas and pyarrow are optional, only the DataFrame methods need them."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(
+            f"{what} needs pandas and pyarrow, which the prelabel SDK does not install: pip install pandas pyarrow"
+        ) from None
 
 
 def _bool(value: bool) -> str:
@@ -234,28 +260,35 @@ class Client:
         project_id: int,
         file: str | Path | bytes,
         *,
-        format: Literal["csv", "jsonl", "json"] | None = None,
+        format: FileFormat | None = None,
         on_conflict: OnConflict = "error",
         text_column: str | None = None,
         id_column: str | None = None,
+        ids_from_text: bool = False,
+        allow_duplicate_texts: bool = False,
         metadata_columns: Sequence[str] | None = None,
         honeypot_column: str | None = None,
         label_column: str | None = None,
     ) -> ImportResult:
-        """Import a CSV / JSONL / JSON file (a path, or its bytes with `format`) as one transaction."""
+        """Import a CSV / JSONL / JSON / Parquet file (a path, or its bytes with `format`) as one transaction.
+
+        Without `id_column` the server takes the ids from the file's ``external_id`` column, else its ``id``
+        column, else its one ``*_id`` column, else makes them from each text; the result's ``id_column`` and
+        ``id_source`` say which. `ids_from_text` always makes them from the text. A text already in the project
+        under an id of the other kind (from the text vs from a column) refuses the import (ConflictError) unless
+        `allow_duplicate_texts`."""
         if isinstance(file, bytes):
             data = file
             if format is None:
-                raise ValueError("format= is required when passing bytes ('csv', 'jsonl' or 'json')")
+                raise ValueError("format= is required when passing bytes ('csv', 'jsonl', 'json' or 'parquet')")
         else:
             path = Path(file)
             data = path.read_bytes()
             if format is None:
-                suffix = path.suffix.lower().lstrip(".")
-                format = {"csv": "csv", "jsonl": "jsonl", "ndjson": "jsonl", "json": "json"}.get(suffix)  # type: ignore[assignment]
+                format = _SUFFIXES.get(path.suffix.lower().lstrip("."))
                 if format is None:
                     raise ValueError(
-                        f"cannot tell the format of {path.name}; pass format='csv'|'jsonl'|'json'"
+                        f"cannot tell the format of {path.name}; pass format='csv'|'jsonl'|'json'|'parquet'"
                     )
         params: dict[str, str] = {"on_conflict": on_conflict, "format": format}
         for key, value in (
@@ -266,6 +299,9 @@ class Client:
         ):
             if value is not None:
                 params[key] = value
+        for key, flag in (("ids_from_text", ids_from_text), ("allow_duplicate_texts", allow_duplicate_texts)):
+            if flag:
+                params[key] = "true"
         if metadata_columns:
             params["metadata_columns"] = ",".join(metadata_columns)
         response = self._json(
@@ -276,6 +312,13 @@ class Client:
             headers={"Content-Type": _CONTENT_TYPES[format]},
         )
         return ImportResult.from_json(response)
+
+    def import_dataframe(self, project_id: int, frame: Any, **options: Any) -> ImportResult:
+        """Import a pandas DataFrame (sent as Parquet; the options of `import_file`). Needs pandas and pyarrow."""
+        _optional("pyarrow", "import_dataframe")
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        return self.import_file(project_id, buffer.getvalue(), format="parquet", **options)
 
     def list_assets(
         self,
@@ -373,15 +416,38 @@ class Client:
         *,
         model_name: str | None = None,
         model_version_id: int | None = None,
+        new_version: bool = False,
     ) -> int:
         """Store predictions (dicts with ``external_id`` or ``asset_id`` and ``json_response``) in one
-        transaction, under the model version named `model_name` (created when new) or `model_version_id`."""
+        transaction, under the model version named `model_name` (created when new) or `model_version_id`;
+        `new_version` starts the next version of `model_name` (see `push_predictions_report`)."""
+        return int(
+            self.push_predictions_report(
+                project_id, items, model_name=model_name, model_version_id=model_version_id, new_version=new_version
+            )["created"]
+        )
+
+    def push_predictions_report(
+        self,
+        project_id: int,
+        items: Iterable[Mapping[str, Any]],
+        *,
+        model_name: str | None = None,
+        model_version_id: int | None = None,
+        new_version: bool = False,
+    ) -> dict[str, Any]:
+        """`push_predictions`, returning the server's report: ``created``, ``model_version_id``, ``model_name``
+        (the version's display name, e.g. ``my-model-4``, which the predictions carry) and ``note`` (set when
+        labelers do not see these predictions as suggestions: the project trusts its own models, setting
+        ``suggestions_from``)."""
         body: dict[str, Any] = {"items": [dict(x) for x in items]}
         if model_name is not None:
             body["model_name"] = model_name
         if model_version_id is not None:
             body["model_version_id"] = model_version_id
-        return int(self._json("POST", f"/projects/{project_id}/predictions", json=body)["created"])
+        if new_version:
+            body["new_version"] = True
+        return dict(self._json("POST", f"/projects/{project_id}/predictions", json=body))
 
     def list_predictions(
         self,
@@ -468,15 +534,38 @@ class Client:
             yield from response.iter_bytes()
 
     def export_to_file(
-        self, project_id: int, path: str | Path, *, format: ExportFormat = "jsonl", escape_formulas: bool = False
+        self,
+        project_id: int,
+        path: str | Path,
+        *,
+        format: ExportFormat | None = None,
+        escape_formulas: bool = False,
     ) -> int:
-        """Write the export to `path`; returns the number of bytes written."""
+        """Write the export to `path` (format: from its suffix .jsonl/.csv/.parquet, else jsonl); returns the
+        number of bytes written. The file appears under its name only once complete."""
+        target = Path(path)
+        if format is None:
+            guessed = _SUFFIXES.get(target.suffix.lower().lstrip("."))
+            format = guessed if guessed == "csv" or guessed == "parquet" else "jsonl"
+        part = target.with_name(target.name + ".part")
         n = 0
-        with open(path, "wb") as fh:
-            for chunk in self.export(project_id, format=format, escape_formulas=escape_formulas):
-                fh.write(chunk)
-                n += len(chunk)
+        try:
+            with open(part, "wb") as fh:
+                for chunk in self.export(project_id, format=format, escape_formulas=escape_formulas):
+                    fh.write(chunk)
+                    n += len(chunk)
+            part.replace(target)
+        finally:
+            part.unlink(missing_ok=True)
         return n
+
+    def export_dataframe(self, project_id: int) -> Any:
+        """The project's export as a pandas DataFrame (the Parquet export: one row per asset, the CSV export's
+        columns with their types). Needs pandas and pyarrow, which the SDK does not install."""
+        pandas = _optional("pandas", "export_dataframe")
+        _optional("pyarrow", "export_dataframe")
+        data = b"".join(self.export(project_id, format="parquet"))
+        return pandas.read_parquet(io.BytesIO(data))
 
     # --- the original workflow's names ----------------------------------------------------------------------
     def projects(
@@ -590,9 +679,11 @@ class Client:
         model_name: str | None = None,
         *,
         model_version_id: int | None = None,
+        new_version: bool = False,
     ) -> dict[str, Any]:
-        """Store one prediction per external id under `model_name` (one transaction).
-        Returns ``{"id": project_id, "created": n}``."""
+        """Store one prediction per external id under `model_name` (one transaction; `new_version`: the next
+        version of that family). Returns ``{"id": project_id, "created": n}`` (`push_predictions_report` tells
+        more)."""
         if len(external_id_array) != len(json_response_array):
             raise ValueError(
                 f"external_id_array has {len(external_id_array)} items but json_response_array has "
@@ -605,7 +696,7 @@ class Client:
             for e, r in zip(external_id_array, json_response_array, strict=True)
         ]
         created = self.push_predictions(
-            project_id, items, model_name=model_name, model_version_id=model_version_id
+            project_id, items, model_name=model_name, model_version_id=model_version_id, new_version=new_version
         )
         return {"id": project_id, "created": created}
 

@@ -251,6 +251,10 @@ class ImportResult:
     updated: int = 0
     skipped: int = 0
     labels_created: int = 0
+    id_column: str | None = None
+    """The file's column the external ids came from (None: given in the records, or made from each text)."""
+    id_source: str = "records"
+    """"records" (given), "column" (the id_column asked for), "detected" (found by name) or "text"."""
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ImportResult:
@@ -259,6 +263,8 @@ class ImportResult:
             updated=d.get("updated", 0),
             skipped=d.get("skipped", 0),
             labels_created=d.get("labels_created", 0),
+            id_column=d.get("id_column"),
+            id_source=d.get("id_source", "records"),
         )
 
 

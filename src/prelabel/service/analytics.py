@@ -13,7 +13,8 @@
     recent_acceptance(store, actor, project_id, n) -> RecentAcceptance
         of the newest `n` labels given with a suggestion on screen, how many agreed with it
     suggestion_quality(store, actor, project_id) -> SuggestionQuality | None
-        for the version serving the suggestions (the newest READY one), per job: the score shown (repeated
+        for the version serving the suggestions (`repo.serving_version`: the newest READY one the project
+        trusts, setting suggestions_from), per job: the score shown (repeated
         cross-validation below `automl.label_counts.HONEST_MAX_LABELS` labels, else the classifier's own CV score)
         with its interval, the expected accuracy if the probabilities are calibrated, and the measured
         acceptance of this version's suggestions
@@ -40,6 +41,7 @@ from sqlalchemy.orm import Session
 
 from prelabel.domain import LabelType, ModelStatus, parse_interface
 from prelabel.service.auth import Actor
+from prelabel.store import repositories as repo
 from prelabel.store import tables as t
 from prelabel.store.engine import Store
 
@@ -563,13 +565,7 @@ def _job_quality(name: str, m: dict[str, Any]) -> JobQuality:
 
 
 def _quality(s: Session, project_id: int, acceptance: list[VersionAcceptance]) -> SuggestionQuality | None:
-    mv = s.scalar(
-        _versions(project_id)
-        .where(t.ModelVersion.status == ModelStatus.READY.value)
-        .order_by(None)
-        .order_by(t.ModelVersion.version.desc())
-        .limit(1)
-    )
+    mv = repo.serving_version(s, project_id)
     if mv is None:
         return None
     metrics = mv.metrics or {}

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from prelabel.domain import AssetStatus, Interface, LabelType, Role, validate_label_response
+from prelabel.domain import AssetStatus, Interface, LabelType, Role, check_storable, validate_label_response
 from prelabel.errors import Conflict, InvalidInput, NotFound
 from prelabel.service._access import interface_of, require
 from prelabel.service.auth import Actor
@@ -30,6 +30,8 @@ from prelabel.service.dto import (
     OnConflict,
     PredictionOut,
 )
+from prelabel.service.importing import ParsedImport, is_text_id, text_id
+from prelabel.service.spelling import API, Spelling
 from prelabel.service.training import queue_prepare, training_setting
 from prelabel.store import repositories as repo
 from prelabel.store import tables as t
@@ -129,6 +131,7 @@ def _validate_records(
         seen[ext] = i
         if not rec.content or rec.content.isspace():
             raise InvalidInput(f"{_where(i, rec)}: the text is empty.")
+        _check_storable_record(i, rec)
         label = gold = None
         if rec.label is not None or rec.honeypot_response is not None:
             try:
@@ -146,6 +149,13 @@ def _validate_records(
     return out
 
 
+def _check_storable_record(i: int, rec: AssetIn) -> None:
+    if "\x00" in rec.external_id:
+        raise InvalidInput(f"Record {i}: the external id contains a NUL character (U+0000); remove it.")
+    check_storable(rec.content, f"{_where(i, rec)}: the text")
+    check_storable(rec.json_metadata, f"{_where(i, rec)}: json_metadata")
+
+
 def _where(i: int, rec: AssetIn) -> str:
     return f"record {i} (external id {rec.external_id!r})"
 
@@ -157,6 +167,8 @@ def import_assets(
     records: Sequence[AssetIn],
     *,
     on_conflict: OnConflict = "error",
+    allow_duplicate_texts: bool = False,
+    spelling: Spelling = API,
 ) -> ImportResult:
     """Import records in one transaction (admin only).
 
@@ -164,6 +176,11 @@ def import_assets(
     (Conflict naming them, nothing written), "skip" (left as they are) or "update" (content, metadata and
     honeypot fields replaced). An initial label (`AssetIn.label`) is added as a DEFAULT label by the actor for
     new assets, and for updated ones that have no label yet, so re-importing never duplicates labels.
+
+    A new record whose text is already in the project under an id of the other kind (an id made from the text,
+    `importing.text_id`, against one from a column) is refused (Conflict, nothing written) unless
+    `allow_duplicate_texts`: it is the same text imported once without and once with its file's ids, and would
+    become a second asset. `spelling`: how the caller's interface writes options in the messages' advice.
     """
     if on_conflict not in ("skip", "update", "error"):
         raise InvalidInput(f"Unknown on_conflict {on_conflict!r}; use 'skip', 'update' or 'error'.")
@@ -181,9 +198,13 @@ def import_assets(
             some = sorted(existing)[:5]
             raise Conflict(
                 f"{len(existing)} external id(s) already exist in project {project_id} (e.g. {some}); "
-                "choose on_conflict 'skip' or 'update'.",
+                f"choose {spelling.option('on_conflict', 'skip')} to leave them as they are or "
+                f"{spelling.option('on_conflict', 'update')} to replace them.",
                 details={"existing": some, "count": len(existing)},
             )
+        if has_assets and not allow_duplicate_texts:
+            new = [r for r, _, _ in checked if r.external_id not in existing]
+            _refuse_duplicate_texts(s, project_id, new, spelling)
         now = t.utcnow()
         # until a model scores them, new assets are served in random order unless the project asks for
         # file order (priorities in [0, 1); ties, i.e. "import", by id); "diverse" is random until the
@@ -233,6 +254,62 @@ def import_assets(
         if new_rows or updates:  # new texts to encode (and, before a first model, a first queue order)
             queue_prepare(s, project_id, project.settings)
         return ImportResult(created=len(new_rows), updated=len(updates), skipped=skipped, labels_created=n_labels)
+
+
+def import_parsed(
+    store: Store,
+    actor: Actor,
+    project_id: int,
+    parsed: ParsedImport,
+    *,
+    on_conflict: OnConflict = "error",
+    allow_duplicate_texts: bool = False,
+    spelling: Spelling = API,
+) -> ImportResult:
+    """`import_assets` of a parsed file; the result also says which column the ids came from."""
+    result = import_assets(
+        store,
+        actor,
+        project_id,
+        parsed.records,
+        on_conflict=on_conflict,
+        allow_duplicate_texts=allow_duplicate_texts,
+        spelling=spelling,
+    )
+    return result.model_copy(update={"id_column": parsed.id_column, "id_source": parsed.id_source})
+
+
+def _refuse_duplicate_texts(s: Session, project_id: int, new: list[AssetIn], spelling: Spelling) -> None:
+    """Conflict if a new record's text is in the project under an id of the other kind (see `import_assets`)."""
+    by_text = [r for r in new if is_text_id(r.external_id)]
+    by_column = [r for r in new if not is_text_id(r.external_id)]
+    pairs: list[tuple[str, str]] = []  # (the record's id, the id its text already has)
+    if by_column and repo.has_text_ids(s, project_id, made_from_text=True):
+        wanted = {text_id(r.content): r.external_id for r in by_column}
+        pairs += [(wanted[h], h) for h in repo.asset_ids_by_external_id(s, project_id, list(wanted))]
+    if by_text and repo.has_text_ids(s, project_id, made_from_text=False):
+        found = repo.external_ids_by_content(s, project_id, [r.content for r in by_text])
+        pairs += [(r.external_id, found[r.content]) for r in by_text if r.content in found]
+        pairs = [(e, o) for e, o in pairs if is_text_id(e) != is_text_id(o)]
+    if not pairs:
+        return
+    ext, old = sorted(pairs)[0]
+    if is_text_id(old):
+        why = (
+            "the project's assets got ids made from their text (their file had no id column), this import's "
+            "come from a column"
+        )
+        fix = f"import with {spelling.option('ids_from_text', True)} so that the ids match the assets there"
+    else:
+        why = "this import's ids are made from the text (no id column), the project's assets have ids from a column"
+        fix = f"name the file's id column, if it has one, with {spelling.option('id_column', 'NAME')}"
+    raise Conflict(
+        f"{len(pairs)} text(s) of this import are already in project {project_id} under another external id "
+        f"(e.g. the text of {ext!r} is asset {old!r}): {why}. Importing them would make a second asset of each. "
+        f"To keep one asset per text, {fix}; to add them anyway, "
+        f"{spelling.option('allow_duplicate_texts', True)}.",
+        details={"count": len(pairs), "examples": [{"external_id": e, "existing": o} for e, o in sorted(pairs)[:5]]},
+    )
 
 
 def _import_labels(
@@ -286,6 +363,8 @@ def _import_labels(
 # --- reading ------------------------------------------------------------------------------------------------
 def _conditions(project_id: int, filt: AssetFilter | None) -> list[Any]:
     f = filt or AssetFilter()
+    check_storable(f.text_contains, "text_contains")
+    check_storable(f.external_ids, "external_ids")
     return repo.asset_conditions(
         project_id,
         statuses=f.statuses(),
@@ -398,18 +477,19 @@ def export_assets(
     store: Store,
     actor: Actor,
     project_id: int,
-    fmt: Literal["csv", "jsonl"] = "jsonl",
+    fmt: Literal["csv", "jsonl", "parquet"] = "jsonl",
     filt: AssetFilter | None = None,
     *,
     escape_formulas: bool = False,
 ) -> Iterator[bytes]:
-    """Stream the project's assets as CSV or JSONL, each with its labels and current prediction.
+    """Stream the project's assets as CSV, JSONL or Parquet, each with its labels and current prediction.
 
     JSONL: one object per asset: external_id, content, json_metadata, is_honeypot, status, ``label`` (the
     effective json_response or null), ``labels`` (DEFAULT/REVIEW labels, newest first) and
     ``current_prediction`` (model, json_response, confidence). CSV: external_id, content, status, is_honeypot,
     json_metadata, then per job ``label:JOB`` and ``prediction:JOB`` (category keys joined by ``|``) and
     ``probability:JOB``, then ``label_json``, ``label_type``, ``label_author``, ``prediction_model``.
+    Parquet: the CSV columns with Parquet's types (`service.parquet`), one row group per 2,000 assets.
     The role check happens when this is called; bytes are produced as the iterator is consumed.
 
     `escape_formulas` (CSV only) is for files that will be opened in a spreadsheet: a text cell that starts
@@ -417,14 +497,19 @@ def export_assets(
     and Google Sheets show it as text instead of running it as a formula (OWASP "CSV injection"). It is off by
     default because it changes the data: a tweet that starts with "@user" would come back as "'@user".
     """
-    if fmt not in ("csv", "jsonl"):
-        raise InvalidInput(f"Unknown export format {fmt!r}; use csv or jsonl.")
+    if fmt not in ("csv", "jsonl", "parquet"):
+        raise InvalidInput(f"Unknown export format {fmt!r}; use csv, jsonl or parquet.")
     with store.transaction(read_only=True) as s:
         project, _ = require(s, actor, project_id)
         jobs = [j.name for j in interface_of(project).jobs]
     items = iter_assets(store, project_id, filt, include_labels=True, include_prediction=True)
     if escape_formulas and fmt != "csv":
         raise InvalidInput("escape_formulas applies to CSV exports only; use format=csv or leave it off.")
+    if fmt == "parquet":
+        from prelabel.service import parquet
+
+        parquet.check_available()  # before the first byte: a missing pyarrow is a 4xx, not a broken download
+        return parquet.export_rows(((a, _effective(a.labels)) for a in items), jobs)
     return _export_csv(items, jobs, escape_formulas) if fmt == "csv" else _export_jsonl(items)
 
 

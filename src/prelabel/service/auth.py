@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select, update
 
+from prelabel.domain import check_storable
 from prelabel.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from prelabel.service.dto import TokenOut, UserOut
 from prelabel.store import tables as t
@@ -115,6 +116,7 @@ def authenticate_password(store: Store, username: str, password: str) -> Actor:
 
 def create_token(store: Store, actor: Actor, name: str) -> tuple[TokenOut, str]:
     """Create an API token for the actor; returns its record and the plaintext ``pl_…`` token (shown once)."""
+    check_storable(name, "The token's name")
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise InvalidInput("A token needs a name of 1-100 characters (e.g. 'laptop' or 'trainer script').")

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from prelabel.domain import AssetStatus, LabelType, Role
+from prelabel.store.tables import MAX_ID
 
 OnConflict = Literal["skip", "update", "error"]
 
@@ -97,7 +98,9 @@ class AssetFilter(BaseModel):
     status: list[AssetStatus] | AssetStatus | None = None
     labeled: bool | None = Field(None, description="Has at least one DEFAULT or REVIEW label.")
     predicted: bool | None = Field(None, description="Has a current prediction (any model version).")
-    model_version_id: int | None = Field(None, description="Has a prediction from this model version.")
+    model_version_id: int | None = Field(
+        None, ge=1, le=MAX_ID, description="Has a prediction from this model version."
+    )
     is_honeypot: bool | None = None
     text_contains: str | None = Field(None, description="Case-insensitive substring of the content.")
     external_ids: list[str] | None = None
@@ -163,6 +166,13 @@ class ImportResult(BaseModel):
     updated: int = 0
     skipped: int = 0
     labels_created: int = 0
+    id_column: str | None = Field(None, description="The file's column the external ids came from.")
+    id_source: Literal["records", "column", "detected", "text"] = Field(
+        "records",
+        description="Where the external ids came from: given in the records (a JSON body of assets), the "
+        "id_column asked for, a column detected by name (external_id, else id, else the one *_id column), or "
+        "made from each text (no id column).",
+    )
 
 
 # --- predictions and model versions ---------------------------------------------------------------
@@ -172,7 +182,7 @@ class PredictionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     external_id: str | None = None
-    asset_id: int | None = None
+    asset_id: int | None = Field(None, ge=1, le=MAX_ID)
     json_response: dict[str, Any]
 
 

@@ -1,14 +1,18 @@
-"""Parsing import files (CSV, JSONL, JSON array) into `AssetIn` records. Pure: no database.
+"""Parsing import files (CSV, JSONL, JSON array, Parquet) into `AssetIn` records. Pure: no database.
 
-Every problem raises `InvalidInput` naming the row (CSV, counted from 1 after the header, with its line) or
-the line (JSONL) or the item (JSON): a file that is not UTF-8, malformed CSV/JSON, a missing column, an empty
-text, or an external id used twice in the file.
+Every problem raises `InvalidInput` naming the row (CSV, counted from 1 after the header, with its line;
+Parquet, counted from 1) or the line (JSONL) or the item (JSON): a file that is not UTF-8 (or not Parquet),
+malformed CSV/JSON, a missing column, an empty text, or an external id used twice in the file. Advice in a
+message names options as the caller's interface writes them (`spelling`).
 
-External ids: taken from `id_column`. When the file has no such column and `id_column` is the default
-``"external_id"`` (or None), ids are generated deterministically from the content: ``h`` + the first 16 hex
-digits of the text's sha256, with ``-2``, ``-3`` … appended to repeated texts in file order. Re-importing the
-same file (even reordered) therefore yields the same ids, so ``on_conflict="skip"`` makes imports idempotent.
-A non-default `id_column` that is missing is an error.
+External ids: taken from `id_column` when it is given (a missing one is an error). Without it the id column is
+detected (`detect_id_column`) from the column names, compared case-insensitively: ``external_id`` if present,
+else ``id``, else the one column whose name ends in ``_id`` (``ticket_id``); several ``*_id`` columns and neither
+of the first two is ambiguous and refused, asking for `id_column`. With no id column, or with `ids_from_text`,
+ids are made from the content (`text_id`): ``h`` + the first 16 hex digits of the text's sha256, with ``-2``,
+``-3`` … appended to repeated texts in file order. Re-importing the same file (even reordered) therefore yields
+the same ids, so ``on_conflict="skip"`` makes imports idempotent. `ParsedImport` says which column the ids came
+from and whether it was detected, so that every interface can tell the person importing.
 
 Metadata: `metadata_columns` lists the columns kept in ``json_metadata``; None keeps every other column (in
 JSON, a ``json_metadata`` object is used as is). Honeypots: a truthy `honeypot_column` value (1, true, yes, y)
@@ -24,7 +28,9 @@ import csv
 import hashlib
 import io
 import json
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -32,9 +38,12 @@ from pydantic import ValidationError
 from prelabel.domain import Interface
 from prelabel.errors import InvalidInput
 from prelabel.service.dto import AssetIn
+from prelabel.service.spelling import API, Spelling
 
-Format = Literal["csv", "jsonl", "json"]
-DEFAULT_ID_COLUMN = "external_id"
+Format = Literal["csv", "jsonl", "json", "parquet"]
+FORMATS: tuple[Format, ...] = ("csv", "jsonl", "json", "parquet")
+DEFAULT_ID_COLUMN = "external_id"  # the first choice of `detect_id_column`
+_TEXT_ID = re.compile(r"h[0-9a-f]{16}(-[0-9]+)?")
 _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"", "0", "false", "no", "n", "f", "none", "null"}
 MAX_EXTERNAL_ID = 255
@@ -96,6 +105,62 @@ def _label_from(
     raise InvalidInput(f"{where}: a label must be a json_response object or category key(s); got {value!r}.")
 
 
+def text_id(text: str) -> str:
+    """The id an import gives a text when the file has no id column (the first of repeated texts)."""
+    return "h" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def is_text_id(external_id: str) -> bool:
+    """Whether an external id has the shape `text_id` gives (``h`` + 16 hex digits, maybe ``-n``)."""
+    return _TEXT_ID.fullmatch(external_id) is not None
+
+
+def detect_id_column(
+    columns: Iterable[str], exclude: Iterable[str | None] = (), spelling: Spelling = API
+) -> tuple[str | None, str]:
+    """(the id column of a file with these columns, or None; why), by the rule of the module docstring.
+    Columns in `exclude` (the text, label, honeypot columns) are never the id."""
+    skip = {c for c in exclude if c}
+    cols = [c for c in columns if c not in skip]
+    for wanted in (DEFAULT_ID_COLUMN, "id"):
+        found = [c for c in cols if c.lower() == wanted]
+        if len(found) == 1:
+            return found[0], f"the column named {wanted!r}"
+        if found:
+            raise _ambiguous(found, spelling)
+    suffixed = [c for c in cols if c.lower().endswith("_id")]
+    if len(suffixed) > 1:
+        raise _ambiguous(suffixed, spelling)
+    if suffixed:
+        return suffixed[0], "the only column whose name ends in '_id'"
+    return None, "no id column (external_id, id or one *_id column): ids from each text"
+
+
+def _ambiguous(candidates: list[str], spelling: Spelling) -> InvalidInput:
+    return InvalidInput(
+        f"Which column holds the external ids? The file has several candidates: {sorted(candidates)}. "
+        f"Choose one with {spelling.option('id_column', 'NAME')}, or take ids from each text with "
+        f"{spelling.option('ids_from_text', True)}.",
+        details={"candidates": sorted(candidates)},
+    )
+
+
+@dataclass(frozen=True)
+class ParsedImport:
+    """A parsed import file: its records and where their external ids came from."""
+
+    records: list[AssetIn]
+    id_column: str | None  # the column the ids came from; None: made from each text (`text_id`)
+    id_detected: bool  # the column was chosen by `detect_id_column`, not named by the caller
+    id_reason: str  # why, for people: "the column named 'id'", "the only column whose name ends in '_id'"
+
+    @property
+    def id_source(self) -> Literal["column", "detected", "text"]:
+        if self.id_column is None:
+            return "text"
+        return "detected" if self.id_detected else "column"
+
+
 class _Builder:
     def __init__(
         self,
@@ -107,7 +172,14 @@ class _Builder:
         label_column: str | None,
         interface: Interface | None,
         csv_text: bool,
+        ids_from_text: bool = False,
+        spelling: Spelling = API,
     ) -> None:
+        if ids_from_text and id_column is not None:
+            raise InvalidInput(
+                f"Give either {spelling.option('id_column', id_column)} or {spelling.option('ids_from_text', True)}"
+                ", not both."
+            )
         self.text_column = text_column
         self.id_column = id_column
         self.metadata_columns = metadata_columns
@@ -115,10 +187,17 @@ class _Builder:
         self.label_column = label_column
         self.interface = interface
         self.csv_text = csv_text
-        self.generate_ids = id_column is None
+        self.spelling = spelling
+        self.generate_ids = ids_from_text
+        self.id_detected = False
+        self.id_reason = "ids from each text" if ids_from_text else f"the column {id_column!r} as asked"
         self.seen: dict[str, str] = {}
         self.content_seen: dict[str, int] = {}
         self.records: list[AssetIn] = []
+
+    def parsed(self) -> ParsedImport:
+        column = None if self.generate_ids else self.id_column
+        return ParsedImport(self.records, column, self.id_detected and column is not None, self.id_reason)
 
     def check_columns(self, columns: Iterable[str], what: str) -> None:
         cols = set(columns)
@@ -127,19 +206,31 @@ class _Builder:
             if opt:
                 required.append(opt)
         if self.id_column is not None:
-            if self.id_column in cols:
-                pass
-            elif self.id_column == DEFAULT_ID_COLUMN:
-                self.generate_ids = True
-            else:
-                required.append(self.id_column)
+            required.append(self.id_column)
+        elif not self.generate_ids:
+            special = (self.text_column, self.label_column, self.honeypot_column)
+            self.id_column, self.id_reason = detect_id_column(columns, special, self.spelling)
+            self.id_detected = self.id_column is not None
+            self.generate_ids = self.id_column is None
         missing = [c for c in required if c not in cols]
         if missing:
+            sp = self.spelling
+            options = "/".join(sp.option(o) for o in ("text_column", "id_column", "label_column"))
             raise InvalidInput(
                 f"Missing column(s) {missing} in {what}; the file has {sorted(cols)}. "
-                "Choose the columns with the text/id/label column options.",
+                f"Choose the columns with {options}.",
                 details={"missing": missing, "columns": sorted(cols)},
             )
+
+    def _detected_hint(self) -> str:
+        if not self.id_detected:
+            return ""
+        sp = self.spelling
+        return (
+            f" The ids were taken from column {self.id_column!r} ({self.id_reason}); if it is not the id, name "
+            f"the right column with {sp.option('id_column', 'NAME')}, or take ids from each text with "
+            f"{sp.option('ids_from_text', True)}."
+        )
 
     def add(self, row: dict[str, Any], where: str) -> None:
         text = row.get(self.text_column)
@@ -150,7 +241,7 @@ class _Builder:
                 f"{where}: the text column {self.text_column!r} must be a string; got {text!r}."
             )
         if self.generate_ids:
-            digest = "h" + hashlib.sha256(text.encode()).hexdigest()[:16]
+            digest = text_id(text)
             n = self.content_seen.get(digest, 0) + 1
             self.content_seen[digest] = n
             ext = digest if n == 1 else f"{digest}-{n}"
@@ -164,14 +255,16 @@ class _Builder:
             ):
                 raise InvalidInput(
                     f"{where}: the id column {self.id_column!r} is empty or not a string/number."
+                    + self._detected_hint()
                 )
-            ext = str(raw).strip()
+            # an integer id column with gaps reaches Parquet/pandas as floats: 7.0 is the id 7
+            ext = str(int(raw)) if isinstance(raw, float) and raw.is_integer() else str(raw).strip()
             if len(ext) > MAX_EXTERNAL_ID:
                 raise InvalidInput(f"{where}: the external id is longer than {MAX_EXTERNAL_ID} characters.")
         if ext in self.seen:
             raise InvalidInput(
                 f"{where}: external id {ext!r} was already used at {self.seen[ext]}; "
-                "external ids must be unique within an import.",
+                f"external ids must be unique within an import.{self._detected_hint()}",
                 details={"external_id": ext},
             )
         self.seen[ext] = where
@@ -206,21 +299,23 @@ class _Builder:
         self.records.append(rec)
 
 
-def parse_records(
+def parse_file(
     data: bytes,
     *,
     fmt: Format,
     text_column: str = "text",
-    id_column: str | None = DEFAULT_ID_COLUMN,
+    id_column: str | None = None,
+    ids_from_text: bool = False,
     metadata_columns: list[str] | None = None,
     honeypot_column: str | None = None,
     label_column: str | None = None,
     interface: Interface | None = None,
-) -> list[AssetIn]:
-    """Parse an import file into records (see the module docstring for ids, metadata, honeypots, labels)."""
-    if fmt not in ("csv", "jsonl", "json"):
-        raise InvalidInput(f"Unknown import format {fmt!r}; use csv, jsonl or json.")
-    text = _decode(data)
+    spelling: Spelling = API,
+) -> ParsedImport:
+    """Parse an import file into records (see the module docstring for ids, metadata, honeypots, labels).
+    `spelling` is how the caller's interface writes options in the advice of error messages."""
+    if fmt not in FORMATS:
+        raise InvalidInput(f"Unknown import format {fmt!r}; use csv, jsonl, json or parquet.")
     b = _Builder(
         text_column=text_column,
         id_column=id_column,
@@ -228,17 +323,26 @@ def parse_records(
         honeypot_column=honeypot_column,
         label_column=label_column,
         interface=interface,
-        csv_text=fmt == "csv",
+        csv_text=fmt in ("csv", "parquet"),
+        ids_from_text=ids_from_text,
+        spelling=spelling,
     )
-    if fmt == "csv":
-        _parse_csv(text, b)
+    if fmt == "parquet":
+        _parse_parquet(data, b)
+    elif fmt == "csv":
+        _parse_csv(_decode(data), b)
     elif fmt == "jsonl":
-        _parse_jsonl(text, b)
+        _parse_jsonl(_decode(data), b)
     else:
-        _parse_json(text, b)
+        _parse_json(_decode(data), b)
     if not b.records:
         raise InvalidInput("The file contains no records.")
-    return b.records
+    return b.parsed()
+
+
+def parse_records(data: bytes, *, fmt: Format, **options: Any) -> list[AssetIn]:
+    """`parse_file`'s records only (the same options)."""
+    return parse_file(data, fmt=fmt, **options).records
 
 
 def _parse_csv(text: str, b: _Builder) -> None:
@@ -268,6 +372,18 @@ def _parse_csv(text: str, b: _Builder) -> None:
         raise InvalidInput(f"Malformed CSV near line {reader.line_num}: {exc}.") from None
 
 
+def _parse_parquet(data: bytes, b: _Builder) -> None:
+    from prelabel.service.parquet import read_batches
+
+    columns, batches = read_batches(data)
+    b.check_columns(columns, "the Parquet file's columns")
+    n = 0
+    for rows in batches:
+        for row in rows:
+            n += 1
+            b.add(row, f"Parquet row {n}")
+
+
 def _check_object(obj: Any, where: str, b: _Builder, first: bool) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise InvalidInput(f"{where}: each record must be a JSON object; got {type(obj).__name__}.")
@@ -286,6 +402,8 @@ def _parse_jsonl(text: str, b: _Builder) -> None:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InvalidInput(f"{where} is not valid JSON: {exc.msg} (column {exc.colno}).") from None
+        except RecursionError:
+            raise InvalidInput(f"{where} is nested too deeply to be a record.") from None
         obj = _check_object(obj, where, b, first)
         first = False
         _check_row_columns(obj, where, b)
@@ -299,6 +417,8 @@ def _parse_json(text: str, b: _Builder) -> None:
         raise InvalidInput(
             f"The JSON file is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}."
         ) from None
+    except RecursionError:
+        raise InvalidInput("The JSON file is nested too deeply to hold records.") from None
     if isinstance(doc, dict) and isinstance(doc.get("assets"), list):
         doc = doc["assets"]
     if not isinstance(doc, list):

@@ -2,12 +2,19 @@
 
 A prediction belongs to (asset, model version); pushing the same asset again for the same version replaces it
 (upsert), so predictions are never duplicated. "The current prediction" of an asset is its prediction from the
-newest model version that has one (see `prelabel.store.repositories`).
+newest READY model version the project trusts that has one, else from the newest other one (project setting
+``suggestions_from``; see `prelabel.store.repositories`): by default the trainer's versions, so predictions pushed
+from outside are kept and listed but suggested only for texts no trained version has predicted, and a push says so.
+
+A pushed model is named by its family (``my-model``); the server numbers its versions like the trainer's
+(``my-model-4``, the name its predictions carry). ``new_version=True`` starts the next version of the family;
+without it a push adds to the family's newest version (or to the version named in full, ``my-model-4``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -45,6 +52,14 @@ def prediction_confidence(response: dict[str, Any]) -> float:
     return best
 
 
+@dataclass(frozen=True)
+class PushResult:
+    created: int
+    model_version_id: int
+    model_name: str  # the version's display name, which its predictions carry
+    note: str | None  # why these predictions are not the suggestions labelers see, when they are not
+
+
 def create_predictions(
     store: Store,
     actor: Actor,
@@ -54,17 +69,36 @@ def create_predictions(
     model_name: str | None = None,
     model_version_id: int | None = None,
 ) -> int:
-    """Store predictions in one transaction (admin only); returns how many were stored.
+    """`push_predictions`, returning how many were stored."""
+    return push_predictions(
+        store, actor, project_id, items, model_name=model_name, model_version_id=model_version_id
+    ).created
 
-    The model version is `model_version_id`, or the project's version whose display name
-    ``f"{name}-{version}"`` or family name equals `model_name` (the newest such), or else a new READY
-    "external" version named `model_name`. Every item is validated (asset known, response valid against
-    the interface, confidence in 0-100) before anything is written.
+
+def push_predictions(
+    store: Store,
+    actor: Actor,
+    project_id: int,
+    items: Sequence[PredictionIn],
+    *,
+    model_name: str | None = None,
+    model_version_id: int | None = None,
+    new_version: bool = False,
+) -> PushResult:
+    """Store predictions in one transaction (admin only).
+
+    The model version is `model_version_id`, or with `new_version` a new READY "external" version of family
+    `model_name`, or the project's version whose display name ``f"{name}-{version}"`` or family name equals
+    `model_name` (the newest such), or else a new READY "external" version named `model_name`. Every item is
+    validated (asset known, response valid against the interface, confidence in 0-100) before anything is
+    written.
     """
     if not items:
         raise InvalidInput("No predictions given.")
     if model_name is None and model_version_id is None:
         raise InvalidInput("Say which model made the predictions: give model_name (e.g. 'my-model').")
+    if new_version and (model_name is None or model_version_id is not None):
+        raise InvalidInput("new_version starts the next version of model_name: give model_name, not model_version_id.")
     if model_name is not None:
         model_name = check_model_name(model_name)
     with store.transaction() as s:
@@ -116,7 +150,7 @@ def create_predictions(
                 )
         else:
             assert model_name is not None
-            mv = repo.model_version_by_display_name(s, project_id, model_name)
+            mv = None if new_version else repo.model_version_by_display_name(s, project_id, model_name)
             if mv is None:
                 mv = new_model_version(
                     s, project_id, name=model_name, tier="external", status=ModelStatus.READY.value
@@ -133,9 +167,26 @@ def create_predictions(
             }
             for aid, resp in zip(asset_ids, responses, strict=True)
         ]
-        return repo.upsert_rows(
+        n = repo.upsert_rows(
             s, t.Prediction, rows, conflict_cols=["asset_id", "model_version_id"], update_cols=_UPDATE_COLS
         )
+        display = f"{mv.name}-{mv.version}"
+        return PushResult(n, mv.id, display, _not_suggested_note(s, project_id, mv, display))
+
+
+def _not_suggested_note(s: Any, project_id: int, mv: t.ModelVersion, display: str) -> str | None:
+    """Why a pushed version's predictions are not what labelers see, when the project trusts its trainer."""
+    if mv.tier != repo.EXTERNAL_TIER or repo.suggestion_source(s.get(t.Project, project_id).settings) != "trainer":
+        return None
+    serving = repo.serving_version(s, project_id)
+    if serving is None or serving.tier == repo.EXTERNAL_TIER:
+        return None
+    trained = f"{serving.name}-{serving.version}"
+    return (
+        f"Stored as model version {display} (tier external). Labelers see the suggestions of the project's own "
+        f"model {trained} (project setting suggestions_from=trainer); {display}'s are suggested only for texts no "
+        "trained version has predicted. Set suggestions_from=external to show them first."
+    )
 
 
 def bulk_store_predictions(

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 
-from prelabel.domain import AssetStatus, Interface, LabelType, Role, parse_interface
+from prelabel.domain import AssetStatus, Interface, LabelType, Role, check_storable, parse_interface
 from prelabel.errors import Conflict, InvalidInput, NotFound
 from prelabel.service._access import interface_of, load_project, require, role_of
 from prelabel.service.auth import Actor
@@ -36,6 +36,7 @@ _QUEUE_STRATEGIES = ("random", "least_confidence", "margin", "entropy", "mix")
 _CHOICES: dict[str, tuple[str, ...]] = {
     "queue_strategy": _QUEUE_STRATEGIES,
     "queue_initial_order": ("diverse", "random", "import"),
+    repo.SUGGESTIONS_SETTING: repo.SUGGESTION_SOURCES,
 }
 _BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "honeypot_rate": (0.0, 1.0),
@@ -65,6 +66,7 @@ PROJECT_SETTINGS: dict[str, SettingSpec] = {
 
 def validate_settings(settings: dict[str, Any] | None, base: dict[str, Any] | None = None) -> dict[str, Any]:
     """Merge `settings` into `base` after checking names, types and limits; InvalidInput names the setting."""
+    check_storable(settings, "The settings")
     out = dict(base or {})
     if settings is None:
         return out
@@ -119,6 +121,7 @@ def _out(project: t.Project, role: Role) -> ProjectOut:
 
 
 def _check_title(title: str) -> str:
+    check_storable(title, "The title")
     title = (title or "").strip()
     if not title or len(title) > 200:
         raise InvalidInput("A project needs a title of 1-200 characters.")
@@ -141,6 +144,7 @@ def create_project(
     """Create a project (any user); the creator becomes its admin. The interface may be in our shape or the
     original workflow's ``jsonInterface`` shape; it is stored in ours."""
     title = _check_title(title)
+    check_storable(description, "The description")
     doc = _interface_doc(interface)
     stored_settings = validate_settings(settings)
     with store.transaction() as s:
@@ -243,6 +247,7 @@ def update_project(
     """Change a project (admin only). `settings` is merged into the stored settings. An interface change may
     not remove a job or category that labels use (the error names it)."""
     new_title = _check_title(title) if title is not None else None
+    check_storable(description, "The description")
     new_interface = parse_interface(interface) if interface is not None else None
     with store.transaction() as s:
         project, role = require(s, actor, project_id, Role.ADMIN, "change the project")

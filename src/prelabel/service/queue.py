@@ -24,6 +24,7 @@ from prelabel.service.auth import Actor
 from prelabel.service.dto import AssetOut, AssetPage, PredictionOut
 from prelabel.service.training import training_setting
 from prelabel.store import jobs as sql
+from prelabel.store import repositories as repo
 from prelabel.store import tables as t
 from prelabel.store.engine import Store
 from prelabel.store.tables import utcnow
@@ -33,23 +34,17 @@ REVIEW_REASONS = ("label_error", "model_disagrees")
 
 
 def _current_prediction(session: Any, asset_id: int) -> PredictionOut | None:
-    """The asset's prediction from the project's newest READY model version that has one."""
-    row = session.execute(
-        select(t.Prediction, t.ModelVersion.name, t.ModelVersion.version)
-        .join(t.ModelVersion, t.ModelVersion.id == t.Prediction.model_version_id)
-        .where(t.Prediction.asset_id == asset_id, t.ModelVersion.status == "READY")
-        .order_by(t.ModelVersion.version.desc())
-        .limit(1)
-    ).first()
-    if row is None:
+    """The asset's current prediction (`repo.current_predictions`: the project's trusted versions first)."""
+    found = repo.current_predictions(session, [asset_id]).get(asset_id)
+    if found is None:
         return None
-    pred, name, version = row
+    pred, display_name = found
     return PredictionOut(
         id=pred.id,
         project_id=pred.project_id,
         asset_id=pred.asset_id,
         model_version_id=pred.model_version_id,
-        model_name=f"{name}-{version}",
+        model_name=display_name,
         json_response=pred.json_response,
         confidence=pred.confidence,
         created_at=pred.created_at,

@@ -102,6 +102,13 @@ TRAINING_SETTINGS: dict[str, tuple[Any, str]] = {
         "Share of queue requests answered with a honeypot the labeler has not labeled yet.",
     ),
     "review_threshold": (0.5, "Label-error flags: least margin by which the model contradicts a label."),
+    "suggestions_from": (
+        "trainer",
+        "Which model versions give the suggestions labelers see: trainer (the default: the project's own models; "
+        "predictions pushed from outside, tier external, are kept and listed, and suggested only for texts no "
+        "trained version has predicted), external (pushed predictions first, the trainer's where none was "
+        "pushed) or newest (the newest ready version, whatever made it).",
+    ),
 }
 
 
@@ -392,39 +399,18 @@ def _aware(d: datetime | str) -> datetime:
 
 
 def _schedule_project(store: Store, project_id: int, now: datetime) -> list[TrainingJobOut]:
+    # Every poll of every worker comes here while a project has labels newer than its last fast job: decide
+    # read-only first, and take the project lock (a write transaction) only to queue, deciding again under it.
+    with store.transaction(read_only=True) as s:
+        if not _fast_job_due(s, s.get(t.Project, project_id), now):
+            return []
     with store.transaction() as s:
         project = sql.lock_project(s, project_id)
-        if project is None:
+        if not _fast_job_due(s, project, now):
             return []
+        assert project is not None
         settings = project.settings or {}
-        if not training_setting(settings, "auto_train"):
-            return []
-        last = s.scalars(
-            select(t.TrainingJob)
-            .where(
-                t.TrainingJob.project_id == project_id,
-                t.TrainingJob.tier == "fast",
-                t.TrainingJob.status != JobStatus.CANCELLED,
-            )
-            .order_by(t.TrainingJob.created_at.desc(), t.TrainingJob.id.desc())
-            .limit(1)
-        ).first()
         n_total = _labeled_count(s, project_id)
-        min_labels = int(training_setting(settings, "train_min_labels"))
-        since = _aware(last.created_at) if last is not None else None
-        n_new, oldest_new, newest = sql.label_activity(s, project_id, since)
-        if last is None:
-            if n_total < min_labels:
-                return []
-        else:
-            if n_new < retrain_threshold(settings, n_total):
-                return []
-        debounce = float(training_setting(settings, "train_debounce_s"))
-        if newest is not None and oldest_new is not None and debounce > 0:
-            quiet = now - newest >= timedelta(seconds=debounce)
-            waited_long = now - oldest_new >= timedelta(seconds=10 * debounce)
-            if not quiet and not waited_long:
-                return []
         out = []
         job, made = enqueue(s, project_id, "fast", reason="labels", n_labels=n_total)
         if made:
@@ -438,6 +424,40 @@ def _schedule_project(store: Store, project_id: int, now: datetime) -> list[Trai
             if smade:
                 out.append(_out(sjob))
         return out
+
+
+def _fast_job_due(s: Any, project: t.Project | None, now: datetime) -> bool:
+    """Auto-training is on, enough labels came since the last fast job, and the labeler paused (or waited long)."""
+    if project is None:
+        return False
+    settings = project.settings or {}
+    if not training_setting(settings, "auto_train"):
+        return False
+    last = s.scalars(
+        select(t.TrainingJob)
+        .where(
+            t.TrainingJob.project_id == project.id,
+            t.TrainingJob.tier == "fast",
+            t.TrainingJob.status != JobStatus.CANCELLED,
+        )
+        .order_by(t.TrainingJob.created_at.desc(), t.TrainingJob.id.desc())
+        .limit(1)
+    ).first()
+    n_total = _labeled_count(s, project.id)
+    since = _aware(last.created_at) if last is not None else None
+    n_new, oldest_new, newest = sql.label_activity(s, project.id, since)
+    if last is None:
+        enough = n_total >= int(training_setting(settings, "train_min_labels"))
+    else:
+        enough = n_new >= retrain_threshold(settings, n_total)
+    if not enough:
+        return False
+    debounce = float(training_setting(settings, "train_debounce_s"))
+    if newest is not None and oldest_new is not None and debounce > 0:
+        quiet = now - newest >= timedelta(seconds=debounce)
+        waited_long = now - oldest_new >= timedelta(seconds=10 * debounce)
+        return quiet or waited_long
+    return True
 
 
 def complete_job(

@@ -4,10 +4,11 @@ dialect specific (SQLite / PostgreSQL) in one place.
 * `insert_rows` — bulk INSERT through Core executemany in batches (no ORM unit-of-work per row).
 * `upsert_rows` — INSERT … ON CONFLICT (cols) DO UPDATE / DO NOTHING, the one upsert for both dialects.
 * keyset pagination of assets (`asset_page`) with filters built by `asset_conditions`.
-* "the current prediction" of an asset: its prediction from the newest model version that has one for it
-  (`model_version_id` grows with the version number), available for a page of assets at once
-  (`current_predictions`) and as a filter (`has_prediction`). The unique index (asset_id, model_version_id)
-  makes each lookup an index seek.
+* "the current prediction" of an asset: its prediction from the newest READY model version the project trusts
+  that has one for it, else from the newest other READY version that has one (`model_version_id` grows with the
+  version number; which versions are trusted: the project setting ``suggestions_from``, `suggestion_source`),
+  available for a page of assets at once (`current_predictions`) and as a filter (`has_prediction`). The
+  unique index (asset_id, model_version_id) makes each lookup an index seek.
 * effective labels: per labeled asset, its newest REVIEW label, else its newest DEFAULT label.
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, exists, func, select, update
+from sqlalchemy import ColumnElement, Table, and_, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from prelabel.domain import LabelType
@@ -212,6 +213,47 @@ def asset_ids_by_external_id(session: Session, project_id: int, external_ids: Se
     return out
 
 
+CONTENT_CHUNK = 200  # texts per IN (...) list: texts can be long
+
+
+def external_ids_by_content(session: Session, project_id: int, contents: Sequence[str]) -> dict[str, str]:
+    """content → the external id of an asset of the project with exactly that text (the lowest id), for those of
+    `contents` that exist. No index covers texts: each chunk scans the project's assets once."""
+    out: dict[str, str] = {}
+    for part in chunks(list(dict.fromkeys(contents)), CONTENT_CHUNK):
+        q = (
+            select(t.Asset.content, t.Asset.external_id)
+            .where(t.Asset.project_id == project_id, in_values(session, t.Asset.content, part))
+            .order_by(t.Asset.id.desc())
+        )
+        for content, ext in session.execute(q):
+            out[content] = ext  # the last row, the lowest id, wins
+    return out
+
+
+def _text_id_pattern(session: Session) -> ColumnElement[bool]:
+    """Condition: the asset's external id has the shape of an id made from its text (``h`` + 16 hex digits,
+    maybe ``-n``; `service.importing.text_id`). A regular expression on PostgreSQL, GLOB patterns on SQLite."""
+    col = t.Asset.external_id
+    if session.get_bind().dialect.name == "postgresql":
+        return col.regexp_match("^h[0-9a-f]{16}(-[0-9]+)?$")
+    base = "h" + "[0-9a-f]" * 16
+
+    def glob(pattern: str) -> ColumnElement[bool]:
+        return col.op("GLOB", is_comparison=True)(pattern)
+
+    return or_(glob(base), and_(glob(base + "-[0-9]*"), ~glob(base + "-*[^0-9]*")))
+
+
+def has_text_ids(session: Session, project_id: int, *, made_from_text: bool) -> bool:
+    """Whether any asset of the project has an external id made from its text (or, `made_from_text` False, any
+    other external id)."""
+    pattern = _text_id_pattern(session)
+    cond = pattern if made_from_text else ~pattern
+    found = session.scalar(select(t.Asset.id).where(t.Asset.project_id == project_id, cond).limit(1))
+    return found is not None
+
+
 def existing_asset_ids(session: Session, project_id: int, asset_ids: Sequence[int]) -> set[int]:
     out: set[int] = set()
     for part in chunks(list(asset_ids), IN_CHUNK):
@@ -264,34 +306,92 @@ def responses_judged_against(session: Session, model_version_id: int) -> list[tu
     return [(row[0], row[1]) for row in session.execute(q)]
 
 
-def current_predictions(session: Session, asset_ids: Iterable[int]) -> dict[int, tuple[Any, str]]:
-    """asset id → (its current prediction row, the model version's display name) for a page of assets at
-    once: per asset, the prediction of the newest READY model version that has one. Rows have the attributes
-    id, project_id, asset_id, model_version_id, json_response, confidence, created_at.
+# Which model versions give a project's suggestions (project setting "suggestions_from"): "trainer" (the
+# default) trusts the trainer's own tiers (zero-shot, fast, search) over predictions pushed from outside (tier
+# "external"), "external" the reverse, "newest" the newest READY version whatever made it. The other kind is the
+# fallback for assets the trusted kind has not predicted.
+SUGGESTIONS_SETTING = "suggestions_from"
+SUGGESTION_SOURCES = ("trainer", "external", "newest")
+EXTERNAL_TIER = "external"
+_TRUSTED_RANK = 2**40  # added to a trusted version's id (ids stay far below): max() then picks trusted ones first
 
-    One grouped subquery (newest READY version per asset, an index range per asset on
+
+def suggestion_source(settings: dict[str, Any] | None) -> str:
+    """A project's "suggestions_from" setting (its default: "trainer")."""
+    value = (settings or {}).get(SUGGESTIONS_SETTING)
+    return value if value in SUGGESTION_SOURCES else SUGGESTION_SOURCES[0]
+
+
+def _trusted(source: str) -> ColumnElement[bool] | None:
+    if source == "trainer":
+        return t.ModelVersion.tier != EXTERNAL_TIER
+    if source == "external":
+        return t.ModelVersion.tier == EXTERNAL_TIER
+    return None
+
+
+def _ids_by_source(session: Session, asset_ids: Sequence[int]) -> dict[str, list[int]]:
+    """The assets grouped by their project's suggestion source."""
+    rows = session.execute(select(t.Asset.id, t.Asset.project_id).where(t.Asset.id.in_(asset_ids))).all()
+    sources: dict[int, str] = {}
+    for pid in {p for _, p in rows}:
+        project = session.get(t.Project, pid)
+        sources[pid] = suggestion_source(project.settings if project is not None else None)
+    out: dict[str, list[int]] = {}
+    for aid, pid in rows:
+        out.setdefault(sources[pid], []).append(aid)
+    return out
+
+
+def current_predictions(
+    session: Session, asset_ids: Iterable[int], *, source: str | None = None
+) -> dict[int, tuple[Any, str]]:
+    """asset id → (its current prediction row, the model version's display name) for a page of assets at
+    once: per asset, the prediction of the newest READY model version that has one, trusted versions first
+    (`source`, by default each asset's project's "suggestions_from"). Rows have the attributes id, project_id,
+    asset_id, model_version_id, json_response, confidence, created_at.
+
+    One grouped subquery (the best READY version per asset, an index range per asset on
     (asset_id, model_version_id)) joined back to the predictions: cheap on both dialects (a correlated
     subquery per row made PostgreSQL's planner estimate costs high enough to JIT-compile every page)."""
-    ids = list(asset_ids)
     out: dict[int, tuple[Any, str]] = {}
+    for part in chunks(list(asset_ids), IN_CHUNK):
+        groups = {source: list(part)} if source is not None else _ids_by_source(session, part)
+        for src, ids in groups.items():
+            out.update(_current_of(session, ids, src))
+    return out
+
+
+def _current_of(session: Session, ids: Sequence[int], source: str) -> dict[int, tuple[Any, str]]:
     p = t.Prediction
     p2 = t.Prediction.__table__.alias("p_newest")
-    for part in chunks(ids, IN_CHUNK):
-        newest = (
-            select(p2.c.asset_id, func.max(p2.c.model_version_id).label("mv_id"))
-            .join(t.ModelVersion, t.ModelVersion.id == p2.c.model_version_id)
-            .where(p2.c.asset_id.in_(part), t.ModelVersion.status == "READY")
-            .group_by(p2.c.asset_id)
-            .subquery("newest")
-        )
-        q = (
-            select(*_PRED_COLS, t.ModelVersion.name.label("mv_name"), t.ModelVersion.version.label("mv_version"))
-            .join(newest, and_(newest.c.asset_id == p.asset_id, newest.c.mv_id == p.model_version_id))
-            .join(t.ModelVersion, t.ModelVersion.id == p.model_version_id)
-        )
-        for row in session.execute(q):
-            out[row.asset_id] = (row, f"{row.mv_name}-{row.mv_version}")
-    return out
+    trusted = _trusted(source)
+    # the version id, plus _TRUSTED_RANK for a trusted version: the max is the newest trusted version if any
+    rank = p2.c.model_version_id if trusted is None else p2.c.model_version_id + case((trusted, _TRUSTED_RANK), else_=0)
+    best = (
+        select(p2.c.asset_id, func.max(rank).label("rank"))
+        .join(t.ModelVersion, t.ModelVersion.id == p2.c.model_version_id)
+        .where(p2.c.asset_id.in_(ids), t.ModelVersion.status == "READY")
+        .group_by(p2.c.asset_id)
+        .subquery("best")
+    )
+    q = (
+        select(*_PRED_COLS, t.ModelVersion.name.label("mv_name"), t.ModelVersion.version.label("mv_version"))
+        .join(best, and_(best.c.asset_id == p.asset_id, best.c.rank % _TRUSTED_RANK == p.model_version_id))
+        .join(t.ModelVersion, t.ModelVersion.id == p.model_version_id)
+    )
+    return {row.asset_id: (row, f"{row.mv_name}-{row.mv_version}") for row in session.execute(q)}
+
+
+def serving_version(session: Session, project_id: int) -> t.ModelVersion | None:
+    """The model version that serves the project's suggestions: its newest READY trusted version, else its
+    newest READY version."""
+    project = session.get(t.Project, project_id)
+    trusted = _trusted(suggestion_source(project.settings if project is not None else None))
+    mv = t.ModelVersion
+    q = select(mv).where(mv.project_id == project_id, mv.status == "READY").order_by(mv.version.desc()).limit(1)
+    found = session.scalar(q.where(trusted)) if trusted is not None else None
+    return found if found is not None else session.scalar(q)
 
 
 def count_predicted_assets(session: Session, project_id: int) -> int:
@@ -498,6 +598,8 @@ __all__ = [
     "model_version_by_display_name",
     "next_model_version_number",
     "pick_effective",
+    "serving_version",
+    "suggestion_source",
     "update_rows_by_id",
     "upsert_rows",
 ]

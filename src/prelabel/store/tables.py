@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Dialect,
@@ -26,6 +27,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+# Ids and the foreign keys to them are 64-bit: PostgreSQL `bigint`; on SQLite `INTEGER`, which is 64-bit and must be
+# spelled so for a primary key to be the rowid (and number itself).
+ID = BigInteger().with_variant(Integer(), "sqlite")
+# The largest id a row can have. Larger ids are refused before they reach a query (on SQLite they would overflow
+# the driver, on PostgreSQL the column), so both databases answer them the same way.
+MAX_ID = 2**63 - 1
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -68,7 +76,7 @@ class Base(DeclarativeBase):
 class User(Base):
     __tablename__ = "users"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     username: Mapped[str] = mapped_column(String(100), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     is_superuser: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -79,8 +87,8 @@ class User(Base):
 class ApiToken(Base):
     __tablename__ = "api_tokens"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     # sha256 of the token (tokens are 32 random bytes, so a fast hash is safe); the token itself is shown once.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -93,13 +101,13 @@ class ApiToken(Base):
 class Project(Base):
     __tablename__ = "projects"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     interface: Mapped[dict[str, Any]] = mapped_column(JSON)
     # Queue strategy, honeypot rate, trainer thresholds, ...: see service.projects.PROJECT_SETTINGS.
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    created_by: Mapped[int | None] = mapped_column(ID, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
     # Counter behind model_versions.version: incremented atomically, so a version number is never reused even
     # when a model version row is deleted (migration 0002).
     last_model_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -110,8 +118,8 @@ class Project(Base):
 class ProjectMember(Base):
     __tablename__ = "project_members"
 
-    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    project_id: Mapped[int] = mapped_column(ID, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
     role: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -124,8 +132,8 @@ class Asset(Base):
         Index("ix_assets_project_id_id", "project_id", "id"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ID, ForeignKey("projects.id", ondelete="CASCADE"))
     external_id: Mapped[str] = mapped_column(String(255))
     content: Mapped[str] = mapped_column(Text)
     json_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -135,7 +143,7 @@ class Asset(Base):
     priority: Mapped[float] = mapped_column(Float, default=0.0)
     status: Mapped[str] = mapped_column(String(20), default="TODO")
     # Queue lease: who is labeling this asset right now, until when.
-    lease_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    lease_user_id: Mapped[int | None] = mapped_column(ID, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # Label-error review: why and how strongly the model contradicts this asset's label (None: not flagged).
     review_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
@@ -151,16 +159,16 @@ class Label(Base):
         Index("ix_labels_project_id_id", "project_id", "id"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
-    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))
-    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ID, ForeignKey("projects.id", ondelete="CASCADE"))
+    asset_id: Mapped[int] = mapped_column(ID, ForeignKey("assets.id", ondelete="CASCADE"))
+    author_id: Mapped[int | None] = mapped_column(ID, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
     label_type: Mapped[str] = mapped_column(String(20), default="DEFAULT")
     json_response: Mapped[dict[str, Any]] = mapped_column(JSON)
     seconds_to_label: Mapped[float | None] = mapped_column(Float, nullable=True)
     # Acceptance tracking: the model version whose prediction the labeler saw, and whether the label agrees with it.
     model_version_id: Mapped[int | None] = mapped_column(
-        ForeignKey("model_versions.id", ondelete="SET NULL"), nullable=True
+        ID, ForeignKey("model_versions.id", ondelete="SET NULL"), nullable=True
     )
     agrees_with_prediction: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -170,8 +178,8 @@ class ModelVersion(Base):
     __tablename__ = "model_versions"
     __table_args__ = (UniqueConstraint("project_id", "version", name="uq_model_versions_project_version"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ID, ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     # Family name ("automl" for the trainer, any name for predictions pushed through the API).
     name: Mapped[str] = mapped_column(String(100))
     # Monotonically increasing per project, never reused; the display name is f"{name}-{version}".
@@ -193,10 +201,10 @@ class Prediction(Base):
         Index("ix_predictions_project_model_version", "project_id", "model_version_id"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
-    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))
-    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ID, ForeignKey("projects.id", ondelete="CASCADE"))
+    asset_id: Mapped[int] = mapped_column(ID, ForeignKey("assets.id", ondelete="CASCADE"))
+    model_version_id: Mapped[int] = mapped_column(ID, ForeignKey("model_versions.id", ondelete="CASCADE"))
     json_response: Mapped[dict[str, Any]] = mapped_column(JSON)
     # Max probability over the project's jobs' chosen categories: used by filters and the queue.
     confidence: Mapped[float] = mapped_column(Float, default=0.0)
@@ -207,12 +215,12 @@ class TrainingJob(Base):
     __tablename__ = "training_jobs"
     __table_args__ = (Index("ix_training_jobs_status_created", "status", "created_at"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ID, ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     tier: Mapped[str] = mapped_column(String(20))  # fast | search | prepare
     status: Mapped[str] = mapped_column(String(20), default="QUEUED")
     reason: Mapped[str] = mapped_column(String(40), default="manual")  # labels | manual | ...
-    requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    requested_by: Mapped[int | None] = mapped_column(ID, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
     # Lease: a worker claims a job atomically by setting these; an expired lease can be claimed again.
     worker_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -221,8 +229,26 @@ class TrainingJob(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     n_labels: Mapped[int] = mapped_column(Integer, default=0)
     model_version_id: Mapped[int | None] = mapped_column(
-        ForeignKey("model_versions.id", ondelete="SET NULL"), nullable=True
+        ID, ForeignKey("model_versions.id", ondelete="SET NULL"), nullable=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class LabelStudioLink(Base):
+    """A Label Studio project connected to a prelabel project as its ML backend (service.label_studio).
+
+    `ls_project` is the id Label Studio sends on every ML backend call, ``"{project id}.{creation unix time}"``;
+    `label_config` is its labeling config as last seen, from which labels and predictions are converted."""
+
+    __tablename__ = "label_studio_links"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ID, ForeignKey("projects.id", ondelete="CASCADE"), unique=True)
+    ls_project: Mapped[str] = mapped_column(String(64), index=True)
+    ls_host: Mapped[str] = mapped_column(String(255), default="")
+    label_config: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ID, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

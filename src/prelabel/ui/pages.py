@@ -25,10 +25,10 @@ from starlette.datastructures import FormData, UploadFile
 from prelabel.domain import ROLE_RANK, Interface, LabelType, Role, parse_interface, response_category_names
 from prelabel.errors import InvalidInput, PayloadTooLarge, PermissionDenied, PrelabelError, Unauthenticated
 from prelabel.service.analytics import SuggestionQuality, dashboard, model_score
-from prelabel.service.assets import count_assets, get_asset, import_assets
+from prelabel.service.assets import count_assets, get_asset, import_parsed
 from prelabel.service.auth import Actor, authenticate_password
 from prelabel.service.dto import AssetFilter, AssetOut, ModelVersionOut, PredictionOut, ProjectOut
-from prelabel.service.importing import DEFAULT_ID_COLUMN, parse_records
+from prelabel.service.importing import parse_file
 from prelabel.service.labels import create_label, undo_label
 from prelabel.service.models import (
     get_model_version,
@@ -39,6 +39,7 @@ from prelabel.service.models import (
 from prelabel.service.predictions import get_current_prediction
 from prelabel.service.projects import get_project, list_projects, project_stats
 from prelabel.service.queue import next_asset, review_list, skip_asset
+from prelabel.service.spelling import UI
 from prelabel.service.training import list_training_jobs, request_training
 from prelabel.store.engine import Store
 from prelabel.ui import charts
@@ -225,23 +226,24 @@ def import_file(
             )
         data = upload.file.read()
         fmt = fields["format"] or _guess_format(upload.filename)
-        if fmt not in ("csv", "jsonl", "json"):
-            raise InvalidInput(f"Unknown file format {fmt!r}; choose CSV, JSONL or JSON.")
+        if fmt not in ("csv", "jsonl", "json", "parquet"):
+            raise InvalidInput(f"Unknown file format {fmt!r}; choose CSV, JSONL, JSON or Parquet.")
         on_conflict = fields["on_conflict"] or "skip"
         if on_conflict not in ("skip", "update", "error"):
             raise InvalidInput(f"Unknown on-conflict choice {on_conflict!r}; use skip, update or error.")
         metadata = [c.strip() for c in fields["metadata_columns"].split(",") if c.strip()] or None
-        records = parse_records(
+        parsed = parse_file(
             data,
             fmt=fmt,  # type: ignore[arg-type]
             text_column=fields["text_column"] or "text",
-            id_column=fields["id_column"] or DEFAULT_ID_COLUMN,
+            id_column=fields["id_column"] or None,  # empty: detected (service.importing)
             metadata_columns=metadata,
             label_column=fields["label_column"] or None,
             interface=interface,
+            spelling=UI,
         )
-        result = import_assets(
-            store, actor, project_id, records, on_conflict=on_conflict  # type: ignore[arg-type]
+        result = import_parsed(
+            store, actor, project_id, parsed, on_conflict=on_conflict, spelling=UI  # type: ignore[arg-type]
         )
     except PrelabelError as exc:
         status = exc.status_code if exc.status_code < 500 else 400
@@ -257,7 +259,8 @@ def import_file(
     parts = [f"{result.created:,} created", f"{result.updated:,} updated", f"{result.skipped:,} skipped"]
     if getattr(result, "labels_created", 0):
         parts.append(f"{result.labels_created:,} labels")
-    flash(request, f"Imported {upload.filename}: " + ", ".join(parts) + ".")
+    ids = f"IDs from column {result.id_column!r}" if result.id_column else "IDs made from each text"
+    flash(request, f"Imported {upload.filename}: " + ", ".join(parts) + f". {ids}.")
     return redirect(f"/projects/{project_id}")
 
 
@@ -267,6 +270,8 @@ def _guess_format(filename: str) -> str:
         return "jsonl"
     if name.endswith(".json"):
         return "json"
+    if name.endswith(".parquet") or name.endswith(".pq"):
+        return "parquet"
     return "csv"
 
 

@@ -7,7 +7,7 @@ interface's category order, and `responses` turns them into prediction json_resp
     {"JOB": {"categories": [{"name", "confidence", "probability"}], "probabilities": {key: p, ...}}}
 
 Fast tier: the engine's fast mode (a robust default fitted in about a second; word TF-IDF, plus the MiniLM
-sentence vectors when the trainer says every text of the project is encoded). Search tier: a budgeted search
+sentence vectors of the texts already encoded, a word-only fallback for the others). Search tier: a budgeted search
 warm-started from the previous version's `best_configs_` per job.
 """
 

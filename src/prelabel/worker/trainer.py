@@ -6,7 +6,8 @@ One job, in order (each step its own short transaction, so the database is never
 2. read the effective labels (newest REVIEW label of an asset, else its newest DEFAULT label) and fit one
    classifier per job (`worker.model.ProjectModel`), the lease kept alive by a heartbeat thread; a search job
    first encodes the project's texts missing from the MiniLM embedding cache, and a fast job adds the sentence
-   vectors to its features once every text of the project is encoded (setting `use_embeddings`);
+   vectors of the texts already encoded to its features, with a word-only fallback for the others (setting
+   `use_embeddings`);
 3. create the model version (status TRAINING; its number comes from the project's counter, never reused)
    and record it on the job;
 4. predict every asset of the project in chunks and upsert the predictions of this version chunk by chunk
@@ -68,6 +69,9 @@ logger = logging.getLogger("prelabel.worker")
 Progress = Callable[[str, float, str], None]  # (phase, fraction 0-1 of the job, message)
 REVIEW_REASONS = ("label_error", "model_disagrees")
 UNLABELED = (AssetStatus.TODO, AssetStatus.ONGOING)
+# The progress range of a prepare job's encoding of the project: the first queue order and the zero-shot
+# version before it take a moment, publishing after it less.
+PREPARE_ENCODE_SPAN = (0.02, 0.98)
 
 
 def default_worker_id() -> str:
@@ -497,7 +501,8 @@ class Trainer:
             timings["zero_shot"] = time.perf_counter() - t0
         if use_embeddings and embeddings_available():
             t0 = time.perf_counter()
-            encoded += self._encode_project(job.project_id, hb)
+            # encoding every text is nearly all of a prepare job's work: it carries the job's progress bar
+            encoded += self._encode_project(job.project_id, hb, span=PREPARE_ENCODE_SPAN)
             timings["embed"] = time.perf_counter() - t0
             if result.model_version_id is None and training_setting(settings, "zero_shot"):
                 order += "; " + self._zero_shot(job, hb, result)  # no text had a vector before the encoding
@@ -598,20 +603,23 @@ class Trainer:
     # assets per encoding step: a few seconds on one core, so progress moves and a killed worker loses little
     ENCODE_CHUNK = 256
 
-    def _encode_project(self, project_id: int, hb: _Heartbeat) -> int:
+    def _encode_project(self, project_id: int, hb: _Heartbeat, span: tuple[float, float] = (0.0, 0.05)) -> int:
         """Encode the project's texts missing from the embedding cache in the order labelers meet them: the
         labeled assets first (the next model trains on them), then the queue's head (served next), then the
         rest (`sql.ids_in_serving_order`); `ENCODE_CHUNK` assets at a time, each chunk saved (a killed worker's
-        successor starts where it stopped) and reported. Returns the number encoded."""
+        successor starts where it stopped) and reported. The job's progress moves through `span` in step with
+        the share of the project's texts done (the reported message's i/n). Returns the number encoded."""
         cache_dir = self._embedding_cache_dir()
         with self.store.transaction(read_only=True) as s:
             ids = sql.ids_in_serving_order(s, project_id)
         encoded = 0
+        low, high = span
         for done in range(0, len(ids), self.ENCODE_CHUNK):
             texts = sql.asset_contents(self.store, ids[done : done + self.ENCODE_CHUNK])
             missing = count_missing(texts, cache_dir)
             if missing:
-                self._report(hb, "embed", 0.05 * done / len(ids), f"encoding texts {done}/{len(ids)} (MiniLM)")
+                fraction = low + (high - low) * done / len(ids)
+                self._report(hb, "embed", fraction, f"encoding texts {done}/{len(ids)} (MiniLM)")
                 embed(texts, cache_dir, threads=self.blas_threads)  # encodes only the missing ones
                 encoded += missing
         if encoded:

@@ -1,4 +1,5 @@
-"""Assets: bulk import (JSON array, CSV, JSONL, multipart upload), keyset-paginated listing, single asset."""
+"""Assets: bulk import (JSON array, CSV, JSONL, Parquet, multipart upload), keyset-paginated listing, single
+asset."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from starlette.formparsers import MultiPartException
 from prelabel.api.deps import ActorDep, SettingsDep, StoreDep
 from prelabel.domain import AssetStatus, parse_interface
 from prelabel.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
-from prelabel.service import assets, projects
+from prelabel.service import assets, label_studio_json, projects
 from prelabel.service.dto import AssetFilter, AssetIn, AssetOut, AssetPage, ImportResult
-from prelabel.service.importing import parse_records
+from prelabel.service.importing import parse_file
+from prelabel.service.parquet import MEDIA_TYPES as PARQUET_MEDIA_TYPES
 
 router = APIRouter(tags=["assets"])
 
-ImportFormat = Literal["csv", "jsonl", "json"]
+ImportFormat = Literal["csv", "jsonl", "json", "parquet", "label-studio"]
 _MEDIA_FORMATS: dict[str, ImportFormat] = {
     "text/csv": "csv",
     "application/csv": "csv",
@@ -27,9 +29,20 @@ _MEDIA_FORMATS: dict[str, ImportFormat] = {
     "application/jsonl": "jsonl",
     "application/x-jsonlines": "jsonl",
     "application/json": "json",
+    **{media: "parquet" for media in PARQUET_MEDIA_TYPES},
 }
-_SUFFIX_FORMATS: dict[str, ImportFormat] = {"csv": "csv", "jsonl": "jsonl", "ndjson": "jsonl", "json": "json"}
-ACCEPTED = "application/json, text/csv, application/x-ndjson or multipart/form-data (a 'file' field)"
+_SUFFIX_FORMATS: dict[str, ImportFormat] = {
+    "csv": "csv",
+    "jsonl": "jsonl",
+    "ndjson": "jsonl",
+    "json": "json",
+    "parquet": "parquet",
+    "pq": "parquet",
+}
+ACCEPTED = (
+    "application/json, text/csv, application/x-ndjson, application/vnd.apache.parquet or multipart/form-data "
+    "(a 'file' field)"
+)
 _ASSET_LIST = TypeAdapter(list[AssetIn])
 
 
@@ -95,10 +108,38 @@ def _json_assets(data: bytes) -> list[AssetIn]:
         ) from None
 
 
+async def _body_and_format(
+    request: Request, format: ImportFormat | None, limit: int
+) -> tuple[bytes, ImportFormat, bool]:
+    """(the file's bytes, its format, whether it is a raw JSON body in the API's own shape)."""
+    media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media == "multipart/form-data":
+        body = await _read_body(request, limit)
+        data, filename, part_media = await _multipart_file(request, body, limit)
+        suffix = (filename or "").rsplit(".", 1)[-1].lower() if filename and "." in filename else ""
+        fmt = format or _SUFFIX_FORMATS.get(suffix) or _MEDIA_FORMATS.get(part_media or "")
+        if fmt is None:
+            raise UnsupportedMediaType(
+                f"Cannot tell the format of the uploaded file {filename!r}; name it .csv/.jsonl/.json/.parquet "
+                "or pass ?format=csv|jsonl|json|parquet."
+            )
+        return data, fmt, False
+    detected = _MEDIA_FORMATS.get(media)
+    if detected is None and not (format and media in ("application/octet-stream", "text/plain")):
+        raise UnsupportedMediaType(
+            f"Unsupported content type {media or '(none)'!r} for an import; send {ACCEPTED}.",
+            details={"content_type": media},
+        )
+    data = await _read_body(request, limit)
+    fmt = format or detected
+    assert fmt is not None
+    return data, fmt, media == "application/json" and format in (None, "json")
+
+
 @router.post(
     "/projects/{project_id}/assets",
-    summary="Import assets in one transaction (JSON array, CSV, JSONL or a multipart file upload).",
-    response_description="How many assets were created, updated and skipped.",
+    summary="Import assets in one transaction (JSON array, CSV, JSONL, Parquet or a multipart file upload).",
+    response_description="How many assets were created, updated and skipped, and where their ids came from.",
 )
 async def import_assets(
     project_id: int,
@@ -114,13 +155,23 @@ async def import_assets(
     ] = "error",
     format: Annotated[
         ImportFormat | None,
-        Query(description="csv | jsonl | json; default: from the content type / file name."),
+        Query(description="csv | jsonl | json | parquet | label-studio (Label Studio JSON tasks); default: from "
+              "the content type / file name."),
     ] = None,
     text_column: Annotated[str | None, Query(description="Column with the text (default 'text').")] = None,
     id_column: Annotated[
         str | None,
-        Query(description="Column with the external id (default 'external_id', else text hashes)."),
+        Query(description="Column with the external id (default: external_id, else id, else the one *_id column, "
+              "else ids made from each text)."),
     ] = None,
+    ids_from_text: Annotated[
+        bool, Query(description="Make the ids from each text even if the file has an id column.")
+    ] = False,
+    allow_duplicate_texts: Annotated[
+        bool,
+        Query(description="Import texts already in the project under an id of the other kind (made from the "
+              "text vs from a column) as second assets instead of refusing the import."),
+    ] = False,
     metadata_columns: Annotated[
         str | None, Query(description="Comma-separated columns kept as metadata (default: all others).")
     ] = None,
@@ -128,58 +179,47 @@ async def import_assets(
     label_column: Annotated[str | None, Query(description="Column with an initial label.")] = None,
 ) -> ImportResult:
     """A JSON array body holds asset objects in the API's shape (``external_id``, ``content`` and optional
-    ``json_metadata``, ``is_honeypot``, ``honeypot_response``, ``label``). CSV and JSONL bodies, multipart
-    files, and JSON bodies sent with any column option are parsed as files: the text in ``text_column``
-    (default ``text``), the id in ``id_column`` (default ``external_id``; ids from a text hash when that
-    column is absent), the other columns as metadata unless ``metadata_columns`` picks them.
-    The whole import is one transaction: any bad record refuses it all, naming the row."""
-    limit = settings.max_upload_bytes
-    media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-    if media == "multipart/form-data":
-        body = await _read_body(request, limit)
-        data, filename, part_media = await _multipart_file(request, body, limit)
-        suffix = (filename or "").rsplit(".", 1)[-1].lower() if filename and "." in filename else ""
-        fmt = format or _SUFFIX_FORMATS.get(suffix) or _MEDIA_FORMATS.get(part_media or "")
-        if fmt is None:
-            raise UnsupportedMediaType(
-                f"Cannot tell the format of the uploaded file {filename!r}; name it .csv/.jsonl/.json "
-                "or pass ?format=csv|jsonl|json."
-            )
-        raw_json_body = False
-    else:
-        detected = _MEDIA_FORMATS.get(media)
-        if detected is None and not (format and media in ("application/octet-stream", "text/plain")):
-            raise UnsupportedMediaType(
-                f"Unsupported content type {media or '(none)'!r} for an import; send {ACCEPTED}.",
-                details={"content_type": media},
-            )
-        data = await _read_body(request, limit)
-        fmt = format or detected
-        assert fmt is not None
-        raw_json_body = media == "application/json" and format in (None, "json")
+    ``json_metadata``, ``is_honeypot``, ``honeypot_response``, ``label``). CSV, JSONL and Parquet bodies,
+    multipart files, and JSON bodies sent with any column option are parsed as files: the text in
+    ``text_column`` (default ``text``), the id in ``id_column`` (default: detected, see its description; the
+    response's ``id_column`` and ``id_source`` say which was used), the other columns as metadata unless
+    ``metadata_columns`` picks them. The whole import is one transaction: any bad record refuses it all,
+    naming the row."""
+    data, fmt, raw_json_body = await _body_and_format(request, format, settings.max_upload_bytes)
+    if fmt == "label-studio":  # Label Studio tasks (data, annotations, predictions): service.label_studio_json
+        return await run_in_threadpool(
+            lambda: label_studio_json.import_tasks(store, actor, project_id, data, on_conflict=on_conflict)
+        )
     column_options = (text_column, id_column, metadata_columns, honeypot_column, label_column)
-    if raw_json_body and all(opt is None for opt in column_options):
+    if raw_json_body and not ids_from_text and all(opt is None for opt in column_options):
         records = await run_in_threadpool(_json_assets, data)
-    else:
-        interface = None
-        if label_column:
-            project = await run_in_threadpool(projects.get_project, store, actor, project_id)
-            interface = parse_interface(project.interface)
-        meta = [c.strip() for c in metadata_columns.split(",") if c.strip()] if metadata_columns else None
-        records = await run_in_threadpool(
-            lambda: parse_records(
-                data,
-                fmt=fmt,
-                text_column=text_column or "text",
-                id_column=id_column if id_column is not None else "external_id",
-                metadata_columns=meta,
-                honeypot_column=honeypot_column,
-                label_column=label_column,
-                interface=interface,
+        return await run_in_threadpool(
+            lambda: assets.import_assets(
+                store, actor, project_id, records, on_conflict=on_conflict, allow_duplicate_texts=allow_duplicate_texts
             )
         )
+    interface = None
+    if label_column:
+        project = await run_in_threadpool(projects.get_project, store, actor, project_id)
+        interface = parse_interface(project.interface)
+    meta = [c.strip() for c in metadata_columns.split(",") if c.strip()] if metadata_columns else None
+    parsed = await run_in_threadpool(
+        lambda: parse_file(
+            data,
+            fmt=fmt,
+            text_column=text_column or "text",
+            id_column=id_column or None,
+            ids_from_text=ids_from_text,
+            metadata_columns=meta,
+            honeypot_column=honeypot_column,
+            label_column=label_column,
+            interface=interface,
+        )
+    )
     return await run_in_threadpool(
-        lambda: assets.import_assets(store, actor, project_id, records, on_conflict=on_conflict)
+        lambda: assets.import_parsed(
+            store, actor, project_id, parsed, on_conflict=on_conflict, allow_duplicate_texts=allow_duplicate_texts
+        )
     )
 
 

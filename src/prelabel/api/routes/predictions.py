@@ -20,29 +20,42 @@ class PredictionsCreate(BaseModel):
     )
     model_name: str | None = Field(
         None,
-        description="The model's name: an existing version's display name (e.g. 'automl-3') or family "
-        "name, else a new model version with that name is created.",
+        description="The model's name: an existing version's display name (e.g. 'my-model-3') or family "
+        "name (its newest version), else a new model version of that family is created.",
     )
     model_version_id: int | None = Field(None, description="An existing model version instead of model_name.")
+    new_version: bool = Field(
+        False, description="Start the next version of model_name's family (display name '<model_name>-<n>')."
+    )
 
 
 class PredictionsCreated(BaseModel):
     created: int
+    model_version_id: int | None = Field(None, description="The version the predictions were stored under.")
+    model_name: str | None = Field(None, description="Its display name, which the predictions carry.")
+    note: str | None = Field(
+        None,
+        description="Set when labelers do not see these predictions as suggestions (project setting "
+        "suggestions_from) and what to change to show them.",
+    )
 
 
 @router.post("/projects/{project_id}/predictions", summary="Store predictions in one transaction (admin).")
 def create_predictions(
     project_id: int, body: PredictionsCreate, store: StoreDep, actor: ActorDep
 ) -> PredictionsCreated:
-    n = predictions.create_predictions(
+    pushed = predictions.push_predictions(
         store,
         actor,
         project_id,
         body.items,
         model_name=body.model_name,
         model_version_id=body.model_version_id,
+        new_version=body.new_version,
     )
-    return PredictionsCreated(created=n)
+    return PredictionsCreated(
+        created=pushed.created, model_version_id=pushed.model_version_id, model_name=pushed.model_name, note=pushed.note
+    )
 
 
 @router.get("/projects/{project_id}/predictions", summary="Predictions by id, any model version.")
