@@ -159,6 +159,13 @@ def _write_transactions(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[b
     return opened
 
 
+def _set_auto_train(world: World, on: bool) -> None:
+    with world.store.transaction() as s:
+        project = s.get(t.Project, world.project_id)
+        assert project is not None
+        project.settings = {**(project.settings or {}), "auto_train": on}
+
+
 def test_polling_a_project_that_is_not_due_writes_nothing(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     # every worker polls before each claim: below the threshold, or with auto_train off, no write transaction
     # (on SQLite a writer blocks every other writer; on PostgreSQL the project row lock would serialise them)
@@ -167,19 +174,13 @@ def test_polling_a_project_that_is_not_due_writes_nothing(world: World, monkeypa
     assert tsvc.schedule_due_training(world.store) == []
     assert opened and not any(opened)
     monkeypatch.undo()
-    with world.store.transaction() as s:
-        project = s.get(t.Project, world.project_id)
-        assert project is not None
-        project.settings = {**(project.settings or {}), "auto_train": False}
+    _set_auto_train(world, False)
     _label_n(world, 5, start=9)
     opened = _write_transactions(world.store, monkeypatch)
     assert tsvc.schedule_due_training(world.store) == []
     assert opened and not any(opened)
     monkeypatch.undo()
-    with world.store.transaction() as s:
-        project = s.get(t.Project, world.project_id)
-        assert project is not None
-        project.settings = {**(project.settings or {}), "auto_train": True}
+    _set_auto_train(world, True)
     opened = _write_transactions(world.store, monkeypatch)
     assert [j.tier for j in tsvc.schedule_due_training(world.store)] == ["fast"]
     assert opened.count(True) == 1  # due: one write transaction queues the job
