@@ -491,14 +491,6 @@ def project_list(user: UserOpt, database_url: DatabaseOpt = None) -> None:
 
 # --- import / export ------------------------------------------------------------------------------
 ImportFormat = Literal["csv", "jsonl", "json", "parquet", "label-studio"]
-_SUFFIXES: dict[str, ImportFormat] = {
-    ".csv": "csv",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "json",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
 
 
 def _format_of(path: Path, fmt: str | None) -> ImportFormat:
@@ -506,7 +498,9 @@ def _format_of(path: Path, fmt: str | None) -> ImportFormat:
         if fmt not in ("csv", "jsonl", "json", "parquet", "label-studio"):
             _fail(f"Unknown format {fmt!r}; use csv, jsonl, json, parquet or label-studio.")
         return fmt  # type: ignore[return-value]
-    found = _SUFFIXES.get(path.suffix.lower())
+    from prelabel.service.importing import SUFFIX_FORMATS
+
+    found = SUFFIX_FORMATS.get(path.suffix.lower().lstrip("."))
     if found is None:
         _fail(f"Cannot tell the format of {path.name}; pass --format csv|jsonl|json|parquet.")
     return found
@@ -699,9 +693,10 @@ def export(
 ) -> None:
     """Export every asset with its latest labels and current prediction (streamed)."""
     from prelabel.service.assets import export_assets
+    from prelabel.service.importing import SUFFIX_FORMATS
 
     if fmt is None:
-        guessed = _SUFFIXES.get(output.suffix.lower()) if output is not None else None
+        guessed = SUFFIX_FORMATS.get(output.suffix.lower().lstrip(".")) if output is not None else None
         fmt = guessed if guessed in ("csv", "jsonl", "parquet") else "jsonl"
     if fmt not in ("csv", "jsonl", "parquet", "label-studio"):
         _fail(f"--format must be csv, jsonl, parquet or label-studio; got {fmt!r}.")

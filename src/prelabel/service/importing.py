@@ -41,6 +41,15 @@ from prelabel.service.dto import AssetIn
 from prelabel.service.spelling import API, Spelling
 
 Format = Literal["csv", "jsonl", "json", "parquet"]
+# A file's format from its name's suffix (lower case, no dot): the API's uploads and the CLI's files.
+SUFFIX_FORMATS: dict[str, Format] = {
+    "csv": "csv",
+    "jsonl": "jsonl",
+    "ndjson": "jsonl",
+    "json": "json",
+    "parquet": "parquet",
+    "pq": "parquet",
+}
 FORMATS: tuple[Format, ...] = ("csv", "jsonl", "json", "parquet")
 DEFAULT_ID_COLUMN = "external_id"  # the first choice of `detect_id_column`
 _TEXT_ID = re.compile(r"h[0-9a-f]{16}(-[0-9]+)?")

@@ -16,7 +16,7 @@ from prelabel.domain import AssetStatus, parse_interface
 from prelabel.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from prelabel.service import assets, label_studio_json, projects
 from prelabel.service.dto import AssetFilter, AssetIn, AssetOut, AssetPage, ImportResult
-from prelabel.service.importing import parse_file
+from prelabel.service.importing import SUFFIX_FORMATS, parse_file
 from prelabel.service.parquet import MEDIA_TYPES as PARQUET_MEDIA_TYPES
 
 router = APIRouter(tags=["assets"])
@@ -30,14 +30,6 @@ _MEDIA_FORMATS: dict[str, ImportFormat] = {
     "application/x-jsonlines": "jsonl",
     "application/json": "json",
     **{media: "parquet" for media in PARQUET_MEDIA_TYPES},
-}
-_SUFFIX_FORMATS: dict[str, ImportFormat] = {
-    "csv": "csv",
-    "jsonl": "jsonl",
-    "ndjson": "jsonl",
-    "json": "json",
-    "parquet": "parquet",
-    "pq": "parquet",
 }
 ACCEPTED = (
     "application/json, text/csv, application/x-ndjson, application/vnd.apache.parquet or multipart/form-data "
@@ -117,7 +109,7 @@ async def _body_and_format(
         body = await _read_body(request, limit)
         data, filename, part_media = await _multipart_file(request, body, limit)
         suffix = (filename or "").rsplit(".", 1)[-1].lower() if filename and "." in filename else ""
-        fmt = format or _SUFFIX_FORMATS.get(suffix) or _MEDIA_FORMATS.get(part_media or "")
+        fmt = format or SUFFIX_FORMATS.get(suffix) or _MEDIA_FORMATS.get(part_media or "")
         if fmt is None:
             raise UnsupportedMediaType(
                 f"Cannot tell the format of the uploaded file {filename!r}; name it .csv/.jsonl/.json/.parquet "
