@@ -72,3 +72,35 @@ def _private_third_party(path: Path) -> set[str]:
 def test_no_private_module_of_a_dependency(path: Path) -> None:
     # a dependency's private modules change without notice between releases; the lock file's pins don't protect users
     assert not _private_third_party(path), f"{path.relative_to(SRC)} imports {sorted(_private_third_party(path))}"
+
+
+# Only store/ talks to the database: the layers above it call its functions and never build or run a query.
+NO_SQL_LAYERS = ("service", "worker", "cli", "api", "ui")
+SESSION_CALLS = frozenset(
+    {"execute", "scalar", "scalars", "get", "get_bind", "add", "add_all", "delete", "flush", "merge", "refresh"}
+)
+
+
+def _sql_uses(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [f"import {a.name}" for a in node.names if a.name.split(".")[0] == "sqlalchemy"]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "sqlalchemy":
+            found.append(f"from {node.module} import …")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in SESSION_CALLS:
+            receiver = node.func.value
+            if isinstance(receiver, ast.Name) and receiver.id in {"s", "session", "conn", "tx"}:
+                found.append(f"line {node.lineno}: {receiver.id}.{node.func.attr}(…)")
+    return found
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in SRC.rglob("*.py") if _layer(p) in NO_SQL_LAYERS),
+    ids=lambda p: str(p.relative_to(SRC)),
+)
+def test_only_the_store_runs_queries(path: Path) -> None:
+    uses = _sql_uses(path)
+    assert not uses, f"{path.relative_to(SRC)} runs SQL itself ({'; '.join(uses)}): move it into store/"

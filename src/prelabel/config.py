@@ -6,6 +6,7 @@ tests choose their own database.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -41,7 +42,34 @@ class Settings(BaseSettings):
         "", description="Signs session cookies and CSRF tokens. Required in production; random per process otherwise."
     )
     max_upload_bytes: int = Field(200 * 1024 * 1024, description="Largest accepted import upload.")
-    session_max_age_s: int = Field(7 * 24 * 3600, description="Lifetime of a browser session cookie.")
+    session_max_age_s: int = Field(
+        7 * 24 * 3600, ge=60, description="Absolute lifetime of a browser session: log in again after it."
+    )
+    session_idle_s: int = Field(
+        12 * 3600, ge=60, description="A browser session unused for this long ends (an idle laptop logs out)."
+    )
+    host: str = Field(
+        "127.0.0.1",
+        description="The address `prelabel serve` / `demo` listen on (their --host). In development on a loopback "
+        "address the session cookie is not Secure, so plain http://127.0.0.1 works.",
+    )
+    secure_cookies: bool | None = Field(
+        None, description="Force the session cookie's Secure flag on (true) or off (false); unset: automatic."
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses of reverse proxies whose X-Forwarded-For header names the client "
+        "(login throttling and the session list need the client's own address).",
+    )
+    login_free_failures: int = Field(
+        10, ge=1, description="Wrong passwords per user name and per client address answered without a delay."
+    )
+    login_user_max_delay_s: int = Field(
+        60, ge=1, description="The longest delay a user name gets after wrong passwords (keeps lock-outs short)."
+    )
+    login_address_max_delay_s: int = Field(
+        900, ge=1, description="The longest delay a client address gets after wrong passwords."
+    )
     run_worker: bool = Field(True, description="Run the background trainer inside `prelabel serve`.")
     preload_embeddings: bool = Field(
         True,
@@ -69,3 +97,20 @@ class Settings(BaseSettings):
                 )
             self.secret_key = secrets.token_urlsafe(32)
         return self
+
+    def session_cookie_secure(self) -> bool:
+        """Whether the session cookie carries Secure: always, except in development or test on a loopback
+        address (a browser sends a Secure cookie over https only), unless `secure_cookies` forces it."""
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return not (self.environment in ("development", "test") and _is_loopback(self.host))
+
+
+def _is_loopback(host: str) -> bool:
+    name = host.strip().strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False

@@ -121,25 +121,35 @@ class Interface(BaseModel):
         raise InvalidInput(f"Unknown job {name!r}; this project's jobs are {[j.name for j in self.jobs]}.")
 
 
+# Containers inside a stored JSON value, at most: far below the depth at which responses stop serialising (about
+# 250 levels, envelopes included), far above what metadata, labels and settings need.
+MAX_JSON_DEPTH = 100
+
+
 def check_storable(value: Any, where: str) -> None:
     """Refuse what a database cannot store the same way on SQLite and PostgreSQL: a NUL character (U+0000) in a
-    string or key, and NaN or an infinity (not JSON). The one check every text and JSON value passes on its way in.
-    Iterative, so deeply nested values cannot exhaust the stack."""
-    todo: list[tuple[Any, str]] = [(value, where)]
+    string or key, NaN or an infinity (not JSON), and JSON nested deeper than `MAX_JSON_DEPTH` levels (the API
+    could store it but never answer it: responses are serialised to a bounded depth). The one check every text
+    and JSON value passes on its way in. Iterative, so deeply nested values cannot exhaust the stack."""
+    todo: list[tuple[Any, str, int]] = [(value, where, 0)]
     while todo:
-        item, at = todo.pop()
+        item, at, depth = todo.pop()
         if isinstance(item, str):
             if "\x00" in item:
                 raise InvalidInput(f"{at} contains a NUL character (U+0000), which prelabel does not store; remove it.")
         elif isinstance(item, float):
             if item != item or item in (float("inf"), float("-inf")):
                 raise InvalidInput(f"{at} contains {item}, which is not a JSON number; use null or a finite number.")
+        elif isinstance(item, dict | list | tuple) and depth >= MAX_JSON_DEPTH:
+            raise InvalidInput(
+                f"{where} is nested more than {MAX_JSON_DEPTH} levels deep, which prelabel does not store; flatten it."
+            )
         elif isinstance(item, dict):
             for key, sub in item.items():
-                todo.append((key, f"{at}: a key"))
-                todo.append((sub, f"{at}[{key!r}]" if isinstance(key, str) and "\x00" not in key else at))
+                todo.append((key, f"{at}: a key", depth))
+                todo.append((sub, f"{at}[{key!r}]" if isinstance(key, str) and "\x00" not in key else at, depth + 1))
         elif isinstance(item, list | tuple):
-            todo.extend((sub, f"{at}[{k}]") for k, sub in enumerate(item))
+            todo.extend((sub, f"{at}[{k}]", depth + 1) for k, sub in enumerate(item))
 
 
 def _pydantic_message(prefix: str, exc: ValidationError) -> str:

@@ -8,6 +8,7 @@
     ├── Conflict (409)            uniqueness or state conflict (duplicate external id, stale lease, ...)
     ├── PayloadTooLarge (413)     upload over the configured size
     ├── UnsupportedMediaType (415) wrong content type for an upload
+    ├── TooManyAttempts (429)     wrong passwords came too fast; says when to try again
     └── SchemaOutOfDate (503)     the database schema is behind the code; names the upgrade command
 
 The API maps each class to its status code and one JSON body shape:
@@ -63,6 +64,17 @@ class PayloadTooLarge(PrelabelError):
 class UnsupportedMediaType(PrelabelError):
     status_code = 415
     code = "unsupported_media_type"
+
+
+class TooManyAttempts(PrelabelError):
+    """429: wrong passwords came too fast (service/throttle.py); `retry_after_s` says when the next try is checked."""
+
+    status_code = 429
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message, details={"retry_after_s": retry_after_s})
+        self.retry_after_s = retry_after_s
 
 
 class SchemaOutOfDate(PrelabelError):

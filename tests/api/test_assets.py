@@ -311,11 +311,11 @@ def test_label_and_honeypot_columns_and_filters(alice: Any, project_id: int, tmp
     assert c.export_to_file(project_id, out) == out.stat().st_size > 0
     assert len(out.read_text(encoding="utf-8").splitlines()) == 3
     c.import_file(project_id, b"id,text\n4,=1+2\n", format="csv", id_column="id")
-    plain = b"".join(c.export(project_id, format="csv")).decode()
-    safe = b"".join(c.export(project_id, format="csv", escape_formulas=True)).decode()
+    safe = b"".join(c.export(project_id, format="csv")).decode()  # escaped by default
+    plain = b"".join(c.export(project_id, format="csv", escape_formulas=False)).decode()
     assert "\n4,=1+2," in plain and "\n4,'=1+2," in safe
-    with pytest.raises(InvalidRequestError, match="CSV exports only"):
-        b"".join(c.export(project_id, format="jsonl", escape_formulas=True))
+    jsonl = b"".join(c.export(project_id, format="jsonl")).decode()
+    assert '"content": "=1+2"' in jsonl  # JSONL is never escaped
     with pytest.raises(InvalidRequestError) as exc:
         c.import_file(project_id, b"id,text,gold\n9,x,MAYBE\n", format="csv", id_column="id", label_column="gold")
     assert "MAYBE" in exc.value.message

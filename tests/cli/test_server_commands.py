@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from prelabel.cli.main import app
 from prelabel.cli.server import DEMO_TITLE, demo_records, setup_demo
+from prelabel.errors import Unauthenticated
 from prelabel.service import assets, auth, projects
 from prelabel.store.engine import Store
 
@@ -270,11 +271,11 @@ def test_export_to_file_and_stdout(
     assert r.stdout.splitlines()[0].startswith("external_id,content") and len(r.stdout.splitlines()) == 4
     assets.import_assets(store, admin, project_id, [AssetIn(external_id="f", content="=cmd|' /C calc'!A0")])
     args = ["export", "--project", str(project_id), "--user", "admin", "--format", "csv", "--database-url", db_url]
-    assert "f,=cmd|" in run(*args).stdout
-    r = run(*args, "--escape-formulas")
-    assert r.exit_code == 0 and "f,'=cmd|" in r.stdout
-    r = run(*args[:-4], "--escape-formulas", "--database-url", db_url)
-    assert r.exit_code == 1 and "--format csv only" in r.output
+    assert "f,'=cmd|" in run(*args).stdout  # escaped by default
+    r = run(*args, "--no-escape-formulas")
+    assert r.exit_code == 0 and "f,=cmd|" in r.stdout
+    r = run(*args[:-4], "--format", "jsonl", "--database-url", db_url)
+    assert r.exit_code == 0 and '"content": "=cmd|' in r.stdout  # JSONL is never escaped
     r = run("export", "--project", "999", "--user", "admin", "--database-url", db_url)
     assert r.exit_code == 1 and "not found" in r.output
 
@@ -339,9 +340,15 @@ def test_demo_keeps_its_token_between_starts(db_url: str, store: Store, tmp_path
     token_file = tmp_path / "data" / "demo-token"
     first = setup_demo(store, password="pw-123456", token_file=token_file)
     assert token_file.read_text().strip() == first["token"] and token_file.stat().st_mode & 0o777 == 0o600
-    second = setup_demo(store, password="pw-123456", token_file=token_file)
     actor = auth.authenticate_password(store, "admin", "pw-123456")
+    _, browser = auth.create_session(store, actor, auth.ClientInfo("127.0.0.1", "pytest"), auth.SessionPolicy())
+    second = setup_demo(store, password="pw-123456", token_file=token_file)
     assert second["token"] == first["token"]
+    # the same password again keeps the admin's browser logged in; a new one ends its sessions
+    assert auth.authenticate_session(store, browser, auth.SessionPolicy()).username == "admin"
+    setup_demo(store, password="pw-654321", token_file=token_file)
+    with pytest.raises(Unauthenticated):
+        auth.authenticate_session(store, browser, auth.SessionPolicy())
     assert [t.name for t in auth.list_tokens(store, actor)] == ["demo"]
     # a revoked token is replaced, and the file follows
     auth.revoke_token(store, actor, auth.list_tokens(store, actor)[0].id)

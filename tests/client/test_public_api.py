@@ -37,6 +37,7 @@ EXPECTED_ALL = {
     "Token",
     "TrainingJob",
     "User",
+    "UserSession",
 }
 
 ORIGINAL_NAMES = ("append_many_to_dataset", "projects", "assets", "create_predictions")

@@ -212,7 +212,7 @@ def test_export_streams_csv_and_jsonl_with_labels_and_predictions(team: Team) ->
         assets.export_assets(s, team.admin, team.pid, "xlsx")  # type: ignore[arg-type]
 
 
-def test_csv_export_can_escape_formulas_for_spreadsheets(team: Team) -> None:
+def test_csv_export_escapes_formulas_for_spreadsheets(team: Team) -> None:
     s = team.store
     texts = {"f": "=HYPERLINK(\"http://x\")", "p": "+1 call now", "m": "-5 degrees", "at": "@user hi",
              "t": "\tindented", "ok": "plain text = fine"}
@@ -223,17 +223,17 @@ def test_csv_export_can_escape_formulas_for_spreadsheets(team: Team) -> None:
         text = b"".join(assets.export_assets(s, team.labeler, team.pid, "csv", **kw)).decode()
         return {r["external_id"]: r for r in csv.DictReader(io.StringIO(text, newline=""))}
 
-    raw = rows()
-    assert {k: raw[k]["content"] for k in texts} == texts  # off by default: the data as imported
-    escaped = rows(escape_formulas=True)
+    escaped = rows()  # on by default
     assert escaped["'=id"]["content"] == "x"  # every text cell, the external id too
     assert {k: escaped[k]["content"] for k in texts} == {
         "f": "'=HYPERLINK(\"http://x\")", "p": "'+1 call now", "m": "'-5 degrees", "at": "'@user hi",
         "t": "'\tindented", "ok": "plain text = fine",
     }
     assert escaped["ok"]["json_metadata"] == "{}" and escaped["ok"]["is_honeypot"] == "0"
-    with pytest.raises(InvalidInput, match="CSV exports only"):
-        assets.export_assets(s, team.labeler, team.pid, "jsonl", escape_formulas=True)
+    raw = rows(escape_formulas=False)
+    assert {k: raw[k]["content"] for k in texts} == texts and "=id" in raw
+    jsonl = b"".join(assets.export_assets(s, team.labeler, team.pid, "jsonl", escape_formulas=True)).decode()
+    assert {json.loads(line)["content"] for line in jsonl.splitlines()} == {*texts.values(), "x"}  # never escaped
 
 
 def test_iter_assets_walks_chunks(team: Team) -> None:

@@ -19,9 +19,10 @@ from fastapi.responses import JSONResponse
 import prelabel
 from prelabel.api.deps import StoreDep, check_id_range
 from prelabel.api.docs import docs_urls, install_docs
-from prelabel.api.errors import error_body, install_error_handlers
+from prelabel.api.errors import error_body, error_responses, install_error_handlers
 from prelabel.api.routes import API_PREFIX, api_routers, label_studio
 from prelabel.api.security import SecurityHeaders
+from prelabel.api.timing import ServerTiming
 from prelabel.config import Settings
 from prelabel.store.engine import Store
 
@@ -62,15 +63,24 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         **docs_urls(settings),
         lifespan=lifespan,
         dependencies=[Depends(check_id_range)],
+        responses=error_responses(422),  # every route: check_id_range, and FastAPI's validation in our body
     )
     app.state.settings = settings
     app.state.store = the_store
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(ServerTiming)  # outermost of ours: the time includes every other layer but uvicorn's
     install_error_handlers(app)
 
     # Also under the API prefix: clients configured with the API's base URL probe health there.
-    @app.get("/health", tags=["health"], summary="Database reachability and schema version (no auth).")
-    @app.get(f"{API_PREFIX}/health", tags=["health"], summary="The same as /health (no auth).")
+    unhealthy = error_responses(503)
+
+    @app.get(
+        "/health",
+        tags=["health"],
+        summary="Database reachability and schema version (no auth).",
+        responses=unhealthy,
+    )
+    @app.get(f"{API_PREFIX}/health", tags=["health"], summary="The same as /health (no auth).", responses=unhealthy)
     def health(store: StoreDep) -> Any:
         from prelabel.store.migrate import current_revision, head_revision
 

@@ -37,18 +37,20 @@ def get_settings(request: Request) -> Settings:
 
 def check_id_range(request: Request) -> None:
     """Every route's `…_id` path and query parameters: an id no row can have is a 422 naming the parameter, on
-    either database, before any query runs (the app-wide dependency of `create_app`)."""
+    either database, before any query runs (the app-wide dependency of `create_app`). So is a keyset position
+    `after` (an id, or the cursor of a page, which is one) beyond the id columns' range."""
     params = [*request.path_params.items(), *request.query_params.multi_items()]
     for name, value in params:
-        if name != "id" and not name.endswith("_id"):
+        if name != "id" and not name.endswith("_id") and name != "after":
             continue
         try:
             number = int(value)
         except (TypeError, ValueError):
             continue  # not a number: the route's own validation says so
-        if not 1 <= number <= MAX_ID:
+        lowest, what = (0, "the last id (or next_cursor) of the previous page") if name == "after" else (1, "an id")
+        if not lowest <= number <= MAX_ID:
             raise InvalidInput(
-                f"{name} must be an id between 1 and {MAX_ID}; got {value}.", details={"parameter": name}
+                f"{name} must be {what} between {lowest} and {MAX_ID}; got {value}.", details={"parameter": name}
             )
 
 

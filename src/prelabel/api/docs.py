@@ -1,7 +1,8 @@
 """The OpenAPI schema and its interactive page: open in development, for signed-in users in production.
 
 In production the API's surface is not published to anyone who finds the server: `/openapi.json` needs an API
-token or a browser session, and `/docs` sends a visitor without a session to the login page first.
+token or a live browser session (its row is checked as on every UI page: an ended or expired session does not
+count), and `/docs` sends a visitor without one to the login page first.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
-from prelabel.api.deps import get_actor, get_store
+from prelabel.api.deps import get_actor, get_settings, get_store
 from prelabel.config import Settings
 from prelabel.errors import Unauthenticated
-from prelabel.service.auth import get_actor as actor_of_user
+from prelabel.service.auth import SessionPolicy, authenticate_session
 
 OPENAPI_URL = "/openapi.json"
 DOCS_URL = "/docs"
@@ -48,11 +49,11 @@ def install_docs(app: FastAPI, settings: Settings) -> None:
 
 
 def _has_session(request: Request) -> bool:
-    user = request.session.get("user") if "session" in request.scope else None
-    if not isinstance(user, dict) or "id" not in user:
+    secret = request.session.get("sid") if "session" in request.scope else None
+    if not isinstance(secret, str) or not secret:
         return False
     try:
-        actor_of_user(get_store(request), int(user["id"]))
+        authenticate_session(get_store(request), secret, SessionPolicy.from_settings(get_settings(request)))
     except Unauthenticated:
         return False
     return True

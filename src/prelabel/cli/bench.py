@@ -329,3 +329,25 @@ def label_studio(
     if rounds * 10 > tasks:
         raise typer.BadParameter("--rounds of ten annotations need at least 10 * rounds --tasks")
     run(label_studio=label_studio, tasks=tasks, rounds=rounds, settle=settle, timeout=timeout, json_out=json_out)
+
+
+@app.command("labelers")
+def labelers(
+    users: int = typer.Option(50, min=1, help="Concurrent labelers (threads of this process, one SDK client each)."),
+    labels_per_user: int = typer.Option(20, min=1, help="Each labeler stops after this many labels."),
+    duration: float = typer.Option(120.0, min=1, help="Wall-time limit of the labeling, in seconds."),
+    think: float = typer.Option(
+        0.0, min=0, help="Seconds each labeler reads a tweet before saving its label, on average (0: no pause)."
+    ),
+    rows: int | None = typer.Option(None, min=1, help="Import only the first N demo tweets (default: all)."),
+    database_url: str | None = typer.Option(
+        None, "--database-url", help="Bench on this database (it gets a project and users of its own); default: a "
+        "new SQLite file in a temporary data dir."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON instead of tables."),
+) -> None:
+    """Labelers: many concurrent labelers against a real server with its trainer running; latency, integrity."""
+    from prelabel.bench.labelers import run
+
+    run(users=users, labels_per_user=labels_per_user, duration=duration, think=think, database_url=database_url,
+        rows=rows, as_json=json_out)  # fmt: skip

@@ -81,6 +81,8 @@ UserOpt = Annotated[
     str, typer.Option("--user", "-u", envvar="PRELABEL_USER", show_envvar=True, help="Act as this user.")
 ]
 ProjectOpt = Annotated[int, typer.Option("--project", "-p", help="Project id.")]
+# The server's settings hear of the address too: off loopback the session cookie is Secure (config.py).
+HostOpt = Annotated[str, typer.Option(envvar="PRELABEL_HOST", show_envvar=True, help="Interface to listen on.")]
 
 
 # --- plumbing -------------------------------------------------------------------------------------
@@ -164,7 +166,7 @@ def _exit_on_sigterm(signum: int, _frame: Any) -> None:
 
 # --- serve / demo ---------------------------------------------------------------------------------
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = DEFAULT_HOST,
+    host: HostOpt = DEFAULT_HOST,
     port: Annotated[int, typer.Option(help="TCP port.")] = DEFAULT_PORT,
     database_url: DatabaseOpt = None,
     worker: Annotated[
@@ -173,7 +175,7 @@ def serve(
     upgrade: Annotated[bool, typer.Option("--upgrade", help="Run `db upgrade` before serving.")] = False,
 ) -> None:
     """Serve the REST API (/api/v1, /docs), the browser UI and, by default, the background trainer."""
-    settings = _settings(database_url)
+    settings = _settings(database_url, host=host)
     _setup_logging(settings.log_level)
     with _store(settings.database_url, check=False) as store:
         if upgrade:
@@ -184,7 +186,7 @@ def serve(
 
 
 def demo(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = DEFAULT_HOST,
+    host: HostOpt = DEFAULT_HOST,
     port: Annotated[int, typer.Option(help="TCP port.")] = DEFAULT_PORT,
     database_url: DatabaseOpt = None,
     worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Run the background trainer.")] = True,
@@ -196,7 +198,7 @@ def demo(
 
     Idempotent: running it again keeps the project and its labels. The admin's password is
     PRELABEL_DEMO_PASSWORD or a new random one, printed below."""
-    settings = _settings(database_url)
+    settings = _settings(database_url, host=host)
     _setup_logging(settings.log_level)
     with _store(settings.database_url, check=False) as store:
         store.upgrade()
@@ -265,7 +267,7 @@ def setup_demo(store: Store, *, password: str | None = None, token_file: Path | 
     except NotFound:
         auth.create_user(store, DEMO_USER, password, is_superuser=True)
     else:
-        _set_password(store, DEMO_USER, password)
+        _keep_or_set_password(store, password)
     actor = _actor(store, DEMO_USER)
     token = _demo_token(store, actor, token_file)
     existing = [p for p in projects.list_projects(store, actor) if p.title == DEMO_TITLE]
@@ -347,19 +349,24 @@ def _shuffle_cold_start(store: Store, project_id: int) -> None:
     queue.set_priorities(store, project_id, [(asset_id, rng.random()) for asset_id in ids])
 
 
+def _keep_or_set_password(store: Store, password: str) -> None:
+    """Setting a password ends the user's sessions: a restart with the same PRELABEL_DEMO_PASSWORD keeps them."""
+    from prelabel.errors import Unauthenticated
+    from prelabel.service import auth
+
+    try:
+        auth.authenticate_password(store, DEMO_USER, password)
+    except Unauthenticated:
+        _set_password(store, DEMO_USER, password)
+
+
 def _set_password(store: Store, username: str, password: str) -> None:
     """Reset the demo admin's password (demo only: its password is printed at every start)."""
-    from sqlalchemy import update
-
-    from prelabel.service.auth import MIN_PASSWORD_LENGTH, hash_password
-    from prelabel.store import tables as t
+    from prelabel.service.auth import MIN_PASSWORD_LENGTH, set_password
 
     if len(password) < MIN_PASSWORD_LENGTH:
         _fail(f"{DEMO_PASSWORD_ENV} must have at least {MIN_PASSWORD_LENGTH} characters.")
-    with store.transaction() as s:
-        s.execute(
-            update(t.User).where(t.User.username == username).values(password_hash=hash_password(password))
-        )
+    set_password(store, username, password)
 
 
 # --- db -------------------------------------------------------------------------------------------
@@ -418,6 +425,78 @@ def user_create(
         out.print(
             f"Created user {user.username!r} (id {user.id}{', superuser' if user.is_superuser else ''})."
         )
+
+
+@user_app.command("password")
+def user_password(
+    username: Annotated[str, typer.Argument(help="The user whose password to set.")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt="New password",
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="PRELABEL_PASSWORD",
+            help="At least 8 characters (prompted, hidden, when not given).",
+        ),
+    ],
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Set a user's password; every browser session of the user ends and their login delays are cleared."""
+    from prelabel.service.auth import set_password
+
+    with _store(database_url) as store:
+        ended = set_password(store, username, password)
+        out.print(f"Password of {username!r} set; {ended} browser session(s) ended.")
+
+
+def _set_active(username: str, active: bool, database_url: str | None) -> None:
+    from prelabel.service.auth import COMMAND_LINE, set_user_active
+
+    with _store(database_url) as store:
+        user = set_user_active(store, COMMAND_LINE, _actor(store, username).user_id, active)
+        state = "active" if user.is_active else "deactivated: its sessions ended and its API tokens are refused"
+        out.print(f"User {user.username!r} is {state}.")
+
+
+@user_app.command("deactivate")
+def user_deactivate(
+    username: Annotated[str, typer.Argument(help="The user to deactivate.")], database_url: DatabaseOpt = None
+) -> None:
+    """Deactivate a user: every browser session ends, logins and API tokens are refused until `activate`."""
+    _set_active(username, False, database_url)
+
+
+@user_app.command("activate")
+def user_activate(
+    username: Annotated[str, typer.Argument(help="The user to activate.")], database_url: DatabaseOpt = None
+) -> None:
+    """Activate a deactivated user again (their old sessions stay ended)."""
+    _set_active(username, True, database_url)
+
+
+@user_app.command("sessions")
+def user_sessions(
+    username: Annotated[str, typer.Argument(help="Whose browser sessions.")],
+    end: Annotated[bool, typer.Option("--end", help="End every session of the user.")] = False,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """List a user's browser sessions (newest first), or end them all with --end."""
+    from rich.table import Table
+
+    from prelabel.service.auth import COMMAND_LINE, end_sessions, list_sessions
+
+    with _store(database_url) as store:
+        user_id = _actor(store, username).user_id
+        if end:
+            out.print(f"Ended {end_sessions(store, COMMAND_LINE, user_id)} session(s) of {username!r}.")
+            return
+        table = Table("id", "state", "created (UTC)", "last seen (UTC)", "address", "browser")
+        for r in list_sessions(store, COMMAND_LINE, user_id):
+            state = "active" if r.active else ("ended" if r.revoked_at else "expired")
+            when = (f"{r.created_at:%Y-%m-%d %H:%M}", f"{r.last_seen_at:%Y-%m-%d %H:%M}")
+            table.add_row(str(r.id), state, *when, r.client_address, r.user_agent)
+        out.print(table)
 
 
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
@@ -685,10 +764,11 @@ def export(
     escape_formulas: Annotated[
         bool,
         typer.Option(
-            "--escape-formulas",
-            help="CSV for spreadsheets: prefix cells starting with = + - @ with ' (changes the data).",
+            "--escape-formulas/--no-escape-formulas",
+            help="CSV: prefix cells a spreadsheet would run as formulas (= + - @ …) with ', which the CSV import "
+            "removes again; --no-escape-formulas writes them verbatim. Other formats are never escaped.",
         ),
-    ] = False,
+    ] = True,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Export every asset with its latest labels and current prediction (streamed)."""
@@ -700,8 +780,6 @@ def export(
         fmt = guessed if guessed in ("csv", "jsonl", "parquet") else "jsonl"
     if fmt not in ("csv", "jsonl", "parquet", "label-studio"):
         _fail(f"--format must be csv, jsonl, parquet or label-studio; got {fmt!r}.")
-    if escape_formulas and fmt != "csv":
-        _fail("--escape-formulas applies to --format csv only.")
     with _store(database_url) as store:
         actor = _actor(store, user)
         if fmt == "label-studio":

@@ -34,6 +34,7 @@ from prelabel.client._models import (
     Token,
     TrainingJob,
     User,
+    UserSession,
 )
 
 __all__ = [
@@ -59,4 +60,5 @@ __all__ = [
     "Token",
     "TrainingJob",
     "User",
+    "UserSession",
 ]

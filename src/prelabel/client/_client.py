@@ -35,6 +35,7 @@ from prelabel.client._models import (
     Token,
     TrainingJob,
     User,
+    UserSession,
 )
 from prelabel.client._transport import SyncOverAsyncTransport
 
@@ -180,6 +181,28 @@ class Client:
 
     def revoke_token(self, token_id: int) -> None:
         self._request("DELETE", f"/tokens/{token_id}")
+
+    def change_password(self, current_password: str, new_password: str) -> int:
+        """Change the calling user's password; every browser session of the user ends. Returns how many did."""
+        body = {"current_password": current_password, "new_password": new_password}
+        return int(self._json("POST", "/me/password", json=body)["sessions_ended"])
+
+    # --- users and their sessions (superusers) --------------------------------------------------------------
+    def list_users(self) -> list[User]:
+        return [User.from_json(x) for x in self._json("GET", "/users")]
+
+    def set_user_active(self, user_id: int, active: bool) -> User:
+        """Activate or deactivate a user; deactivating ends their sessions and refuses their API tokens."""
+        return User.from_json(self._json("PATCH", f"/users/{user_id}", json={"is_active": active}))
+
+    def list_sessions(self, user_id: int) -> list[UserSession]:
+        """A user's browser sessions, newest first (ended ones too, for 30 days)."""
+        return [UserSession.from_json(x) for x in self._json("GET", f"/users/{user_id}/sessions")]
+
+    def end_sessions(self, user_id: int, session_id: int | None = None) -> int:
+        """End one browser session of a user, or all of them; returns how many ended."""
+        path = f"/users/{user_id}/sessions" + (f"/{session_id}" if session_id is not None else "")
+        return int(self._json("DELETE", path)["ended"])
 
     # --- projects -------------------------------------------------------------------------------------------
     def create_project(
@@ -457,11 +480,16 @@ class Client:
         model_version_id: int | None = None,
         after: int | None = None,
         limit: int = 100,
+        include_unready: bool = False,
     ) -> list[Prediction]:
+        """Predictions in id order. Only READY model versions' unless `include_unready`, or unless
+        `model_version_id` names a version (its predictions whatever its status)."""
         params: dict[str, Any] = {"limit": limit}
         for key, value in (("asset_id", asset_id), ("model_version_id", model_version_id), ("after", after)):
             if value is not None:
                 params[key] = value
+        if include_unready:
+            params["include_unready"] = "true"
         data = self._json("GET", f"/projects/{project_id}/predictions", params=params)
         return [Prediction.from_json(x) for x in data]
 
@@ -520,13 +548,14 @@ class Client:
 
     # --- export ---------------------------------------------------------------------------------------------
     def export(
-        self, project_id: int, *, format: ExportFormat = "jsonl", escape_formulas: bool = False
+        self, project_id: int, *, format: ExportFormat = "jsonl", escape_formulas: bool = True
     ) -> Iterator[bytes]:
         """Stream the project's export (each asset with its latest labels and current prediction).
-        `escape_formulas` (CSV): prefix cells a spreadsheet would run as formulas with ' (changes the data)."""
+        `escape_formulas` (CSV only): prefix cells a spreadsheet would run as formulas with ', which the CSV
+        import removes again; False writes every cell verbatim."""
         params: dict[str, Any] = {"format": format}
-        if escape_formulas:
-            params["escape_formulas"] = "true"
+        if format == "csv":
+            params["escape_formulas"] = "true" if escape_formulas else "false"
         with self._http.stream("GET", f"{API_PREFIX}/projects/{project_id}/export", params=params) as response:
             if response.status_code >= 400:
                 response.read()
@@ -539,7 +568,7 @@ class Client:
         path: str | Path,
         *,
         format: ExportFormat | None = None,
-        escape_formulas: bool = False,
+        escape_formulas: bool = True,
     ) -> int:
         """Write the export to `path` (format: from its suffix .jsonl/.csv/.parquet, else jsonl); returns the
         number of bytes written. The file appears under its name only once complete."""

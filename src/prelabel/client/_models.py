@@ -69,6 +69,37 @@ class Token:
 
 
 @dataclass(frozen=True)
+class UserSession:
+    """A browser session of a user (`Client.list_sessions`, superusers); its secret never leaves the cookie."""
+
+    id: int
+    user_id: int
+    created_at: datetime
+    last_seen_at: datetime
+    idle_expires_at: datetime
+    expires_at: datetime
+    active: bool
+    revoked_at: datetime | None = None
+    user_agent: str = ""
+    client_address: str = ""
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> UserSession:
+        return cls(
+            id=d["id"],
+            user_id=d["user_id"],
+            created_at=_req_dt(d["created_at"]),
+            last_seen_at=_req_dt(d["last_seen_at"]),
+            idle_expires_at=_req_dt(d["idle_expires_at"]),
+            expires_at=_req_dt(d["expires_at"]),
+            active=bool(d.get("active", False)),
+            revoked_at=_dt(d.get("revoked_at")),
+            user_agent=d.get("user_agent", ""),
+            client_address=d.get("client_address", ""),
+        )
+
+
+@dataclass(frozen=True)
 class Project:
     id: int
     title: str

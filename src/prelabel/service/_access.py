@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
 from prelabel.domain import ROLE_RANK, Interface, Role, parse_interface
 from prelabel.errors import NotFound, PermissionDenied
 from prelabel.service.auth import Actor
+from prelabel.store import projects as projects_repo
 from prelabel.store import tables as t
+from prelabel.store.engine import Session, Store
 
 
 def load_project(session: Session, project_id: int) -> t.Project:
-    project = session.get(t.Project, project_id)
+    project = projects_repo.get_project(session, project_id)
     if project is None:
         raise NotFound(f"Project {project_id} not found.")
     return project
@@ -23,7 +23,7 @@ def role_of(session: Session, actor: Actor, project_id: int) -> Role:
     load_project(session, project_id)
     if actor.is_superuser:
         return Role.ADMIN
-    member = session.get(t.ProjectMember, (project_id, actor.user_id))
+    member = projects_repo.get_member(session, project_id, actor.user_id)
     if member is None:
         raise NotFound(f"Project {project_id} not found.")
     return Role(member.role)
@@ -36,10 +36,18 @@ def require(
     role = role_of(session, actor, project_id)
     if ROLE_RANK[role] < ROLE_RANK[least]:
         raise PermissionDenied(
-            f"Only a project {least.value} (or higher) can {doing}; your role in project {project_id} "
-            f"is {role.value}."
+            f"Only a project {least.value} (or higher) can {doing}; your role in project {project_id} is {role.value}."
         )
     return load_project(session, project_id), role
+
+
+def check_role(
+    store: Store, actor: Actor, project_id: int, least: Role = Role.LABELER, doing: str = "do this"
+) -> None:
+    """`require` in a read-only transaction of its own, so that a route can refuse a caller before it reads a
+    large request body; the write's own transaction checks again."""
+    with store.transaction(read_only=True) as s:
+        require(s, actor, project_id, least, doing)
 
 
 def interface_of(project: t.Project) -> Interface:

@@ -36,20 +36,17 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, case, func, select
-from sqlalchemy.orm import Session
 
-from prelabel.domain import LabelType, ModelStatus, parse_interface
+from prelabel.domain import LabelType, parse_interface
 from prelabel.service.auth import Actor
+from prelabel.store import analytics as analytics_repo
 from prelabel.store import repositories as repo
-from prelabel.store import tables as t
-from prelabel.store.engine import Store
+from prelabel.store.engine import Session, Store
 
 SESSION_GAP_S = 10 * 60
 RECENT_LABELS = 100  # recent_acceptance: the newest labels given with a suggestion on screen
 # Metric keys the trainer may use for a model version's headline score, most specific first.
 SCORE_KEYS = ("cv_score", "best_score", "score", "f1", "f1_macro", "accuracy")
-_COUNTED = (LabelType.DEFAULT.value, LabelType.REVIEW.value)
 
 
 class VersionAcceptance(BaseModel):
@@ -160,9 +157,7 @@ class Dashboard(BaseModel):
     honeypots: list[HoneypotAccuracy]
     learning_curve: list[CurvePoint]
     class_distribution: list[ClassCount]
-    predicted_by: str | None = Field(
-        None, description="Display name of the version class_distribution predicted by."
-    )
+    predicted_by: str | None = Field(None, description="Display name of the version class_distribution predicted by.")
     recent_acceptance: RecentAcceptance | None = None
     quality: SuggestionQuality | None = None
 
@@ -189,11 +184,7 @@ def model_score(metrics: dict[str, Any] | None) -> tuple[float | None, str | Non
         jobs = metrics.get("jobs")
         if isinstance(jobs, dict):
             metric = next(
-                (
-                    j["metric"]
-                    for j in jobs.values()
-                    if isinstance(j, dict) and isinstance(j.get("metric"), str)
-                ),
+                (j["metric"] for j in jobs.values() if isinstance(j, dict) and isinstance(j.get("metric"), str)),
                 None,
             )
     for key in SCORE_KEYS:
@@ -210,19 +201,15 @@ def _check_access(store: Store, actor: Actor, project_id: int) -> dict[str, Any]
 
 
 def _names(s: Session, user_ids: Iterable[int | None]) -> dict[int | None, str]:
-    ids = [u for u in set(user_ids) if u is not None]
     names: dict[int | None, str] = {None: "(deleted user)"}
-    if ids:
-        names.update(dict(s.execute(select(t.User.id, t.User.username).where(t.User.id.in_(ids))).all()))
+    names.update(analytics_repo.usernames(s, {u for u in user_ids if u is not None}).items())
     return names
 
 
 def _category_set(response: dict[str, Any] | None, job: str) -> frozenset[str]:
     if not response or not isinstance(response.get(job), dict):
         return frozenset()
-    return frozenset(
-        str(c.get("name")) for c in response[job].get("categories", []) if isinstance(c, dict)
-    )
+    return frozenset(str(c.get("name")) for c in response[job].get("categories", []) if isinstance(c, dict))
 
 
 def _same_answer(label: dict[str, Any], gold: dict[str, Any]) -> bool:
@@ -232,23 +219,10 @@ def _same_answer(label: dict[str, Any], gold: dict[str, Any]) -> bool:
 
 # --- acceptance ---------------------------------------------------------------------------------------------
 def _acceptance(s: Session, project_id: int) -> list[VersionAcceptance]:
-    agree = func.sum(case((t.Label.agrees_with_prediction.is_(True), 1), else_=0))
-    seen = dict(
-        (row[0], (int(row[1]), int(row[2] or 0)))
-        for row in s.execute(
-            select(t.Label.model_version_id, func.count(), agree)
-            .where(
-                t.Label.project_id == project_id,
-                t.Label.model_version_id.is_not(None),
-                t.Label.agrees_with_prediction.is_not(None),
-                t.Label.label_type.in_(_COUNTED),
-            )
-            .group_by(t.Label.model_version_id)
-        )
-    )
+    seen = analytics_repo.acceptance_by_version(s, project_id)
     out = []
-    for mv in s.scalars(_versions(project_id)):
-        n_seen, n_ok = seen.get(mv.id, (0, 0))
+    for mv in analytics_repo.model_versions(s, project_id):
+        n_seen, n_ok = seen.get(mv.id, analytics_repo.Acceptance(0, 0))
         out.append(
             VersionAcceptance(
                 model_version_id=mv.id,
@@ -264,12 +238,6 @@ def _acceptance(s: Session, project_id: int) -> list[VersionAcceptance]:
     return out
 
 
-def _versions(project_id: int) -> Select[t.ModelVersion]:
-    return (
-        select(t.ModelVersion).where(t.ModelVersion.project_id == project_id).order_by(t.ModelVersion.version)
-    )
-
-
 def acceptance_by_version(store: Store, actor: Actor, project_id: int) -> list[VersionAcceptance]:
     _check_access(store, actor, project_id)
     with store.transaction(read_only=True) as s:
@@ -278,13 +246,8 @@ def acceptance_by_version(store: Store, actor: Actor, project_id: int) -> list[V
 
 # --- throughput ---------------------------------------------------------------------------------------------
 def _throughput(s: Session, project_id: int) -> list[LabelerThroughput]:
-    rows = s.execute(
-        select(t.Label.author_id, t.Label.label_type, t.Label.created_at, t.Label.seconds_to_label)
-        .where(t.Label.project_id == project_id, t.Label.label_type.in_(_COUNTED))
-        .order_by(t.Label.author_id, t.Label.created_at)
-    )
     per_user: dict[int | None, list[tuple[str, datetime, float | None]]] = defaultdict(list)
-    for author, kind, created, secs in rows:
+    for author, kind, created, secs in analytics_repo.label_times(s, project_id):
         per_user[author].append((kind, created, secs))
     names = _names(s, per_user)
     out = []
@@ -332,18 +295,8 @@ def labeler_throughput(store: Store, actor: Actor, project_id: int) -> list[Labe
 
 # --- honeypots ----------------------------------------------------------------------------------------------
 def _honeypots(s: Session, project_id: int) -> list[HoneypotAccuracy]:
-    rows = s.execute(
-        select(t.Label.author_id, t.Label.json_response, t.Asset.honeypot_response)
-        .join(t.Asset, t.Asset.id == t.Label.asset_id)
-        .where(
-            t.Label.project_id == project_id,
-            t.Label.label_type == LabelType.DEFAULT.value,
-            t.Asset.is_honeypot.is_(True),
-            t.Asset.honeypot_response.is_not(None),
-        )
-    )
     counts: dict[int | None, list[int]] = defaultdict(lambda: [0, 0])
-    for author, response, gold in rows:
+    for author, response, gold in analytics_repo.honeypot_answers(s, project_id):
         if not isinstance(gold, dict) or not gold:
             continue
         c = counts[author]
@@ -373,7 +326,7 @@ def honeypot_accuracy(store: Store, actor: Actor, project_id: int) -> list[Honey
 # --- learning curve -----------------------------------------------------------------------------------------
 def _curve(s: Session, project_id: int) -> list[CurvePoint]:
     out = []
-    for mv in s.scalars(_versions(project_id).where(t.ModelVersion.status == ModelStatus.READY.value)):
+    for mv in analytics_repo.model_versions(s, project_id, ready_only=True):
         score, metric = model_score(mv.metrics)
         if score is None:
             continue
@@ -398,9 +351,9 @@ def learning_curve(store: Store, actor: Actor, project_id: int) -> list[CurvePoi
 
 
 # --- class distribution -------------------------------------------------------------------------------------
-# Predicted-class counts per model version, keyed by (database url, version id, row count, max row id, newest
-# write): parsing every prediction of a large project takes ~0.5 s per 10k, and a version's predictions rarely
-# change once it is READY. Bounded and per process.
+# Predicted-class counts per model version, keyed by (version id, the state of its predictions: database url,
+# row count, max row id, newest write; the jobs counted): parsing every prediction of a large project takes
+# ~0.5 s per 10k, and a version's predictions rarely change once it is READY. Bounded and per process.
 _PREDICTED_CACHE: dict[tuple[Any, ...], dict[tuple[str, str], int]] = {}
 _PREDICTED_CACHE_MAX = 64
 
@@ -408,16 +361,12 @@ _PREDICTED_CACHE_MAX = 64
 def _predicted_counts(
     s: Session, project_id: int, model_version_id: int, jobs: list[str]
 ) -> dict[tuple[str, str], int]:
-    where = (t.Prediction.project_id == project_id, t.Prediction.model_version_id == model_version_id)
-    n, max_id, newest_write = s.execute(
-        select(func.count(), func.max(t.Prediction.id), func.max(t.Prediction.created_at)).where(*where)
-    ).one()
-    key = (str(s.get_bind().engine.url), model_version_id, n, max_id, str(newest_write), tuple(jobs))
+    key = (model_version_id, analytics_repo.predictions_state(s, project_id, model_version_id), tuple(jobs))
     cached = _PREDICTED_CACHE.get(key)
     if cached is not None:
         return cached
     counts: dict[tuple[str, str], int] = defaultdict(int)
-    for (response,) in s.execute(select(t.Prediction.json_response).where(*where)):
+    for response in analytics_repo.prediction_responses(s, project_id, model_version_id):
         for job in jobs:
             for cat in _category_set(response, job):
                 counts[(job, cat)] += 1
@@ -427,18 +376,11 @@ def _predicted_counts(
     return _PREDICTED_CACHE[key]
 
 
-def _distribution(
-    s: Session, project_id: int, interface_doc: dict[str, Any]
-) -> tuple[list[ClassCount], str | None]:
+def _distribution(s: Session, project_id: int, interface_doc: dict[str, Any]) -> tuple[list[ClassCount], str | None]:
     interface = parse_interface(interface_doc)
     labeled: dict[tuple[str, str], int] = defaultdict(int)
-    rows = s.execute(
-        select(t.Label.asset_id, t.Label.label_type, t.Label.json_response)
-        .where(t.Label.project_id == project_id, t.Label.label_type.in_(_COUNTED))
-        .order_by(t.Label.asset_id, t.Label.id)
-    )
     effective: dict[int, tuple[bool, dict[str, Any]]] = {}
-    for asset_id, kind, response in rows:
+    for asset_id, kind, response in analytics_repo.label_answers(s, project_id):
         is_review = kind == LabelType.REVIEW.value
         prev = effective.get(asset_id)
         if prev is None or is_review or not prev[0]:
@@ -449,21 +391,11 @@ def _distribution(
                 labeled[(job.name, cat)] += 1
 
     predicted: dict[tuple[str, str], int] = {}
-    newest = s.execute(
-        select(t.ModelVersion.id, t.ModelVersion.name, t.ModelVersion.version)
-        .where(
-            t.ModelVersion.project_id == project_id,
-            select(t.Prediction.id)
-            .where(t.Prediction.project_id == project_id, t.Prediction.model_version_id == t.ModelVersion.id)
-            .exists(),
-        )
-        .order_by(t.ModelVersion.version.desc())
-        .limit(1)
-    ).first()
+    newest = analytics_repo.newest_predicting_version(s, project_id)
     predicted_by = None
     if newest is not None:
-        predicted_by = f"{newest[1]}-{newest[2]}"
-        predicted = _predicted_counts(s, project_id, newest[0], [j.name for j in interface.jobs])
+        predicted_by = f"{newest.name}-{newest.version}"
+        predicted = _predicted_counts(s, project_id, newest.id, [j.name for j in interface.jobs])
     out = [
         ClassCount(
             job=job.name,
@@ -486,27 +418,10 @@ def class_distribution(store: Store, actor: Actor, project_id: int) -> list[Clas
 
 # --- how good the suggestions are ------------------------------------------------------------------------
 def _recent_acceptance(s: Session, project_id: int, n: int = RECENT_LABELS) -> RecentAcceptance:
-    rows = s.execute(
-        select(t.Label.agrees_with_prediction, t.Label.model_version_id)
-        .where(
-            t.Label.project_id == project_id,
-            t.Label.model_version_id.is_not(None),
-            t.Label.agrees_with_prediction.is_not(None),
-            t.Label.label_type.in_(_COUNTED),
-        )
-        .order_by(t.Label.id.desc())
-        .limit(n)
-    ).all()
-    ids = sorted({int(v) for _, v in rows if v is not None})
-    names = {}
-    if ids:
-        names = {
-            int(i): f"{name}-{version}"
-            for i, name, version in s.execute(
-                select(t.ModelVersion.id, t.ModelVersion.name, t.ModelVersion.version).where(t.ModelVersion.id.in_(ids))
-            )
-        }
-    n_ok = sum(1 for ok, _ in rows if ok)
+    rows = analytics_repo.recent_judgements(s, project_id, n)
+    ids = sorted({row.model_version_id for row in rows})
+    names = {v.id: f"{v.name}-{v.version}" for v in analytics_repo.version_names(s, ids)}
+    n_ok = sum(1 for row in rows if row.agrees)
     return RecentAcceptance(
         n_seen=len(rows),
         n_accepted=n_ok,

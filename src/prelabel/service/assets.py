@@ -13,9 +13,6 @@ import random
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
-
 from prelabel.domain import AssetStatus, Interface, LabelType, Role, check_storable, validate_label_response
 from prelabel.errors import Conflict, InvalidInput, NotFound
 from prelabel.service._access import interface_of, require
@@ -30,12 +27,14 @@ from prelabel.service.dto import (
     OnConflict,
     PredictionOut,
 )
-from prelabel.service.importing import ParsedImport, is_text_id, text_id
+from prelabel.service.importing import ParsedImport, is_text_id, needs_formula_escape, text_id
 from prelabel.service.spelling import API, Spelling
 from prelabel.service.training import queue_prepare, training_setting
+from prelabel.store import assets as assets_repo
+from prelabel.store import labels as labels_repo
 from prelabel.store import repositories as repo
 from prelabel.store import tables as t
-from prelabel.store.engine import Store
+from prelabel.store.engine import Session, Store
 
 MAX_PAGE = 1000
 MAX_EXTERNAL_ID = 255
@@ -130,7 +129,7 @@ def _validate_records(
             )
         seen[ext] = i
         if not rec.content or rec.content.isspace():
-            raise InvalidInput(f"{_where(i, rec)}: the text is empty.")
+            raise InvalidInput(f"{_where(i, rec)}: the text is empty; give every asset a text.")
         _check_storable_record(i, rec)
         label = gold = None
         if rec.label is not None or rec.honeypot_response is not None:
@@ -190,7 +189,7 @@ def import_assets(
         project, _ = require(s, actor, project_id, Role.ADMIN, "import assets")
         checked = _validate_records(records, interface_of(project))
         # A project's first import needs no per-id lookups.
-        has_assets = s.scalar(select(t.Asset.id).where(t.Asset.project_id == project_id).limit(1)) is not None
+        has_assets = assets_repo.project_has_assets(s, project_id)
         existing = (
             repo.asset_ids_by_external_id(s, project_id, [r.external_id for r, _, _ in checked]) if has_assets else {}
         )
@@ -325,16 +324,7 @@ def _import_labels(
     ids = repo.asset_ids_by_external_id(s, project_id, [*new_labels, *update_labels])
     rows = [(ids[ext], resp) for ext, resp in new_labels.items()]
     if update_labels:
-        upd_ids = [ids[ext] for ext in update_labels]
-        labeled: set[int] = set()
-        for part in repo.chunks(upd_ids, repo.IN_CHUNK):
-            labeled.update(
-                s.scalars(
-                    select(t.Label.asset_id).where(
-                        t.Label.asset_id.in_(part), t.Label.label_type.in_(repo.COUNTED_LABELS)
-                    )
-                )
-            )
+        labeled = labels_repo.labeled_asset_ids(s, [ids[ext] for ext in update_labels])
         fresh = [(ids[ext], resp) for ext, resp in update_labels.items() if ids[ext] not in labeled]
         rows.extend(fresh)
         repo.update_rows_by_id(
@@ -426,16 +416,17 @@ def count_assets(store: Store, actor: Actor, project_id: int, filt: AssetFilter 
 def get_asset(store: Store, actor: Actor, project_id: int, asset_id: int) -> AssetOut:
     with store.transaction(read_only=True) as s:
         require(s, actor, project_id)
-        asset = s.get(t.Asset, asset_id)
-        if asset is None or asset.project_id != project_id:
+        asset = assets_repo.asset_of_project(s, project_id, asset_id)
+        if asset is None:
             raise NotFound(f"Asset {asset_id} not found in project {project_id}.")
         return asset_out(s, asset)
 
 
 def get_asset_by_external_id(store: Store, actor: Actor, project_id: int, external_id: str) -> AssetOut:
+    check_storable(external_id, "The external id")  # PostgreSQL cannot even compare a NUL character
     with store.transaction(read_only=True) as s:
         require(s, actor, project_id)
-        asset = s.scalar(select(t.Asset).where(t.Asset.project_id == project_id, t.Asset.external_id == external_id))
+        asset = assets_repo.asset_by_external_id(s, project_id, external_id)
         if asset is None:
             raise NotFound(f"No asset with external id {external_id!r} in project {project_id}.")
         return asset_out(s, asset)
@@ -480,7 +471,7 @@ def export_assets(
     fmt: Literal["csv", "jsonl", "parquet"] = "jsonl",
     filt: AssetFilter | None = None,
     *,
-    escape_formulas: bool = False,
+    escape_formulas: bool = True,
 ) -> Iterator[bytes]:
     """Stream the project's assets as CSV, JSONL or Parquet, each with its labels and current prediction.
 
@@ -492,10 +483,11 @@ def export_assets(
     Parquet: the CSV columns with Parquet's types (`service.parquet`), one row group per 2,000 assets.
     The role check happens when this is called; bytes are produced as the iterator is consumed.
 
-    `escape_formulas` (CSV only) is for files that will be opened in a spreadsheet: a text cell that starts
-    with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'`` so that Excel, LibreOffice
-    and Google Sheets show it as text instead of running it as a formula (OWASP "CSV injection"). It is off by
-    default because it changes the data: a tweet that starts with "@user" would come back as "'@user".
+    `escape_formulas` (CSV only; JSONL and Parquet are never escaped): a CSV is opened in spreadsheets, which run
+    a cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return as a formula (OWASP "CSV
+    injection"), so such a text cell gets a leading ``'`` (`escape_formula`), which Excel, LibreOffice and
+    Google Sheets read as "text follows". The CSV import removes it again (`importing.unescape_formula`), so an
+    export re-imports as it was; False writes every cell verbatim.
     """
     if fmt not in ("csv", "jsonl", "parquet"):
         raise InvalidInput(f"Unknown export format {fmt!r}; use csv, jsonl or parquet.")
@@ -503,8 +495,6 @@ def export_assets(
         project, _ = require(s, actor, project_id)
         jobs = [j.name for j in interface_of(project).jobs]
     items = iter_assets(store, project_id, filt, include_labels=True, include_prediction=True)
-    if escape_formulas and fmt != "csv":
-        raise InvalidInput("escape_formulas applies to CSV exports only; use format=csv or leave it off.")
     if fmt == "parquet":
         from prelabel.service import parquet
 
@@ -556,17 +546,16 @@ def _names(resp: dict[str, Any] | None, job: str) -> list[str]:
     return [c["name"] for c in resp[job].get("categories", [])]
 
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
 def escape_formula(value: Any) -> Any:
-    """A text cell a spreadsheet would run as a formula, prefixed with ``'`` (other values unchanged)."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    """A text cell a spreadsheet would run as a formula, prefixed with ``'``; also one that already starts with
+    ``'`` and then such a character or another ``'``, so that removing one ``'`` on import always gives the
+    text back (`importing.unescape_formula`). Other values are unchanged."""
+    if isinstance(value, str) and needs_formula_escape(value):
         return "'" + value
     return value
 
 
-def _export_csv(items: Iterator[AssetOut], jobs: list[str], escape_formulas: bool = False) -> Iterator[bytes]:
+def _export_csv(items: Iterator[AssetOut], jobs: list[str], escape_formulas: bool) -> Iterator[bytes]:
     out = io.StringIO()
     w = csv.writer(out)
     header = ["external_id", "content", "status", "is_honeypot", "json_metadata"]
@@ -636,9 +625,5 @@ def delete_assets(
             if missing_ext:
                 raise NotFound(f"External id(s) {missing_ext[:10]} not found in project {project_id}; nothing deleted.")
             ids |= set(by_ext.values())
-        for part in repo.chunks(sorted(ids), repo.IN_CHUNK):
-            # Explicit child deletes: one statement each, whatever the foreign-key cascade settings.
-            s.execute(delete(t.Label).where(t.Label.asset_id.in_(part)))
-            s.execute(delete(t.Prediction).where(t.Prediction.asset_id.in_(part)))
-            s.execute(delete(t.Asset).where(t.Asset.id.in_(part)))
+        assets_repo.delete_assets(s, sorted(ids))
         return len(ids)

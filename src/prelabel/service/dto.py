@@ -42,6 +42,21 @@ class TokenOut(_Out):
     revoked_at: datetime | None = None
 
 
+class SessionOut(_Out):
+    """A browser session's record; its secret is only ever in the user's cookie."""
+
+    id: int
+    user_id: int
+    created_at: datetime
+    last_seen_at: datetime = Field(description="The last request, recorded at most once a minute.")
+    idle_expires_at: datetime = Field(description="When it ends unless used again.")
+    expires_at: datetime = Field(description="When it ends at the latest.")
+    revoked_at: datetime | None = Field(None, description="When it was ended (logout, password, administrator).")
+    user_agent: str = ""
+    client_address: str = ""
+    active: bool = Field(False, description="Not ended and neither expiry passed.")
+
+
 # --- projects -------------------------------------------------------------------------------------
 class ProjectOut(_Out):
     id: int

@@ -14,12 +14,18 @@ ids are made from the content (`text_id`): ``h`` + the first 16 hex digits of th
 the same ids, so ``on_conflict="skip"`` makes imports idempotent. `ParsedImport` says which column the ids came
 from and whether it was detected, so that every interface can tell the person importing.
 
-Metadata: `metadata_columns` lists the columns kept in ``json_metadata``; None keeps every other column (in
-JSON, a ``json_metadata`` object is used as is). Honeypots: a truthy `honeypot_column` value (1, true, yes, y)
+Metadata: `metadata_columns` lists the columns kept in ``json_metadata``; None keeps every other column, unless
+the record's ``json_metadata`` field holds an object (in CSV and Parquet, JSON text of an object, as the export
+writes it): that is used as is. Honeypots: a truthy `honeypot_column` value (1, true, yes, y)
 marks the asset; its `label_column` value then becomes the honeypot's gold answer instead of a label.
 Labels (`label_column`): a json_response object (JSON / JSONL, or a JSON string in CSV), or category keys
 for the interface's first job — a string, a list, or in CSV several keys separated by ``|`` — which needs
 `interface`.
+
+Spreadsheet escapes (CSV only): the CSV export prefixes a cell a spreadsheet would run as a formula with ``'``
+(`needs_formula_escape`), so the CSV import removes one leading ``'`` from a cell that starts with ``'`` and
+then ``=``, ``+``, ``-``, ``@``, a tab, a carriage return or another ``'`` (`unescape_formula`): an export
+re-imports as it was. Other formats are read verbatim.
 """
 
 from __future__ import annotations
@@ -56,6 +62,20 @@ _TEXT_ID = re.compile(r"h[0-9a-f]{16}(-[0-9]+)?")
 _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"", "0", "false", "no", "n", "f", "none", "null"}
 MAX_EXTERNAL_ID = 255
+# What makes a spreadsheet run a cell as a formula (OWASP "CSV injection"): its first character.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_ESCAPED_STARTS = tuple("'" + c for c in (*FORMULA_STARTS, "'"))
+
+
+def needs_formula_escape(text: str) -> bool:
+    """Whether a CSV cell needs a leading ``'``: it starts like a formula, or with ``'`` then a formula start or
+    another ``'`` (escaped too, so that `unescape_formula` can tell an escape from a text's own apostrophe)."""
+    return text.startswith(FORMULA_STARTS) or text.startswith(_ESCAPED_STARTS)
+
+
+def unescape_formula(cell: str) -> str:
+    """A CSV cell without the leading ``'`` the export's `needs_formula_escape` rule adds (other cells as is)."""
+    return cell[1:] if cell.startswith(_ESCAPED_STARTS) else cell
 
 
 def _decode(data: bytes) -> str:
@@ -244,7 +264,7 @@ class _Builder:
     def add(self, row: dict[str, Any], where: str) -> None:
         text = row.get(self.text_column)
         if text is None or (isinstance(text, str) and not text.strip()):
-            raise InvalidInput(f"{where}: the text column {self.text_column!r} is empty.")
+            raise InvalidInput(f"{where}: the text column {self.text_column!r} is empty; give every row a text.")
         if not isinstance(text, str):
             raise InvalidInput(
                 f"{where}: the text column {self.text_column!r} must be a string; got {text!r}."
@@ -280,10 +300,9 @@ class _Builder:
         special = {self.text_column, self.id_column, self.honeypot_column, self.label_column}
         if self.metadata_columns is not None:
             meta = {c: row.get(c) for c in self.metadata_columns}
-        elif isinstance(row.get("json_metadata"), dict) and not self.csv_text:
-            meta = dict(row["json_metadata"])
         else:
-            meta = {k: v for k, v in row.items() if k not in special and k is not None}
+            given = _metadata_object(row.get("json_metadata"), csv_text=self.csv_text)
+            meta = given if given is not None else {k: v for k, v in row.items() if k not in special and k is not None}
         is_honeypot = (
             _truthy(row.get(self.honeypot_column), where, self.honeypot_column)
             if self.honeypot_column
@@ -306,6 +325,20 @@ class _Builder:
         except ValidationError as exc:
             raise InvalidInput(f"{where}: {exc.errors()[0]['msg']}") from None
         self.records.append(rec)
+
+
+def _metadata_object(value: Any, *, csv_text: bool) -> dict[str, Any] | None:
+    """A record's ``json_metadata`` field when it holds an object: the object itself in JSON, JSON text of one in
+    CSV and Parquet (their cells are text); None otherwise."""
+    if not csv_text:
+        return dict(value) if isinstance(value, dict) else None
+    if not isinstance(value, str) or not value.lstrip().startswith("{"):
+        return None
+    try:
+        parsed = json.loads(value)
+    except (ValueError, RecursionError):
+        return None
+    return parsed if isinstance(parsed, dict) else None
 
 
 def parse_file(
@@ -376,9 +409,12 @@ def _parse_csv(text: str, b: _Builder) -> None:
                     f"{where} has {len(fields)} fields but the header has {len(header)}; check quoting "
                     "(fields with commas, quotes or newlines must be quoted)."
                 )
-            b.add(dict(zip(header, fields, strict=True)), where)
+            b.add(dict(zip(header, map(unescape_formula, fields), strict=True)), where)
     except csv.Error as exc:
-        raise InvalidInput(f"Malformed CSV near line {reader.line_num}: {exc}.") from None
+        raise InvalidInput(
+            f"Malformed CSV near line {reader.line_num}: {exc}. Check the quoting: a field that opens with a quote "
+            'must close with one, and a quote inside it is written twice ("").'
+        ) from None
 
 
 def _parse_parquet(data: bytes, b: _Builder) -> None:

@@ -53,7 +53,7 @@ from prelabel.store import jobs as jobs_sql
 from prelabel.store import label_studio as ls_sql
 from prelabel.store import repositories as repo
 from prelabel.store import tables as t
-from prelabel.store.engine import Store
+from prelabel.store.engine import Session, Store
 
 # How long /predict waits for the trainer to predict tasks it has just imported (a first zero-shot or fast
 # version needs a few seconds); Label Studio waits up to 100 s for /predict (ML_TIMEOUT_PREDICT).
@@ -74,9 +74,13 @@ class Connection:
 
 
 # --- linking ------------------------------------------------------------------------------------------------
-def _find_link(s: Any, actor: Actor, ls_project: str, project_id: int | None) -> t.LabelStudioLink | None:
+def _find_link(
+    s: Session, actor: Actor, ls_project: str, project_id: int | None
+) -> tuple[t.LabelStudioLink | None, t.Project | None]:
+    """(the link, the prelabel project) serving a Label Studio project: the one named, else the first linked one
+    the actor is an admin of; (None, None) when there is none yet."""
     if project_id is not None:
-        require(s, actor, project_id, Role.ADMIN, "connect Label Studio")
+        project, _ = require(s, actor, project_id, Role.ADMIN, "connect Label Studio")
         link = ls_sql.link_of_project(s, project_id)
         if link is not None and link.ls_project != ls_project:
             raise Conflict(
@@ -84,11 +88,11 @@ def _find_link(s: Any, actor: Actor, ls_project: str, project_id: int | None) ->
                 f"{ls_project}; disconnect it first (DELETE /api/v1/projects/{project_id}/label-studio).",
                 details={"connected": link.ls_project},
             )
-        return link
+        return link, project
     for link in ls_sql.links_of(s, ls_project, None if actor.is_superuser else actor.user_id):
-        require(s, actor, link.project_id, Role.ADMIN, "serve Label Studio")
-        return link
-    return None
+        project, _ = require(s, actor, link.project_id, Role.ADMIN, "serve Label Studio")
+        return link, project
+    return None, None
 
 
 def connect(
@@ -100,9 +104,9 @@ def connect(
         raise InvalidInput("Label Studio sent no valid project id (expected '<id>.<timestamp>').")
     schema = parse_label_config(label_config)
     with store.transaction(read_only=True) as s:
-        link = _find_link(s, actor, ls_project, project_id)
-        pid = link.project_id if link is not None else project_id
-        current = interface_of(s.get(t.Project, pid)) if pid is not None else None  # type: ignore[arg-type]
+        link, project = _find_link(s, actor, ls_project, project_id)
+        pid = project.id if project is not None else None
+        current = interface_of(project) if project is not None else None
         fresh = link is not None and link.label_config == label_config and (link.ls_host == ls_host or not ls_host)
     if pid is None:
         title = f"Label Studio project {ls_project.split('.', 1)[0]}"
@@ -120,13 +124,9 @@ def _doc(schema: LSSchema) -> dict[str, Any]:
 
 def _save_link(store: Store, actor: Actor, project_id: int, ls_project: str, label_config: str, ls_host: str) -> None:
     with store.transaction() as s:
-        link = ls_sql.link_of_project(s, project_id)
-        if link is None:
-            link = t.LabelStudioLink(project_id=project_id, ls_project=ls_project, created_by=actor.user_id)
-            s.add(link)
-        link.label_config = label_config
-        link.ls_host = (ls_host or link.ls_host or "")[:255]
-        link.updated_at = t.utcnow()
+        ls_sql.save_link(
+            s, project_id, ls_project=ls_project, label_config=label_config, ls_host=ls_host, created_by=actor.user_id
+        )
 
 
 def disconnect(store: Store, actor: Actor, project_id: int) -> bool:
@@ -136,7 +136,7 @@ def disconnect(store: Store, actor: Actor, project_id: int) -> bool:
         link = ls_sql.link_of_project(s, project_id)
         if link is None:
             return False
-        s.delete(link)
+        ls_sql.delete_link(s, link)
         return True
 
 

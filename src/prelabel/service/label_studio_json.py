@@ -48,12 +48,12 @@ from prelabel.service.models import check_model_name
 from prelabel.service.predictions import create_predictions
 from prelabel.store import label_studio as ls_sql
 from prelabel.store import tables as t
-from prelabel.store.engine import Store
+from prelabel.store.engine import Session, Store
 
 _DEFAULT_MODEL = "label-studio"
 
 
-def schema_of(s: Any, project: t.Project) -> tuple[LSSchema, str]:
+def schema_of(s: Session, project: t.Project) -> tuple[LSSchema, str]:
     """The project's labeling config, parsed, and its text: the linked Label Studio project's while it still
     fits the interface, else one generated from the interface."""
     interface = interface_of(project)
@@ -84,6 +84,11 @@ def _tasks(data: bytes) -> list[Any]:
         raise InvalidInput("The Label Studio file is not UTF-8 text.") from None
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"The Label Studio file is not valid JSON: {exc.msg} at line {exc.lineno}.") from None
+    except RecursionError:
+        raise InvalidInput(
+            "The Label Studio file is nested too deeply to be a list of tasks; import the JSON file Label Studio "
+            "exports."
+        ) from None
     if isinstance(doc, dict):
         doc = [doc]  # Label Studio imports a single task object too
     if not isinstance(doc, list) or not doc:

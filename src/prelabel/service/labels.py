@@ -11,10 +11,8 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
-
-from sqlalchemy import delete, select
 
 from prelabel.domain import AssetStatus, LabelType, ModelStatus, Role, validate_label_response
 from prelabel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -22,9 +20,13 @@ from prelabel.service._access import interface_of, require
 from prelabel.service.assets import label_out
 from prelabel.service.auth import Actor
 from prelabel.service.dto import LabelOut
+from prelabel.store import assets as assets_repo
+from prelabel.store import labels as labels_repo
+from prelabel.store import models as models_repo
+from prelabel.store import predictions as predictions_repo
 from prelabel.store import repositories as repo
 from prelabel.store import tables as t
-from prelabel.store.engine import Store
+from prelabel.store.engine import Session, Store
 
 UNDO_WINDOW_SECONDS = 600
 MAX_LABEL_PAGE = 1000
@@ -52,11 +54,11 @@ def _response_key(response: dict[str, Any]) -> tuple[tuple[str, frozenset[str]],
     return tuple(sorted((job, frozenset(_names(response, job))) for job in response))
 
 
-def judge_zero_shot(s: Any, model_version_id: int | None) -> None:
+def judge_zero_shot(s: Session, model_version_id: int | None) -> None:
     """Withdraw a READY zero-shot version once the labels given with its suggestions on screen show it is no
     better than always suggesting their most frequent answer: its suggestions stop being shown (status
     WITHDRAWN, the figures in `metrics.withdrawn`) until the first model trained on labels replaces it."""
-    mv = s.get(t.ModelVersion, model_version_id) if model_version_id is not None else None
+    mv = models_repo.model_version_by_id(s, model_version_id) if model_version_id is not None else None
     if mv is None or mv.tier != "zero-shot" or mv.status != ModelStatus.READY.value:
         return
     judged = [(ok, r) for ok, r in repo.responses_judged_against(s, mv.id) if ok is not None]
@@ -108,26 +110,14 @@ def create_label(
         least = Role.REVIEWER if kind == LabelType.REVIEW else Role.LABELER
         project, _ = require(s, actor, project_id, least, f"write {kind.value} labels")
         response = validate_label_response(interface_of(project), json_response)
-        asset = s.get(t.Asset, asset_id)
-        if asset is None or asset.project_id != project_id:
+        asset = assets_repo.asset_of_project(s, project_id, asset_id)
+        if asset is None:
             raise NotFound(f"Asset {asset_id} not found in project {project_id}.")
-        prediction: dict[str, Any] | None = None
-        if model_version_id is not None:
-            mv = s.get(t.ModelVersion, model_version_id)
-            if mv is None or mv.project_id != project_id:
-                raise InvalidInput(f"Model version {model_version_id} does not belong to project {project_id}.")
-            prediction = s.scalar(
-                select(t.Prediction.json_response).where(
-                    t.Prediction.asset_id == asset_id, t.Prediction.model_version_id == model_version_id
-                )
-            )
-        else:
-            current = repo.current_predictions(s, [asset_id]).get(asset_id)
-            if current is not None:
-                prediction = current[0].json_response
-                model_version_id = current[0].model_version_id
+        prediction, model_version_id = _prediction_seen(s, project_id, asset_id, model_version_id)
         now = t.utcnow()
-        label = t.Label(
+        _apply_transition(asset, kind, now)
+        label = labels_repo.insert_label(
+            s,
             project_id=project_id,
             asset_id=asset_id,
             author_id=actor.user_id,
@@ -138,21 +128,39 @@ def create_label(
             agrees_with_prediction=agrees(response, prediction) if prediction is not None else None,
             created_at=now,
         )
-        s.add(label)
-        if kind == LabelType.REVIEW:
-            asset.status = AssetStatus.REVIEWED.value
-            asset.review_reason = None
-            asset.review_score = None
-        elif kind == LabelType.DEFAULT and asset.status != AssetStatus.REVIEWED.value:
-            asset.status = AssetStatus.LABELED.value
-        if kind != LabelType.AUTOSAVE:
-            asset.lease_user_id = None
-            asset.lease_expires_at = None
-        asset.updated_at = now
-        s.flush()
         if kind != LabelType.AUTOSAVE:
             judge_zero_shot(s, model_version_id)
         return label_out(label, actor.username)
+
+
+def _prediction_seen(
+    s: Session, project_id: int, asset_id: int, model_version_id: int | None
+) -> tuple[dict[str, Any] | None, int | None]:
+    """(the prediction the labeler saw, its model version): the named version's prediction of the asset, else
+    the asset's current prediction; (None, the named version or None) when there is none."""
+    if model_version_id is not None:
+        if models_repo.model_version_of_project(s, project_id, model_version_id) is None:
+            raise InvalidInput(f"Model version {model_version_id} does not belong to project {project_id}.")
+        return predictions_repo.prediction_response(s, asset_id, model_version_id), model_version_id
+    current = repo.current_predictions(s, [asset_id]).get(asset_id)
+    if current is None:
+        return None, None
+    return current[0].json_response, current[0].model_version_id
+
+
+def _apply_transition(asset: t.Asset, kind: LabelType, now: datetime) -> None:
+    """The asset's status after a label of this kind (see the module docstring); a submitted label releases the
+    asset's queue lease."""
+    if kind == LabelType.REVIEW:
+        asset.status = AssetStatus.REVIEWED.value
+        asset.review_reason = None
+        asset.review_score = None
+    elif kind == LabelType.DEFAULT and asset.status != AssetStatus.REVIEWED.value:
+        asset.status = AssetStatus.LABELED.value
+    if kind != LabelType.AUTOSAVE:
+        asset.lease_user_id = None
+        asset.lease_expires_at = None
+    asset.updated_at = now
 
 
 def list_labels(
@@ -169,20 +177,11 @@ def list_labels(
         raise InvalidInput(f"limit must be between 1 and {MAX_LABEL_PAGE}; got {limit}.")
     with store.transaction(read_only=True) as s:
         require(s, actor, project_id)
-        q = (
-            select(t.Label, t.User.username)
-            .outerjoin(t.User, t.User.id == t.Label.author_id)
-            .where(t.Label.project_id == project_id)
-        )
-        if asset_id is not None:
-            q = q.where(t.Label.asset_id == asset_id)
-        if after_id is not None:
-            q = q.where(t.Label.id > after_id)
-        rows = s.execute(q.order_by(t.Label.id).limit(int(limit))).all()
-        return [label_out(lb, who) for lb, who in rows]
+        rows = labels_repo.labels_page(s, project_id, asset_id=asset_id, after_id=after_id, limit=int(limit))
+        return [label_out(row.label, row.author) for row in rows]
 
 
-def _status_from_labels(s: Any, asset_id: int) -> str:
+def _status_from_labels(s: Session, asset_id: int) -> str:
     kind = repo.effective_label_status(s, asset_id)
     if kind == LabelType.REVIEW.value:
         return AssetStatus.REVIEWED.value
@@ -203,24 +202,15 @@ def undo_label(
     status reverts to what its remaining labels imply. Returns the removed label."""
     with store.transaction() as s:
         require(s, actor, project_id)
-        label = s.get(t.Label, label_id)
+        label = labels_repo.label_by_id(s, label_id)
         if label is None or label.project_id != project_id:
             raise NotFound(f"Label {label_id} not found in project {project_id}.")
         if label.author_id != actor.user_id:
             raise PermissionDenied("Only the author of a label can undo it.")
         # Newest among the author's labels of the same kind of save (autosaves do not block undoing a
         # submitted label).
-        same_kind = (
-            t.Label.label_type == LabelType.AUTOSAVE.value
-            if label.label_type == LabelType.AUTOSAVE.value
-            else t.Label.label_type != LabelType.AUTOSAVE.value
-        )
-        newest = s.scalar(
-            select(t.Label.id)
-            .where(t.Label.asset_id == label.asset_id, t.Label.author_id == actor.user_id, same_kind)
-            .order_by(t.Label.id.desc())
-            .limit(1)
-        )
+        autosave = label.label_type == LabelType.AUTOSAVE.value
+        newest = labels_repo.newest_label_id(s, label.asset_id, actor.user_id, autosave=autosave)
         if newest != label.id:
             raise Conflict(f"Label {label_id} is not your newest label on this asset; only the newest can be undone.")
         age = t.utcnow() - label.created_at
@@ -230,8 +220,8 @@ def undo_label(
                 f"{int(max_age_seconds)} s. Write a new label instead."
             )
         out = label_out(label, actor.username)
-        s.execute(delete(t.Label).where(t.Label.id == label.id))
-        asset = s.get(t.Asset, label.asset_id)
+        labels_repo.delete_label(s, label.id)
+        asset = assets_repo.asset_by_id(s, label.asset_id)
         assert asset is not None
         asset.status = _status_from_labels(s, asset.id)
         asset.updated_at = t.utcnow()

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
-
 from prelabel.domain import ModelStatus
 from prelabel.errors import InvalidInput, NotFound
 from prelabel.service._access import require
 from prelabel.service.auth import Actor
 from prelabel.service.dto import ModelVersionOut
+from prelabel.store import models as models_repo
 from prelabel.store import repositories as repo
 from prelabel.store import tables as t
-from prelabel.store.engine import Store
+from prelabel.store.engine import Session, Store
 
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
@@ -45,17 +43,13 @@ def _status(status: ModelStatus | str) -> str:
     try:
         return ModelStatus(status).value
     except ValueError:
-        raise InvalidInput(
-            f"Unknown model status {status!r}; use one of {[m.value for m in ModelStatus]}."
-        ) from None
+        raise InvalidInput(f"Unknown model status {status!r}; use one of {[m.value for m in ModelStatus]}.") from None
 
 
 def check_model_name(name: str) -> str:
     name = (name or "").strip()
     if not name or len(name) > 100 or not set(name) <= _NAME_CHARS:
-        raise InvalidInput(
-            f"Invalid model name {name!r}: use 1-100 letters, digits, '_', '.' or '-' (e.g. 'automl')."
-        )
+        raise InvalidInput(f"Invalid model name {name!r}: use 1-100 letters, digits, '_', '.' or '-' (e.g. 'automl').")
     return name
 
 
@@ -74,27 +68,20 @@ def new_model_version(
     if number is None:
         raise NotFound(f"Project {project_id} not found.")
     # Guard against rows written without the counter (e.g. restored data): never collide with them.
-    highest = s.scalar(
-        select(func.max(t.ModelVersion.version)).where(t.ModelVersion.project_id == project_id)
-    )
+    highest = models_repo.highest_version_number(s, project_id)
     if highest is not None and highest >= number:
         number = highest + 1
-        s.execute(update(t.Project).where(t.Project.id == project_id).values(last_model_version=number))
-    now = t.utcnow()
-    mv = t.ModelVersion(
-        project_id=project_id,
+        models_repo.set_version_counter(s, project_id, number)
+    return models_repo.insert_model_version(
+        s,
+        project_id,
         name=name,
         version=number,
         tier=tier,
         status=status,
-        metrics=metrics or {},
         n_labels=n_labels,
-        created_at=now,
-        finished_at=None if status == ModelStatus.TRAINING.value else now,
+        metrics=metrics or {},
     )
-    s.add(mv)
-    s.flush()
-    return mv
 
 
 def create_model_version(
@@ -112,9 +99,7 @@ def create_model_version(
     status = _status(status)
     with store.transaction() as s:
         return model_version_out(
-            new_model_version(
-                s, project_id, name=name, tier=tier, status=status, n_labels=n_labels, metrics=metrics
-            )
+            new_model_version(s, project_id, name=name, tier=tier, status=status, n_labels=n_labels, metrics=metrics)
         )
 
 
@@ -130,18 +115,18 @@ def finish_model_version(
     """Set the final status (READY / FAILED), metrics (merged into existing ones) and artifact bytes."""
     status = _status(status)
     with store.transaction() as s:
-        mv = s.get(t.ModelVersion, model_version_id)
+        mv = models_repo.model_version_by_id(s, model_version_id)
         if mv is None:
             raise NotFound(f"Model version {model_version_id} not found.")
-        mv.status = status
-        if metrics is not None:
-            mv.metrics = {**(mv.metrics or {}), **metrics}
-        if artifact is not None:
-            mv.artifact = artifact
-        if n_labels is not None:
-            mv.n_labels = n_labels
-        mv.finished_at = t.utcnow()
-        s.flush()
+        models_repo.set_version_fields(
+            s,
+            mv,
+            status=status,
+            metrics={**(mv.metrics or {}), **metrics} if metrics is not None else None,
+            artifact=artifact,
+            n_labels=n_labels,
+            finished_at=t.utcnow(),
+        )
         return model_version_out(mv)
 
 
@@ -149,18 +134,13 @@ def list_model_versions(store: Store, actor: Actor, project_id: int) -> list[Mod
     """The project's model versions, newest first (any member)."""
     with store.transaction(read_only=True) as s:
         require(s, actor, project_id)
-        rows = s.scalars(
-            select(t.ModelVersion)
-            .where(t.ModelVersion.project_id == project_id)
-            .order_by(t.ModelVersion.version.desc())
-        )
-        return [model_version_out(mv) for mv in rows]
+        return [model_version_out(mv) for mv in models_repo.versions_of(s, project_id)]
 
 
 def get_model_version(store: Store, actor: Actor, project_id: int, model_version_id: int) -> ModelVersionOut:
     with store.transaction(read_only=True) as s:
         require(s, actor, project_id)
-        mv = s.get(t.ModelVersion, model_version_id)
+        mv = models_repo.model_version_by_id(s, model_version_id)
         if mv is None or mv.project_id != project_id:
             raise NotFound(f"Model version {model_version_id} not found in project {project_id}.")
         return model_version_out(mv)
@@ -169,25 +149,17 @@ def get_model_version(store: Store, actor: Actor, project_id: int, model_version
 def load_artifact(store: Store, model_version_id: int) -> bytes | None:
     """The fitted model's bytes (None when the version has none)."""
     with store.transaction(read_only=True) as s:
-        row = s.execute(select(t.ModelVersion.artifact).where(t.ModelVersion.id == model_version_id)).first()
-        if row is None:
+        stored = models_repo.artifact_of(s, model_version_id)
+        if stored is None:
             raise NotFound(f"Model version {model_version_id} not found.")
-        return row[0]
+        return stored.data
 
 
 def withdrawn_zero_shot(store: Store, project_id: int) -> ModelVersionOut | None:
     """The zero-shot version the first labels withdrew (`labels.judge_zero_shot`), while no READY version
     has replaced it; else None."""
     with store.transaction(read_only=True) as s:
-        newest = s.scalar(
-            select(t.ModelVersion)
-            .where(
-                t.ModelVersion.project_id == project_id,
-                t.ModelVersion.status.in_((ModelStatus.READY.value, ModelStatus.WITHDRAWN.value)),
-            )
-            .order_by(t.ModelVersion.version.desc())
-            .limit(1)
-        )
+        newest = models_repo.newest_ready_or_withdrawn(s, project_id)
         if newest is None or newest.status != ModelStatus.WITHDRAWN.value:
             return None
         return model_version_out(newest)
@@ -196,16 +168,19 @@ def withdrawn_zero_shot(store: Store, project_id: int) -> ModelVersionOut | None
 def latest_ready_model_version(
     store: Store, project_id: int, *, name: str | None = None, tier: str | None = None
 ) -> ModelVersionOut | None:
-    """The project's newest READY model version (optionally of one family name / tier), or None."""
+    """The project's newest READY model version (optionally of one family name / tier), or None. Not
+    necessarily the one serving the suggestions (`repo.serving_version`: the versions the project trusts
+    first)."""
     with store.transaction(read_only=True) as s:
-        q = select(t.ModelVersion).where(
-            t.ModelVersion.project_id == project_id, t.ModelVersion.status == ModelStatus.READY.value
-        )
-        if name is not None:
-            q = q.where(t.ModelVersion.name == name)
-        if tier is not None:
-            q = q.where(t.ModelVersion.tier == tier)
-        mv = s.scalar(q.order_by(t.ModelVersion.version.desc()).limit(1))
+        mv = models_repo.newest_ready_version(s, project_id, name=name, tier=tier)
+        return model_version_out(mv) if mv is not None else None
+
+
+def serving_model_version(store: Store, project_id: int) -> ModelVersionOut | None:
+    """The READY model version that serves the project's suggestions (its "suggestions_from" setting: the
+    versions it trusts first), or None before any."""
+    with store.transaction(read_only=True) as s:
+        mv = repo.serving_version(s, project_id)
         return model_version_out(mv) if mv is not None else None
 
 
@@ -272,5 +247,5 @@ def record_honest_metrics(store: Store, model_version_id: int, per_job: dict[str
         summary = honest_summary(metrics)
         if summary is not None:
             metrics["honest"] = summary
-        mv.metrics = metrics  # a new dict: the JSON column is not mutation-tracked
+        models_repo.set_version_fields(s, mv, metrics=metrics)  # a new dict: the JSON column is not mutation-tracked
         return True

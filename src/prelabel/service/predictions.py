@@ -17,18 +17,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-
-from prelabel.domain import ModelStatus, Role, validate_prediction_response
+from prelabel.domain import ModelStatus, Role, check_storable, validate_prediction_response
 from prelabel.errors import InvalidInput, NotFound
 from prelabel.service._access import interface_of, require
 from prelabel.service.assets import prediction_out
 from prelabel.service.auth import Actor
 from prelabel.service.dto import PredictionIn, PredictionOut
 from prelabel.service.models import check_model_name, new_model_version
+from prelabel.store import assets as assets_repo
+from prelabel.store import models as models_repo
+from prelabel.store import predictions as predictions_repo
 from prelabel.store import repositories as repo
 from prelabel.store import tables as t
-from prelabel.store.engine import Store
+from prelabel.store.engine import Session, Store
 
 MAX_PREDICTION_PAGE = 1000
 _UPDATE_COLS = ["json_response", "confidence", "created_at"]
@@ -108,6 +109,7 @@ def push_predictions(
         for i, item in enumerate(items, start=1):
             if item.asset_id is None and not item.external_id:
                 raise InvalidInput(f"Prediction {i}: give the asset's external_id or asset_id.")
+            check_storable(item.external_id, f"Prediction {i}: the external id")
             try:
                 responses.append(validate_prediction_response(interface, item.json_response))
             except InvalidInput as exc:
@@ -143,8 +145,8 @@ def push_predictions(
             dup = next(a for a in asset_ids if a in seen or seen.add(a))  # type: ignore[func-returns-value]
             raise InvalidInput(f"Asset {dup} appears twice in this push; send one prediction per asset.")
         if model_version_id is not None:
-            mv = s.get(t.ModelVersion, model_version_id)
-            if mv is None or mv.project_id != project_id:
+            mv = models_repo.model_version_of_project(s, project_id, model_version_id)
+            if mv is None:
                 raise InvalidInput(
                     f"Model version {model_version_id} does not belong to project {project_id}."
                 )
@@ -171,14 +173,14 @@ def push_predictions(
             s, t.Prediction, rows, conflict_cols=["asset_id", "model_version_id"], update_cols=_UPDATE_COLS
         )
         display = f"{mv.name}-{mv.version}"
-        return PushResult(n, mv.id, display, _not_suggested_note(s, project_id, mv, display))
+        return PushResult(n, mv.id, display, _not_suggested_note(s, project, mv, display))
 
 
-def _not_suggested_note(s: Any, project_id: int, mv: t.ModelVersion, display: str) -> str | None:
+def _not_suggested_note(s: Session, project: t.Project, mv: t.ModelVersion, display: str) -> str | None:
     """Why a pushed version's predictions are not what labelers see, when the project trusts its trainer."""
-    if mv.tier != repo.EXTERNAL_TIER or repo.suggestion_source(s.get(t.Project, project_id).settings) != "trainer":
+    if mv.tier != repo.EXTERNAL_TIER or repo.suggestion_source(project.settings) != "trainer":
         return None
-    serving = repo.serving_version(s, project_id)
+    serving = repo.serving_version(s, project.id)
     if serving is None or serving.tier == repo.EXTERNAL_TIER:
         return None
     trained = f"{serving.name}-{serving.version}"
@@ -202,8 +204,7 @@ def bulk_store_predictions(
     Returns how many rows were sent."""
     now = t.utcnow()
     with store.transaction() as s:
-        mv = s.get(t.ModelVersion, model_version_id)
-        if mv is None or mv.project_id != project_id:
+        if models_repo.model_version_of_project(s, project_id, model_version_id) is None:
             raise NotFound(f"Model version {model_version_id} not found in project {project_id}.")
         n = 0
         part: dict[int, dict[str, Any]] = {}
@@ -239,8 +240,7 @@ def get_current_prediction(
     """The asset's prediction from the newest model version that has one (None if never predicted)."""
     with store.transaction(read_only=True) as s:
         require(s, actor, project_id)
-        asset = s.get(t.Asset, asset_id)
-        if asset is None or asset.project_id != project_id:
+        if assets_repo.asset_of_project(s, project_id, asset_id) is None:
             raise NotFound(f"Asset {asset_id} not found in project {project_id}.")
         found = repo.current_predictions(s, [asset_id]).get(asset_id)
         return prediction_out(*found) if found else None
@@ -255,22 +255,24 @@ def list_predictions(
     model_version_id: int | None = None,
     after: int | None = None,
     limit: int = 100,
+    include_unready: bool = False,
 ) -> list[PredictionOut]:
-    """Predictions in id order (all versions: history is kept); keyset: pass the last id as `after`."""
+    """Predictions in id order (every version's: history is kept); keyset: pass the last id as `after`.
+
+    Only READY model versions' predictions are listed unless `include_unready` or a `model_version_id` is given:
+    a TRAINING version's are half-written, a FAILED one's abandoned, a WITHDRAWN one's taken out of service, and
+    none of them is what labelers see. Naming a version asks for its predictions whatever its status."""
     if not 1 <= int(limit) <= MAX_PREDICTION_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_PREDICTION_PAGE}; got {limit}.")
     with store.transaction(read_only=True) as s:
         require(s, actor, project_id)
-        q = (
-            select(t.Prediction, t.ModelVersion.name, t.ModelVersion.version)
-            .join(t.ModelVersion, t.ModelVersion.id == t.Prediction.model_version_id)
-            .where(t.Prediction.project_id == project_id)
+        rows = predictions_repo.predictions_page(
+            s,
+            project_id,
+            asset_id=asset_id,
+            model_version_id=model_version_id,
+            after_id=int(after) if after is not None else None,
+            limit=int(limit),
+            ready_only=not include_unready and model_version_id is None,
         )
-        if asset_id is not None:
-            q = q.where(t.Prediction.asset_id == asset_id)
-        if model_version_id is not None:
-            q = q.where(t.Prediction.model_version_id == model_version_id)
-        if after is not None:
-            q = q.where(t.Prediction.id > int(after))
-        rows = s.execute(q.order_by(t.Prediction.id).limit(int(limit))).all()
-        return [prediction_out(p, f"{name}-{version}") for p, name, version in rows]
+        return [prediction_out(row.prediction, row.display_name) for row in rows]

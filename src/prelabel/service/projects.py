@@ -10,17 +10,17 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select
-
-from prelabel.domain import AssetStatus, Interface, LabelType, Role, check_storable, parse_interface
+from prelabel.domain import AssetStatus, Interface, Role, check_storable, parse_interface
 from prelabel.errors import Conflict, InvalidInput, NotFound
 from prelabel.service._access import interface_of, load_project, require, role_of
 from prelabel.service.auth import Actor
 from prelabel.service.dto import MemberOut, ProjectOut, ProjectStats
 from prelabel.service.training import TRAINING_SETTINGS
+from prelabel.store import projects as projects_repo
 from prelabel.store import repositories as repo
 from prelabel.store import tables as t
-from prelabel.store.engine import Store
+from prelabel.store import users as users_repo
+from prelabel.store.engine import Session, Store
 
 
 @dataclass(frozen=True)
@@ -75,9 +75,7 @@ def validate_settings(settings: dict[str, Any] | None, base: dict[str, Any] | No
     for key, value in settings.items():
         spec = PROJECT_SETTINGS.get(key)
         if spec is None:
-            raise InvalidInput(
-                f"Unknown project setting {key!r}; known settings: {sorted(PROJECT_SETTINGS)}."
-            )
+            raise InvalidInput(f"Unknown project setting {key!r}; known settings: {sorted(PROJECT_SETTINGS)}.")
         default = spec.default
         if isinstance(default, bool):
             ok = isinstance(value, bool)
@@ -148,19 +146,17 @@ def create_project(
     doc = _interface_doc(interface)
     stored_settings = validate_settings(settings)
     with store.transaction() as s:
-        if s.get(t.User, actor.user_id) is None:
+        if users_repo.get_user(s, actor.user_id) is None:
             raise NotFound("Your user no longer exists.")
-        project = t.Project(
+        project = projects_repo.insert_project(
+            s,
             title=title,
             description=description or "",
             interface=doc,
             settings=stored_settings,
             created_by=actor.user_id,
         )
-        s.add(project)
-        s.flush()
-        s.add(t.ProjectMember(project_id=project.id, user_id=actor.user_id, role=Role.ADMIN.value))
-        s.flush()
+        projects_repo.insert_member(s, project.id, actor.user_id, Role.ADMIN)
         return _out(project, Role.ADMIN)
 
 
@@ -168,14 +164,8 @@ def list_projects(store: Store, actor: Actor) -> list[ProjectOut]:
     """The projects the actor is a member of (superusers: all), oldest first."""
     with store.transaction(read_only=True) as s:
         if actor.is_superuser:
-            return [_out(p, Role.ADMIN) for p in s.scalars(select(t.Project).order_by(t.Project.id))]
-        rows = s.execute(
-            select(t.Project, t.ProjectMember.role)
-            .join(t.ProjectMember, t.ProjectMember.project_id == t.Project.id)
-            .where(t.ProjectMember.user_id == actor.user_id)
-            .order_by(t.Project.id)
-        ).all()
-        return [_out(p, Role(role)) for p, role in rows]
+            return [_out(p, Role.ADMIN) for p in projects_repo.all_projects(s)]
+        return [_out(p, Role(role)) for p, role in projects_repo.projects_of_member(s, actor.user_id)]
 
 
 def get_project(store: Store, actor: Actor, project_id: int) -> ProjectOut:
@@ -190,17 +180,11 @@ def role_in_project(store: Store, actor: Actor, project_id: int) -> Role:
         return role_of(s, actor, project_id)
 
 
-def _used_categories(s: Any, project_id: int) -> tuple[Counter[tuple[str, str]], set[str]]:
+def _used_categories(s: Session, project_id: int) -> tuple[Counter[tuple[str, str]], set[str]]:
     """(job, category) pairs used by labels and honeypot answers, and jobs with multi-category labels."""
     used: Counter[tuple[str, str]] = Counter()
     multi: set[str] = set()
-    responses = s.scalars(select(t.Label.json_response).where(t.Label.project_id == project_id))
-    gold = s.scalars(
-        select(t.Asset.honeypot_response).where(
-            t.Asset.project_id == project_id, t.Asset.honeypot_response.is_not(None)
-        )
-    )
-    for resp in [*responses, *gold]:
+    for resp in projects_repo.stored_answers(s, project_id):
         if not isinstance(resp, dict):
             continue
         for job, value in resp.items():
@@ -213,7 +197,7 @@ def _used_categories(s: Any, project_id: int) -> tuple[Counter[tuple[str, str]],
     return used, multi
 
 
-def _check_interface_change(s: Any, project_id: int, new: Interface) -> None:
+def _check_interface_change(s: Session, project_id: int, new: Interface) -> None:
     used, multi = _used_categories(s, project_id)
     jobs = {j.name: j for j in new.jobs}
     for (job, cat), n in sorted(used.items()):
@@ -253,15 +237,14 @@ def update_project(
         project, role = require(s, actor, project_id, Role.ADMIN, "change the project")
         if new_interface is not None:
             _check_interface_change(s, project_id, new_interface)
-            project.interface = new_interface.model_dump(mode="json")
-        if new_title is not None:
-            project.title = new_title
-        if description is not None:
-            project.description = description
-        if settings is not None:
-            project.settings = validate_settings(settings, project.settings)
-        project.updated_at = t.utcnow()
-        s.flush()
+        projects_repo.update_project(
+            s,
+            project,
+            title=new_title,
+            description=description,
+            interface=new_interface.model_dump(mode="json") if new_interface is not None else None,
+            settings=validate_settings(settings, project.settings) if settings is not None else None,
+        )
         return _out(project, role)
 
 
@@ -269,7 +252,7 @@ def delete_project(store: Store, actor: Actor, project_id: int) -> None:
     """Delete a project and everything in it (admin only)."""
     with store.transaction() as s:
         project, _ = require(s, actor, project_id, Role.ADMIN, "delete the project")
-        s.delete(project)
+        projects_repo.delete_project(s, project)
 
 
 def _member_out(m: t.ProjectMember, username: str) -> MemberOut:
@@ -283,126 +266,87 @@ def _parse_role(role: str | Role) -> Role:
         raise InvalidInput(f"Unknown role {role!r}; use one of {[r.value for r in Role]}.") from None
 
 
-def _admin_count(s: Any, project_id: int) -> int:
-    return int(
-        s.scalar(
-            select(func.count()).where(
-                t.ProjectMember.project_id == project_id, t.ProjectMember.role == Role.ADMIN.value
-            )
-        )
-        or 0
-    )
-
-
 def add_member(store: Store, actor: Actor, project_id: int, *, username: str, role: str | Role) -> MemberOut:
     """Add a user to the project with a role, or change a member's role (admin only). The last admin cannot be
     demoted."""
     new_role = _parse_role(role)
+    check_storable(username, "The username")
     with store.transaction() as s:
         require(s, actor, project_id, Role.ADMIN, "manage members")
-        user = s.scalar(select(t.User).where(t.User.username == username))
+        user = users_repo.user_by_name(s, username)
         if user is None:
             raise NotFound(f"No user named {username!r}; create it first (`prelabel user create`).")
-        member = s.get(t.ProjectMember, (project_id, user.id))
+        member = projects_repo.get_member(s, project_id, user.id)
         if member is None:
-            member = t.ProjectMember(project_id=project_id, user_id=user.id, role=new_role.value)
-            s.add(member)
+            member = projects_repo.insert_member(s, project_id, user.id, new_role)
         else:
-            if (
-                member.role == Role.ADMIN.value
-                and new_role != Role.ADMIN
-                and _admin_count(s, project_id) <= 1
-            ):
+            if _demotes_last_admin(s, member, new_role):
                 raise Conflict(f"{username!r} is the project's last admin; make someone else admin first.")
-            member.role = new_role.value
-        s.flush()
+            projects_repo.set_member_role(s, member, new_role)
         return _member_out(member, user.username)
+
+
+def _demotes_last_admin(s: Session, member: t.ProjectMember, new_role: Role | None) -> bool:
+    """Whether giving `member` `new_role` (None: removing them) would leave the project without an admin."""
+    return (
+        member.role == Role.ADMIN.value
+        and new_role != Role.ADMIN
+        and projects_repo.admin_count(s, member.project_id) <= 1
+    )
 
 
 def remove_member(store: Store, actor: Actor, project_id: int, *, username: str) -> None:
     """Remove a member (admin only); the last admin cannot be removed."""
+    check_storable(username, "The username")
     with store.transaction() as s:
         require(s, actor, project_id, Role.ADMIN, "manage members")
-        user = s.scalar(select(t.User).where(t.User.username == username))
-        member = s.get(t.ProjectMember, (project_id, user.id)) if user is not None else None
+        user = users_repo.user_by_name(s, username)
+        member = projects_repo.get_member(s, project_id, user.id) if user is not None else None
         if user is None or member is None:
             raise NotFound(f"{username!r} is not a member of project {project_id}.")
-        if member.role == Role.ADMIN.value and _admin_count(s, project_id) <= 1:
+        if _demotes_last_admin(s, member, None):
             raise Conflict(f"{username!r} is the project's last admin; make someone else admin first.")
-        s.execute(
-            delete(t.ProjectMember).where(
-                t.ProjectMember.project_id == project_id, t.ProjectMember.user_id == user.id
-            )
-        )
+        projects_repo.delete_member(s, project_id, user.id)
 
 
 def list_members(store: Store, actor: Actor, project_id: int) -> list[MemberOut]:
     with store.transaction(read_only=True) as s:
         require(s, actor, project_id)
-        rows = s.execute(
-            select(t.ProjectMember, t.User.username)
-            .join(t.User, t.User.id == t.ProjectMember.user_id)
-            .where(t.ProjectMember.project_id == project_id)
-            .order_by(t.User.username)
-        ).all()
-        return [_member_out(m, name) for m, name in rows]
+        return [_member_out(m, name) for m, name in projects_repo.members_of(s, project_id)]
 
 
 def project_stats(store: Store, actor: Actor, project_id: int) -> ProjectStats:
     """Counts for the project page: assets per status, labeled, predicted, to review, per class."""
     with store.transaction(read_only=True) as s:
         project, _ = require(s, actor, project_id)
-        interface = interface_of(project)
+        counts = projects_repo.project_counts(s, project_id)
         by_status = {st.value: 0 for st in AssetStatus}
-        for status, n in s.execute(
-            select(t.Asset.status, func.count())
-            .where(t.Asset.project_id == project_id)
-            .group_by(t.Asset.status)
-        ):
-            by_status[status] = int(n)
-        n_assets = sum(by_status.values())
-        n_honeypots = int(
-            s.scalar(
-                select(func.count()).where(t.Asset.project_id == project_id, t.Asset.is_honeypot.is_(True))
-            )
-            or 0
-        )
-        kinds = [LabelType.DEFAULT.value, LabelType.REVIEW.value]
-        n_labels = int(
-            s.scalar(
-                select(func.count()).where(t.Label.project_id == project_id, t.Label.label_type.in_(kinds))
-            )
-            or 0
-        )
-        n_predicted = repo.count_predicted_assets(s, project_id)
-        n_flagged = int(
-            s.scalar(
-                select(func.count()).where(
-                    t.Asset.project_id == project_id,
-                    (t.Asset.review_reason.is_not(None)) | (t.Asset.status == AssetStatus.TO_REVIEW.value),
-                )
-            )
-            or 0
-        )
-        n_versions = int(s.scalar(select(func.count()).where(t.ModelVersion.project_id == project_id)) or 0)
-        class_counts = {job.name: dict.fromkeys(job.category_keys(), 0) for job in interface.jobs}
-        n_labeled = 0
-        for rows in repo.iter_effective_labels(s, project_id):
-            for _asset_id, _ext, _content, resp in rows:
-                n_labeled += 1
-                for job, value in resp.items():
-                    counts = class_counts.setdefault(job, {})
-                    for c in value.get("categories", []):
-                        counts[c["name"]] = counts.get(c["name"], 0) + 1
+        by_status.update(counts.by_status)
+        n_labeled, class_counts = _class_counts(s, project_id, interface_of(project))
         return ProjectStats(
             project_id=project_id,
-            n_assets=n_assets,
-            n_honeypots=n_honeypots,
+            n_assets=sum(by_status.values()),
+            n_honeypots=counts.n_honeypots,
             by_status=by_status,
             n_labeled=n_labeled,
-            n_labels=n_labels,
-            n_predicted=n_predicted,
-            n_to_review=n_flagged,
-            n_model_versions=n_versions,
+            n_labels=counts.n_labels,
+            n_predicted=counts.n_predicted,
+            n_to_review=counts.n_to_review,
+            n_model_versions=counts.n_model_versions,
             class_counts=class_counts,
         )
+
+
+def _class_counts(s: Session, project_id: int, interface: Interface) -> tuple[int, dict[str, dict[str, int]]]:
+    """Labeled assets, and per job and category the assets whose effective label chooses it (every category of
+    the interface included, also at 0)."""
+    class_counts = {job.name: dict.fromkeys(job.category_keys(), 0) for job in interface.jobs}
+    n_labeled = 0
+    for rows in repo.iter_effective_labels(s, project_id):
+        for _asset_id, _ext, _content, resp in rows:
+            n_labeled += 1
+            for job, value in resp.items():
+                counts = class_counts.setdefault(job, {})
+                for c in value.get("categories", []):
+                    counts[c["name"]] = counts.get(c["name"], 0) + 1
+    return n_labeled, class_counts

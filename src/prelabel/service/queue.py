@@ -12,79 +12,44 @@ the lease.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
-from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
-
-from prelabel.domain import AssetStatus, LabelType, Role
+from prelabel.domain import LabelType, Role
 from prelabel.errors import Conflict, InvalidInput, NotFound
 from prelabel.service._access import require, role_of
+from prelabel.service.assets import label_out, prediction_out
 from prelabel.service.auth import Actor
 from prelabel.service.dto import AssetOut, AssetPage, PredictionOut
 from prelabel.service.training import training_setting
+from prelabel.store import assets as assets_repo
 from prelabel.store import jobs as sql
+from prelabel.store import projects as projects_repo
+from prelabel.store import queue as queue_repo
 from prelabel.store import repositories as repo
 from prelabel.store import tables as t
-from prelabel.store.engine import Store
+from prelabel.store.engine import Session, Store
 from prelabel.store.tables import utcnow
 
 MAX_LEASE_SECONDS = 3600
 REVIEW_REASONS = ("label_error", "model_disagrees")
+REVIEW_LIST_LABELS = (LabelType.DEFAULT.value, LabelType.REVIEW.value)
 
 
-def _current_prediction(session: Any, asset_id: int) -> PredictionOut | None:
+def _current_prediction(session: Session, asset_id: int) -> PredictionOut | None:
     """The asset's current prediction (`repo.current_predictions`: the project's trusted versions first)."""
     found = repo.current_predictions(session, [asset_id]).get(asset_id)
-    if found is None:
-        return None
-    pred, display_name = found
-    return PredictionOut(
-        id=pred.id,
-        project_id=pred.project_id,
-        asset_id=pred.asset_id,
-        model_version_id=pred.model_version_id,
-        model_name=display_name,
-        json_response=pred.json_response,
-        confidence=pred.confidence,
-        created_at=pred.created_at,
-    )
+    return prediction_out(*found) if found is not None else None
 
 
-def _asset_out(session: Any, asset: t.Asset, *, with_prediction: bool = True) -> AssetOut:
+def _asset_out(session: Session, asset: t.Asset) -> AssetOut:
     out = AssetOut.model_validate(asset)
-    if with_prediction:
-        out.current_prediction = _current_prediction(session, asset.id)
+    out.current_prediction = _current_prediction(session, asset.id)
     return out
 
 
-def _take(session: Any, asset_id: int, actor: Actor, lease_seconds: float) -> bool:
-    now = utcnow()
-    result = session.execute(
-        update(t.Asset)
-        .where(
-            t.Asset.id == asset_id,
-            or_(sql.expired_lease(now), t.Asset.lease_user_id == actor.user_id),  # type: ignore[arg-type]
-        )
-        .values(lease_user_id=actor.user_id, lease_expires_at=now + timedelta(seconds=lease_seconds))
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount == 1)
-
-
-def _honeypot_due(session: Any, actor: Actor, project_id: int, rate: float) -> bool:
+def _honeypot_due(session: Session, actor: Actor, project_id: int, rate: float) -> bool:
     if rate <= 0:
         return False
-    n = int(
-        session.scalar(
-            select(func.count(t.Label.id)).where(
-                t.Label.project_id == project_id,
-                t.Label.author_id == actor.user_id,
-                t.Label.label_type == LabelType.DEFAULT,
-            )
-        )
-        or 0
-    )
+    n = queue_repo.default_label_count(session, project_id, actor.user_id)
     return int((n + 1) * rate) > int(n * rate)
 
 
@@ -95,61 +60,28 @@ def next_asset(store: Store, actor: Actor, project_id: int, *, lease_seconds: fl
         raise InvalidInput(f"lease_seconds must be from 1 to {MAX_LEASE_SECONDS}; got {lease_seconds}.")
     with store.transaction() as s:
         role_of(s, actor, project_id)
-        project = s.get(t.Project, project_id)
+        project = projects_repo.get_project(s, project_id)
         assert project is not None
         now = utcnow()
-        mine = s.scalars(
-            select(t.Asset)
-            .where(
-                t.Asset.project_id == project_id,
-                t.Asset.lease_user_id == actor.user_id,
-                t.Asset.lease_expires_at >= now,
-                or_(t.Asset.status.in_([AssetStatus.TODO, AssetStatus.ONGOING]), t.Asset.is_honeypot),
-            )
-            .order_by(t.Asset.lease_expires_at.desc())
-            .limit(1)
-        ).first()
-        if mine is not None and _take(s, mine.id, actor, lease_seconds):
-            s.refresh(mine)
-            return _asset_out(s, mine)
-        pg = s.get_bind().dialect.name == "postgresql"
-        free = sql.expired_lease(now)
+        mine = queue_repo.held_asset(s, project_id, actor.user_id, now)
+        if mine is not None:
+            renewed = queue_repo.take_lease(s, mine.id, actor.user_id, lease_seconds)
+            if renewed is not None:
+                return _asset_out(s, renewed)
         rate = float(training_setting(project.settings, "honeypot_rate"))
         if _honeypot_due(s, actor, project_id, rate):
-            labeled_by_me = exists().where(t.Label.asset_id == t.Asset.id, t.Label.author_id == actor.user_id)
-            stmt = (
-                select(t.Asset.id)
-                .where(t.Asset.project_id == project_id, t.Asset.is_honeypot, ~labeled_by_me, free)  # type: ignore[arg-type]
-                .order_by(t.Asset.id)
-                .limit(5)
+            honeypot = queue_repo.lease_next_honeypot(
+                s, project_id, actor.user_id, now=now, lease_seconds=lease_seconds
             )
-            if pg:  # lock only the row we take; other requests skip it
-                stmt = stmt.limit(1).with_for_update(skip_locked=True)
-            for aid in s.scalars(stmt).all():
-                if _take(s, aid, actor, lease_seconds):
-                    return _asset_out(s, s.get(t.Asset, aid, populate_existing=True))  # type: ignore[arg-type]
-        stmt = (
-            select(t.Asset.id)
-            .where(
-                t.Asset.project_id == project_id,
-                t.Asset.status == AssetStatus.TODO,
-                ~t.Asset.is_honeypot,
-                free,  # type: ignore[arg-type]
-            )
-            .order_by(t.Asset.priority.desc(), t.Asset.id)
-            .limit(10)
-        )
-        if pg:  # lock only the row we take; other requests skip it
-            stmt = stmt.limit(1).with_for_update(skip_locked=True)
-        for aid in s.scalars(stmt).all():
-            if _take(s, aid, actor, lease_seconds):
-                return _asset_out(s, s.get(t.Asset, aid, populate_existing=True))  # type: ignore[arg-type]
-        return None
+            if honeypot is not None:
+                return _asset_out(s, honeypot)
+        todo = queue_repo.lease_next_todo(s, project_id, actor.user_id, now=now, lease_seconds=lease_seconds)
+        return _asset_out(s, todo) if todo is not None else None
 
 
-def _held(session: Any, actor: Actor, project_id: int, asset_id: int) -> t.Asset:
-    asset = session.get(t.Asset, asset_id)
-    if asset is None or asset.project_id != project_id:
+def _held(session: Session, actor: Actor, project_id: int, asset_id: int) -> t.Asset:
+    asset = assets_repo.asset_of_project(session, project_id, asset_id)
+    if asset is None:
         raise NotFound(f"Asset {asset_id} not found in project {project_id}.")
     if (
         asset.lease_user_id not in (None, actor.user_id)
@@ -164,9 +96,7 @@ def release_lease(store: Store, actor: Actor, project_id: int, asset_id: int) ->
     """Give an asset back to the queue (e.g. the labeler closed the page)."""
     with store.transaction() as s:
         role_of(s, actor, project_id)
-        asset = _held(s, actor, project_id, asset_id)
-        asset.lease_user_id = None
-        asset.lease_expires_at = None
+        queue_repo.free_asset(_held(s, actor, project_id, asset_id))
 
 
 def skip_asset(store: Store, actor: Actor, project_id: int, asset_id: int) -> None:
@@ -175,15 +105,11 @@ def skip_asset(store: Store, actor: Actor, project_id: int, asset_id: int) -> No
     with store.transaction() as s:
         role_of(s, actor, project_id)
         asset = _held(s, actor, project_id, asset_id)
-        lowest = s.scalar(select(func.min(t.Asset.priority)).where(t.Asset.project_id == project_id))
-        asset.priority = float(lowest or 0.0) - 1.0
-        asset.lease_user_id = None
-        asset.lease_expires_at = None
+        lowest = queue_repo.lowest_priority(s, project_id)
+        queue_repo.free_asset(asset, priority=float(lowest or 0.0) - 1.0)
 
 
-def set_priorities(
-    store: Store, project_id: int, rows: Iterable[tuple[int, float]], *, chunk: int = 5000
-) -> int:
+def set_priorities(store: Store, project_id: int, rows: Iterable[tuple[int, float]], *, chunk: int = 5000) -> int:
     """Worker path (no actor): bulk-set queue priorities (higher first), in chunked transactions."""
     n = 0
     batch: list[tuple[int, float]] = []
@@ -207,19 +133,12 @@ def set_initial_order(store: Store, project_id: int, rows: Sequence[tuple[int, f
     with store.transaction() as s:
         if sql.lock_project(s, project_id) is None or sql.has_ready_model(s, project_id):
             return False
-        s.execute(
-            update(t.Asset)
-            .where(t.Asset.project_id == project_id, t.Asset.priority > 1.0)
-            .values(priority=t.Asset.priority - 1.0)
-            .execution_options(synchronize_session=False)
-        )
+        queue_repo.demote_initial_picks(s, project_id)
         sql.set_priorities(s, project_id, rows)
         return True
 
 
-def review_list(
-    store: Store, actor: Actor, project_id: int, *, after: str | None = None, limit: int = 50
-) -> AssetPage:
+def review_list(store: Store, actor: Actor, project_id: int, *, after: str | None = None, limit: int = 50) -> AssetPage:
     """Labeled assets the model contradicts (label errors first, by score), for reviewers and admins.
 
     Flags come from the trainer (`review_reason` 'label_error': confident learning on out-of-fold
@@ -229,23 +148,9 @@ def review_list(
     limit = max(1, min(int(limit), 500))
     with store.transaction(read_only=True) as s:
         require(s, actor, project_id, Role.REVIEWER, "open the review list")
-        score = func.coalesce(t.Asset.review_score, 0.0)
-        stmt = select(t.Asset).where(
-            t.Asset.project_id == project_id,
-            or_(t.Asset.review_reason.is_not(None), t.Asset.status == AssetStatus.TO_REVIEW),
-            t.Asset.status != AssetStatus.REVIEWED,
-        )
-        if after:
-            try:
-                s_txt, id_txt = after.split(":", 1)
-                a_score, a_id = float(s_txt), int(id_txt)
-            except ValueError:
-                raise InvalidInput(
-                    f"Invalid cursor {after!r}; pass the next_cursor of the previous page."
-                ) from None
-            stmt = stmt.where(or_(score < a_score, and_(score == a_score, t.Asset.id > a_id)))
-        rows = s.scalars(stmt.order_by(score.desc(), t.Asset.id).limit(limit + 1)).all()
-        items = [_with_labels(s, _asset_out(s, a), a.id) for a in rows[:limit]]
+        position = _review_cursor(after) if after else None
+        rows = queue_repo.flagged_assets(s, project_id, after=position, limit=limit + 1)
+        items = _with_labels(s, [_asset_out(s, a) for a in rows[:limit]])
         cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
@@ -253,14 +158,20 @@ def review_list(
         return AssetPage(items=items, next_cursor=cursor)
 
 
-def _with_labels(session: Any, out: AssetOut, asset_id: int) -> AssetOut:
-    from prelabel.service.dto import LabelOut
+def _review_cursor(after: str) -> tuple[float, int]:
+    """(review score, asset id) of the last asset of the previous page, from its `next_cursor`."""
+    try:
+        s_txt, id_txt = after.split(":", 1)
+        return float(s_txt), int(id_txt)
+    except ValueError:
+        raise InvalidInput(f"Invalid cursor {after!r}; pass the next_cursor of the previous page.") from None
 
-    labels = session.execute(
-        select(t.Label, t.User.username)
-        .outerjoin(t.User, t.User.id == t.Label.author_id)
-        .where(t.Label.asset_id == asset_id, t.Label.label_type.in_([LabelType.DEFAULT, LabelType.REVIEW]))
-        .order_by(t.Label.id.desc())
-    ).all()
-    out.labels = [LabelOut.model_validate(lab).model_copy(update={"author": name}) for lab, name in labels]
-    return out
+
+def _with_labels(session: Session, items: list[AssetOut]) -> list[AssetOut]:
+    """The assets with the labels that count (DEFAULT and REVIEW, newest first), for the whole page at once."""
+    labels = repo.labels_for_assets(session, [a.id for a in items])
+    for out in items:
+        out.labels = [
+            label_out(lab, who) for lab, who in labels.get(out.id, []) if lab.label_type in REVIEW_LIST_LABELS
+        ]
+    return items

@@ -28,17 +28,19 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select, update
 
-from prelabel.domain import JobStatus, LabelType, ModelStatus, Role
+from prelabel.domain import JobStatus, Role
 from prelabel.errors import InvalidInput, NotFound
 from prelabel.service._access import require, role_of
 from prelabel.service.auth import Actor
 from prelabel.service.dto import TrainingJobOut
 from prelabel.store import jobs as sql
+from prelabel.store import models as models_repo
+from prelabel.store import projects as projects_repo
+from prelabel.store import repositories as repo
 from prelabel.store import tables as t
-from prelabel.store.engine import Store
-from prelabel.store.tables import utcnow
+from prelabel.store import training as training_repo
+from prelabel.store.engine import Session, Store
 
 Tier = Literal["fast", "search", "prepare"]
 TierRequest = Literal["fast", "search", "both"]
@@ -55,9 +57,7 @@ TRAINING_SETTINGS: dict[str, tuple[Any, str]] = {
         "The least number of new labels for a retrain: every 5 labels while the project is young, so that "
         "labelers see fresher pre-annotations and the active-learning queue adapts sooner (docs/loop.md).",
     ),
-    "train_growth": (
-        0.1, "A retrain needs max(train_min_new_labels, train_growth * labeled assets) new labels."
-    ),
+    "train_growth": (0.1, "A retrain needs max(train_min_new_labels, train_growth * labeled assets) new labels."),
     "train_debounce_s": (0.5, "Wait until no label has arrived for this many seconds before retraining."),
     "search_enabled": (
         True,
@@ -145,26 +145,14 @@ def _tiers(tier: str) -> list[Tier]:
     raise InvalidInput(f"Invalid tier {tier!r}; use 'fast', 'search' or 'both'.")
 
 
-def _labeled_count(session: Any, project_id: int) -> int:
-    return int(
-        session.scalar(
-            select(func.count(func.distinct(t.Label.asset_id))).where(
-                t.Label.project_id == project_id,
-                t.Label.label_type.in_([LabelType.DEFAULT, LabelType.REVIEW]),
-            )
-        )
-        or 0
-    )
-
-
 def labeled_count(store: Store, project_id: int) -> int:
     """Assets of the project with a DEFAULT or REVIEW label."""
     with store.transaction(read_only=True) as s:
-        return _labeled_count(s, project_id)
+        return training_repo.labeled_asset_count(s, project_id)
 
 
 def enqueue(
-    session: Any,
+    session: Session,
     project_id: int,
     tier: Tier,
     *,
@@ -176,21 +164,13 @@ def enqueue(
     for job in sql.active_jobs(session, project_id):
         if job.tier == tier and job.status == JobStatus.QUEUED:
             return job, False
-    job = t.TrainingJob(
-        project_id=project_id,
-        tier=tier,
-        status=JobStatus.QUEUED,
-        reason=reason[:40],
-        requested_by=requested_by,
-        n_labels=n_labels,
-        created_at=utcnow(),
+    job = training_repo.insert_job(
+        session, project_id, tier, reason=reason[:40], requested_by=requested_by, n_labels=n_labels
     )
-    session.add(job)
-    session.flush()
     return job, True
 
 
-def queue_prepare(session: Any, project_id: int, settings: dict[str, Any] | None) -> t.TrainingJob | None:
+def queue_prepare(session: Session, project_id: int, settings: dict[str, Any] | None) -> t.TrainingJob | None:
     """Inside an import's transaction: queue the project's `prepare` job (one at most) when the project uses the
     sentence model (`use_embeddings`): texts to encode for the fast models and, with `queue_initial_order`
     "diverse", a first queue order from their vectors. With `use_embeddings` off nothing is queued."""
@@ -209,7 +189,7 @@ def request_training(
     with store.transaction() as s:
         require(s, actor, project_id, Role.ADMIN, "start training")
         sql.lock_project(s, project_id)
-        n = _labeled_count(s, project_id)
+        n = training_repo.labeled_asset_count(s, project_id)
         if n < 2:
             raise InvalidInput(
                 f"Project {project_id} has {n} labeled asset(s); training needs labels on at least 2 assets "
@@ -227,19 +207,13 @@ def list_training_jobs(store: Store, actor: Actor, project_id: int, *, limit: in
     limit = max(1, min(int(limit), 500))
     with store.transaction(read_only=True) as s:
         role_of(s, actor, project_id)
-        rows = s.scalars(
-            select(t.TrainingJob)
-            .where(t.TrainingJob.project_id == project_id)
-            .order_by(t.TrainingJob.id.desc())
-            .limit(limit)
-        ).all()
-        return [_out(j) for j in rows]
+        return [_out(j) for j in training_repo.newest_jobs(s, project_id, limit)]
 
 
 def get_training_job(store: Store, actor: Actor, project_id: int, job_id: int) -> TrainingJobOut:
     with store.transaction(read_only=True) as s:
         role_of(s, actor, project_id)
-        job = s.get(t.TrainingJob, job_id)
+        job = training_repo.job_by_id(s, job_id)
         if job is None or job.project_id != project_id:
             raise NotFound(f"Training job {job_id} not found in project {project_id}.")
         return _out(job)
@@ -322,7 +296,7 @@ def heartbeat_job(
 def attach_model_version(store: Store, job: ClaimedJob, model_version_id: int, n_labels: int) -> None:
     """Record on the job which (TRAINING) model version it is writing, so a re-claimer can abandon it."""
     with store.transaction() as s:
-        row = s.get(t.TrainingJob, job.id)
+        row = training_repo.job_by_id(s, job.id)
         if row is None or row.worker_id != job.worker_id or row.status != JobStatus.RUNNING:
             raise LeaseLost(f"worker {job.worker_id} lost the lease on training job {job.id}")
         row.model_version_id = model_version_id
@@ -337,7 +311,9 @@ def fail_job(store: Store, job: ClaimedJob, message: str, *, model_version_id: i
         sql.finish_job(s, job.id, job.worker_id, status=JobStatus.FAILED, message=message)
 
 
-def succeed_job_in(session: Any, job: ClaimedJob, *, message: str, model_version_id: int | None, n_labels: int) -> None:
+def succeed_job_in(
+    session: Session, job: ClaimedJob, *, message: str, model_version_id: int | None, n_labels: int
+) -> None:
     """Inside the caller's transaction (the one that marks the model version READY): finish the job."""
     if not sql.finish_job(
         session,
@@ -364,45 +340,34 @@ def schedule_due_training(store: Store, *, now: datetime | None = None) -> list[
     ``(project_id, id)`` index) against its newest fast job; only projects with newer labels get the full check.
     Safe to run from any number of workers at once: each project is checked under a row lock (PostgreSQL) or
     the single SQLite writer, and a tier never gets a second QUEUED job."""
-    now = now or utcnow()
-    due = []
+    now = now or t.utcnow()
     with store.transaction(read_only=True) as s:
-        last_job = dict(
-            s.execute(
-                select(t.TrainingJob.project_id, func.max(t.TrainingJob.created_at))
-                .where(t.TrainingJob.tier == "fast")
-                .group_by(t.TrainingJob.project_id)
-            ).all()
-        )
-        for pid in s.scalars(select(t.Project.id)).all():
-            newest = s.scalar(
-                select(t.Label.created_at)
-                .where(t.Label.project_id == pid)
-                .order_by(t.Label.id.desc())
-                .limit(1)
-            )
-            if newest is None:
-                continue
-            lj = last_job.get(pid)
-            if lj is None or _aware(newest) > _aware(lj):
-                due.append(int(pid))
+        due = _projects_with_new_labels(s)
     created: list[TrainingJobOut] = []
     for pid in due:
         created.extend(_schedule_project(store, pid, now))
     return created
 
 
-def _aware(d: datetime | str) -> datetime:
-    out = sql._utc(d)  # type: ignore[arg-type]
-    assert out is not None
-    return out
+def _projects_with_new_labels(s: Session) -> list[int]:
+    """Projects with a label newer than their newest fast job (or with labels and no fast job yet)."""
+    last_job = training_repo.fast_job_times(s)
+    due = []
+    for pid in training_repo.project_ids(s):
+        newest = training_repo.newest_label_time(s, pid)
+        if newest is None:
+            continue
+        lj = last_job.get(pid)
+        if lj is None or newest > lj:
+            due.append(pid)
+    return due
 
 
 def _schedule_project(store: Store, project_id: int, now: datetime) -> list[TrainingJobOut]:
     # Every poll of every worker comes here while a project has labels newer than its last fast job: decide
     # read-only first, and take the project lock (a write transaction) only to queue, deciding again under it.
     with store.transaction(read_only=True) as s:
-        if not _fast_job_due(s, s.get(t.Project, project_id), now):
+        if not _fast_job_due(s, projects_repo.get_project(s, project_id), now):
             return []
     with store.transaction() as s:
         project = sql.lock_project(s, project_id)
@@ -410,7 +375,7 @@ def _schedule_project(store: Store, project_id: int, now: datetime) -> list[Trai
             return []
         assert project is not None
         settings = project.settings or {}
-        n_total = _labeled_count(s, project_id)
+        n_total = training_repo.labeled_asset_count(s, project_id)
         out = []
         job, made = enqueue(s, project_id, "fast", reason="labels", n_labels=n_total)
         if made:
@@ -426,25 +391,16 @@ def _schedule_project(store: Store, project_id: int, now: datetime) -> list[Trai
         return out
 
 
-def _fast_job_due(s: Any, project: t.Project | None, now: datetime) -> bool:
+def _fast_job_due(s: Session, project: t.Project | None, now: datetime) -> bool:
     """Auto-training is on, enough labels came since the last fast job, and the labeler paused (or waited long)."""
     if project is None:
         return False
     settings = project.settings or {}
     if not training_setting(settings, "auto_train"):
         return False
-    last = s.scalars(
-        select(t.TrainingJob)
-        .where(
-            t.TrainingJob.project_id == project.id,
-            t.TrainingJob.tier == "fast",
-            t.TrainingJob.status != JobStatus.CANCELLED,
-        )
-        .order_by(t.TrainingJob.created_at.desc(), t.TrainingJob.id.desc())
-        .limit(1)
-    ).first()
-    n_total = _labeled_count(s, project.id)
-    since = _aware(last.created_at) if last is not None else None
+    last = training_repo.newest_fast_job(s, project.id, with_cancelled=False)
+    n_total = training_repo.labeled_asset_count(s, project.id)
+    since = last.created_at if last is not None else None
     n_new, oldest_new, newest = sql.label_activity(s, project.id, since)
     if last is None:
         enough = n_total >= int(training_setting(settings, "train_min_labels"))
@@ -473,19 +429,9 @@ def complete_job(
     if it is still TRAINING (not abandoned by a re-claimer) and this worker still holds the job; otherwise
     nothing changes and LeaseLost is raised."""
     with store.transaction() as s:
-        result = s.execute(
-            update(t.ModelVersion)
-            .where(t.ModelVersion.id == model_version_id, t.ModelVersion.status == ModelStatus.TRAINING)
-            .values(
-                status=ModelStatus.READY,
-                metrics=metrics,
-                artifact=artifact,
-                finished_at=utcnow(),
-                n_labels=n_labels,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if not models_repo.publish_model_version(
+            s, model_version_id, metrics=metrics, artifact=artifact, n_labels=n_labels
+        ):
             raise LeaseLost(f"model version {model_version_id} is no longer TRAINING (job {job.id} was re-claimed)")
         succeed_job_in(
             s,
@@ -505,38 +451,32 @@ class TrainingStatus(BaseModel):
     labels_needed: int = Field(description="New labels that trigger the next automatic retrain (0: due now).")
     auto_train: bool
     active_jobs: list[TrainingJobOut] = Field(default_factory=list, description="QUEUED and RUNNING jobs.")
-    latest_ready_version_id: int | None = None
-    latest_ready_version: str | None = Field(None, description="Display name, e.g. 'automl-4'.")
-    latest_ready_at: datetime | None = None
+    latest_ready_version_id: int | None = Field(
+        None,
+        description="The READY model version serving the suggestions: the newest one of the kind the project "
+        "trusts (setting suggestions_from), else the newest READY one.",
+    )
+    latest_ready_version: str | None = Field(None, description="Its display name, e.g. 'automl-4'.")
+    latest_ready_at: datetime | None = Field(None, description="Its finish time.")
 
 
 def training_status(store: Store, actor: Actor, project_id: int) -> TrainingStatus:
     """The trainer's state for a project (any member)."""
     with store.transaction(read_only=True) as s:
         role_of(s, actor, project_id)
-        project = s.get(t.Project, project_id)
+        project = projects_repo.get_project(s, project_id)
         assert project is not None
         settings = project.settings or {}
-        n = _labeled_count(s, project_id)
-        last = s.scalars(
-            select(t.TrainingJob)
-            .where(t.TrainingJob.project_id == project_id, t.TrainingJob.tier == "fast")
-            .order_by(t.TrainingJob.created_at.desc(), t.TrainingJob.id.desc())
-            .limit(1)
-        ).first()
-        since = _aware(last.created_at) if last is not None else None
+        n = training_repo.labeled_asset_count(s, project_id)
+        last = training_repo.newest_fast_job(s, project_id, with_cancelled=True)
+        since = last.created_at if last is not None else None
         n_new, _, _ = sql.label_activity(s, project_id, since)
         if last is None:  # the first model
             threshold, n_new = int(training_setting(settings, "train_min_labels")), n
         else:
             threshold = retrain_threshold(settings, n)
         needed = max(0, threshold - n_new)
-        mv = s.scalars(
-            select(t.ModelVersion)
-            .where(t.ModelVersion.project_id == project_id, t.ModelVersion.status == ModelStatus.READY)
-            .order_by(t.ModelVersion.version.desc())
-            .limit(1)
-        ).first()
+        mv = repo.serving_version(s, project_id)
         return TrainingStatus(
             project_id=project_id,
             n_labeled=n,

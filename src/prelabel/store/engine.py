@@ -17,6 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from prelabel.errors import Conflict, PrelabelError, SchemaOutOfDate
 
+# Session is re-exported: service/ names the transaction type without importing SQLAlchemy.
+__all__ = ["Session", "Store", "make_engine", "normalize_url"]
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 UPGRADE_HINT = "prelabel db upgrade"
 

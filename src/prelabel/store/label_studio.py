@@ -42,3 +42,22 @@ def has_active_job(session: Session, project_id: int, tiers: Sequence[str]) -> b
         )
         is not None
     )
+
+
+def save_link(
+    session: Session, project_id: int, *, ls_project: str, label_config: str, ls_host: str, created_by: int | None
+) -> t.LabelStudioLink:
+    """Link the project to the Label Studio project (created by `created_by` when it has no link yet) and keep
+    the labeling config and host as last seen; an empty `ls_host` keeps the one stored."""
+    link = link_of_project(session, project_id)
+    if link is None:
+        link = t.LabelStudioLink(project_id=project_id, ls_project=ls_project, created_by=created_by)
+        session.add(link)
+    link.label_config = label_config
+    link.ls_host = (ls_host or link.ls_host or "")[:255]
+    link.updated_at = t.utcnow()
+    return link
+
+
+def delete_link(session: Session, link: t.LabelStudioLink) -> None:
+    session.delete(link)

@@ -389,7 +389,7 @@ def serving_version(session: Session, project_id: int) -> t.ModelVersion | None:
     project = session.get(t.Project, project_id)
     trusted = _trusted(suggestion_source(project.settings if project is not None else None))
     mv = t.ModelVersion
-    q = select(mv).where(mv.project_id == project_id, mv.status == "READY").order_by(mv.version.desc()).limit(1)
+    q = select(mv).where(mv.project_id == project_id, mv.status == "READY").order_by(mv.id.desc()).limit(1)
     found = session.scalar(q.where(trusted)) if trusted is not None else None
     return found if found is not None else session.scalar(q)
 

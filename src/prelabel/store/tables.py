@@ -98,6 +98,40 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
+class UserSession(Base):
+    """A browser session (service.auth): the cookie carries a random secret, the row only its sha256. A session
+    ends when it is revoked (logout, password change, deactivation, an admin) or passes either expiry."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Refreshed at most once a minute, together with idle_expires_at (last_seen_at + the idle timeout).
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    idle_expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())  # absolute: created_at + the session lifetime
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+    client_address: Mapped[str] = mapped_column(String(64), default="")
+
+
+class LoginAttempt(Base):
+    """Wrong passwords counted per user name (scope "user") and per client address (scope "address"), so that
+    every server on the database throttles logins alike and a restart forgets nothing (service.throttle)."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (UniqueConstraint("scope", "key", name="uq_login_attempts_scope_key"),)
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(10))
+    key: Mapped[str] = mapped_column(String(100))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    locked_until: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class Project(Base):
     __tablename__ = "projects"
 

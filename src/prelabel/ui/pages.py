@@ -2,6 +2,7 @@
 template.
 
     GET  /login  POST /login  GET /logout  POST /logout
+    GET  /account                           account page;  POST /account/password  (ui/account.py)
     GET  /                                  project list
     GET  /projects/{id}                     counts + import form;   POST /projects/{id}/import
     GET  /projects/{id}/label               next asset from the queue
@@ -23,17 +24,24 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
 from prelabel.domain import ROLE_RANK, Interface, LabelType, Role, parse_interface, response_category_names
-from prelabel.errors import InvalidInput, PayloadTooLarge, PermissionDenied, PrelabelError, Unauthenticated
+from prelabel.errors import (
+    InvalidInput,
+    PayloadTooLarge,
+    PermissionDenied,
+    PrelabelError,
+    TooManyAttempts,
+    Unauthenticated,
+)
 from prelabel.service.analytics import SuggestionQuality, dashboard, model_score
 from prelabel.service.assets import count_assets, get_asset, import_parsed
-from prelabel.service.auth import Actor, authenticate_password
+from prelabel.service.auth import Actor, end_session, log_in
 from prelabel.service.dto import AssetFilter, AssetOut, ModelVersionOut, PredictionOut, ProjectOut
 from prelabel.service.importing import parse_file
 from prelabel.service.labels import create_label, undo_label
 from prelabel.service.models import (
     get_model_version,
-    latest_ready_model_version,
     list_model_versions,
+    serving_model_version,
     withdrawn_zero_shot,
 )
 from prelabel.service.predictions import get_current_prediction
@@ -42,17 +50,22 @@ from prelabel.service.queue import next_asset, review_list, skip_asset
 from prelabel.service.spelling import UI
 from prelabel.service.training import list_training_jobs, request_training
 from prelabel.store.engine import Store
-from prelabel.ui import charts
+from prelabel.ui import account, charts
 from prelabel.ui.web import (
     UIRoute,
     check_csrf,
+    client_info,
     current_actor,
+    flash,
     form_data,
     get_store,
+    login_limits,
     login_session,
+    now,
     redirect,
     render,
     safe_next,
+    session_policy,
 )
 
 router = APIRouter(route_class=UIRoute, dependencies=[Depends(check_csrf)], include_in_schema=False)
@@ -74,12 +87,6 @@ TIER_WORDS = {
 }
 LIST_COUNTS_FOR = 30
 VERSION_ROWS = 25
-
-
-def flash(request: Request, message: str, kind: str = "ok") -> None:
-    items = request.session.get("flash") or []
-    items.append({"kind": kind, "message": message})
-    request.session["flash"] = items[-5:]
 
 
 def _str(form: FormData, key: str, default: str = "") -> str:
@@ -118,15 +125,26 @@ def login(request: Request, store: StoreDep, form: FormDep) -> Response:
     password = form.get("password")
     target = safe_next(_str(form, "next", "/"))
     try:
-        actor = authenticate_password(store, username, password if isinstance(password, str) else "")
-    except Unauthenticated as exc:
+        actor, secret = log_in(
+            store,
+            username,
+            password if isinstance(password, str) else "",
+            client_info(request),
+            sessions=session_policy(request),
+            limits=login_limits(request),
+            now=now(request),
+        )
+    except (Unauthenticated, TooManyAttempts) as exc:
+        # 429 while delayed: the message says when to try again, Retry-After says it to programs
+        retry = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, TooManyAttempts) else None
         return render(
             request,
             "login.html",
             {"next": target, "username": username, "error": exc.message},
-            status_code=401,
+            status_code=exc.status_code,
+            headers=retry,
         )
-    login_session(request, actor)
+    login_session(request, actor, secret)
     return redirect(target)
 
 
@@ -136,7 +154,9 @@ def logout_page(request: Request) -> Response:
 
 
 @router.post("/logout")
-def logout(request: Request) -> Response:
+def logout(request: Request, store: StoreDep) -> Response:
+    secret = request.session.get("sid")
+    end_session(store, secret if isinstance(secret, str) else "", now=now(request))
     request.session.clear()
     return redirect("/login")
 
@@ -397,7 +417,7 @@ def suggestion_source(version: ModelVersionOut | None, model_name: str = "") -> 
 
 
 def version_summary(version: ModelVersionOut) -> str:
-    """The status line's words for the newest model: "automl-7, a fast model trained on 30 labels"."""
+    """The status line's words for the serving model: "automl-7, a fast model trained on 30 labels"."""
     if version.tier == "zero-shot":
         what = "a zero-shot model read from the category descriptions"
         return f"{version.display_name}, {what}" + (
@@ -552,7 +572,7 @@ def _model_status(
     jobs = list_training_jobs(store, actor, project.id, limit=5)
     # a model on its way (a prepare job trains nothing)
     active = next((j for j in jobs if j.status in ACTIVE_JOB_STATES and j.tier != "prepare"), None)
-    newest = latest_ready_model_version(store, project.id)  # membership checked by get_project
+    newest = serving_model_version(store, project.id)  # membership checked by get_project
     fresher = None
     if asset_id is not None and newest is not None and newest.id != (shown or 0):
         pred = _current_prediction(store, actor, project.id, asset_id)
@@ -929,3 +949,6 @@ def train_now(request: Request, project_id: int, actor: ActorDep, store: StoreDe
     else:
         flash(request, "Training queued: " + ", ".join(f"job {j.id} ({j.tier})" for j in jobs) + ".")
     return redirect(f"/projects/{project_id}/dashboard")
+
+
+router.include_router(account.router)  # the account page: ui/account.py

@@ -1,8 +1,11 @@
 """The UI's plumbing: templates, the session user, CSRF, and HTML error pages.
 
-- Sessions are Starlette's signed cookie (itsdangerous, `settings.secret_key`) holding the user id, the
-  username and a CSRF token. Each request re-reads the user (`auth.get_actor`), so a deactivated or deleted
-  user is logged out at once.
+- Sessions are rows of ``user_sessions`` (`service.auth`). Starlette's signed cookie (itsdangerous,
+  `settings.secret_key`) carries the session's secret, the username to show and a CSRF token. Each request
+  checks the row (`auth.authenticate_session`), so a session that was ended (logout, a password change, a
+  deactivation, an administrator) or has expired is refused at once.
+- The clock is ``app.state.ui_clock`` (a function returning the UTC time): session expiry and login
+  throttling read it, so tests move it instead of sleeping.
 - CSRF: every unsafe request (POST ...) to a UI route must carry the session's token, either as the form field
   ``csrf_token`` or as the header ``X-CSRF-Token`` (htmx / fetch); otherwise 403 and nothing is written.
 - `UIRoute` turns a `PrelabelError` raised by the service layer into an HTML error page with the error's
@@ -16,18 +19,20 @@ import hmac
 import logging
 import secrets
 from collections.abc import Callable, Coroutine
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
 from prelabel.errors import PermissionDenied, PrelabelError, Unauthenticated
-from prelabel.service.auth import Actor, get_actor
+from prelabel.service.auth import Actor, ClientInfo, SessionPolicy, authenticate_session
+from prelabel.service.throttle import ThrottlePolicy
 from prelabel.store.engine import Store
 
 log = logging.getLogger("prelabel.ui")
@@ -43,6 +48,10 @@ DASH = "\u2013"  # shown for a missing value
 
 class LoginRequired(Exception):
     """Raised by `current_actor` when nobody is logged in; `UIRoute` redirects to the login page."""
+
+    def __init__(self, message: str = "Please log in.") -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class CsrfFailed(PermissionDenied):
@@ -105,24 +114,68 @@ def get_store(request: Request) -> Store:
     return store
 
 
+def now(request: Request) -> datetime:
+    """The UI's clock (``app.state.ui_clock``)."""
+    clock: Callable[[], datetime] = request.app.state.ui_clock
+    return clock()
+
+
+def session_policy(request: Request) -> SessionPolicy:
+    policy: SessionPolicy = request.app.state.ui_session_policy
+    return policy
+
+
+def login_limits(request: Request) -> ThrottlePolicy:
+    limits: ThrottlePolicy = request.app.state.ui_login_limits
+    return limits
+
+
 def current_actor(request: Request) -> Actor:
-    """The logged-in user, re-checked against the database; raises LoginRequired."""
-    user = request.session.get("user")
-    if not isinstance(user, dict) or "id" not in user:
+    """The logged-in user, from a live session row; raises LoginRequired (with the reason) otherwise."""
+    secret = request.session.get("sid")
+    if not isinstance(secret, str) or not secret:
+        request.session.pop("user", None)  # a cookie without a session shows nobody as logged in
         raise LoginRequired()
     try:
-        actor = get_actor(get_store(request), int(user["id"]))
-    except Unauthenticated:
+        actor = authenticate_session(get_store(request), secret, session_policy(request), now=now(request))
+    except Unauthenticated as exc:
         request.session.clear()
-        raise LoginRequired() from None
+        flash(request, exc.message, "error")
+        raise LoginRequired(exc.message) from None
     return actor
 
 
-def login_session(request: Request, actor: Actor) -> None:
-    """Start a fresh session for `actor` (a new CSRF token too, so a pre-login token cannot be reused)."""
+def login_session(request: Request, actor: Actor, secret: str) -> None:
+    """Start a fresh cookie for the session `secret` (a new CSRF token too, so a pre-login token cannot be
+    reused)."""
     request.session.clear()
+    request.session["sid"] = secret
     request.session["user"] = {"id": actor.user_id, "username": actor.username}
     request.session["csrf"] = secrets.token_urlsafe(32)
+
+
+def client_info(request: Request) -> ClientInfo:
+    """The client's address and user agent. Behind a reverse proxy listed in ``trusted_proxies`` the address
+    is the nearest one in X-Forwarded-For that is not a trusted proxy itself."""
+    trusted: frozenset[str] = request.app.state.ui_trusted_proxies
+    address = request.client.host if request.client is not None else ""
+    if address in trusted:
+        hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+        while hops and address in trusted:
+            address = hops.pop()
+    return ClientInfo(address=address, user_agent=request.headers.get("user-agent", ""))
+
+
+def wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def flash(request: Request, message: str, kind: str = "ok") -> None:
+    """A message for the next page rendered (after a redirect); the newest five are kept."""
+    items = request.session.get("flash") or []
+    items.append({"kind": kind, "message": message})
+    request.session["flash"] = items[-5:]
 
 
 def safe_next(target: str | None) -> str:
@@ -164,12 +217,15 @@ class UIRoute(APIRoute):
         async def handler(request: Request) -> Response:
             try:
                 return await original(request)
-            except LoginRequired:
+            except LoginRequired as exc:
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 if request.method not in SAFE_METHODS:
                     target = "/"
                 if request.headers.get("hx-request"):
                     return Response(status_code=401, headers={"HX-Redirect": "/login"})
+                if wants_json(request):
+                    body = {"error": {"code": "unauthenticated", "message": exc.message, "details": {}}}
+                    return JSONResponse(body, status_code=401)
                 return redirect("/login?next=" + quote(target, safe="/"))
             except PrelabelError as exc:
                 if exc.status_code >= 500:

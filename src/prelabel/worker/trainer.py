@@ -60,7 +60,9 @@ from prelabel.service import training as tsvc
 from prelabel.service.models import honest_summary, record_honest_metrics
 from prelabel.service.training import ClaimedJob, LeaseLost, retrain_threshold, training_setting
 from prelabel.store import jobs as sql
-from prelabel.store import tables as t
+from prelabel.store import predictions as predictions_repo
+from prelabel.store import projects as projects_repo
+from prelabel.store import repositories as repo
 from prelabel.store.engine import Store
 from prelabel.worker.model import NotEnoughLabels, ProjectModel, has_vectors, training_sets
 
@@ -273,7 +275,7 @@ class Trainer:
         from prelabel.service.labels import effective_labels
 
         with self.store.transaction(read_only=True) as s:
-            project = s.get(t.Project, job.project_id)
+            project = projects_repo.get_project(s, job.project_id)
             if project is None:
                 raise NotEnoughLabels(f"project {job.project_id} no longer exists")
             interface = parse_interface(project.interface)
@@ -283,19 +285,8 @@ class Trainer:
 
     def _warm_start(self, project_id: int) -> dict[str, list[dict[str, Any]]]:
         """Best configurations of the newest READY searched version (else any READY version) per job."""
-        from sqlalchemy import select
-
         with self.store.transaction(read_only=True) as s:
-            rows = s.execute(
-                select(t.ModelVersion.tier, t.ModelVersion.metrics)
-                .where(
-                    t.ModelVersion.project_id == project_id,
-                    t.ModelVersion.status == "READY",
-                    t.ModelVersion.name == "automl",
-                )
-                .order_by(t.ModelVersion.version.desc())
-                .limit(50)
-            ).all()
+            rows = predictions_repo.ready_version_metrics(s, project_id, family="automl", limit=50)
         for tier in ("search", "fast"):
             for row_tier, metrics in rows:
                 if row_tier == tier and isinstance(metrics, dict) and metrics.get("best_configs"):
@@ -487,7 +478,7 @@ class Trainer:
 
     def _prepare(self, job: ClaimedJob, hb: _Heartbeat, result: JobResult, timings: dict[str, float]) -> None:
         with self.store.transaction(read_only=True) as s:
-            project = s.get(t.Project, job.project_id)
+            project = projects_repo.get_project(s, job.project_id)
             if project is None:
                 raise NotEnoughLabels(f"project {job.project_id} no longer exists")
             settings = dict(project.settings or {})
@@ -520,7 +511,7 @@ class Trainer:
         with self.store.transaction(read_only=True) as s:
             if sql.has_ready_model(s, job.project_id, zero_shot=True):
                 return "no zero-shot version: the project has a model"
-            interface = parse_interface(s.get(t.Project, job.project_id).interface)  # type: ignore[union-attr]
+            interface = parse_interface(projects_repo.get_project(s, job.project_id).interface)  # type: ignore[union-attr]
         if tsvc.labeled_count(self.store, job.project_id):
             return "no zero-shot version: the project has labels"
         encoded = [(a, c) for chunk in sql.iter_asset_texts(self.store, job.project_id, chunk=self.chunk_size)
@@ -722,7 +713,5 @@ class Trainer:
 
 
 def _count_assets(store: Store, project_id: int) -> int:
-    from sqlalchemy import func, select
-
     with store.transaction(read_only=True) as s:
-        return int(s.scalar(select(func.count(t.Asset.id)).where(t.Asset.project_id == project_id)) or 0)
+        return repo.count_assets(s, repo.asset_conditions(project_id))

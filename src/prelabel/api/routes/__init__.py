@@ -9,9 +9,15 @@ A project the caller is not a member of is reported as 404 (nobody learns anothe
     GET    /health                                       db reachability + schema version (no auth)
     GET    /api/v1/health                                the same
     GET    /api/v1/me                                    the calling user
+    POST   /api/v1/me/password          {current_password, new_password}  ends my browser sessions
     GET    /api/v1/tokens                                my API tokens (never the secret)
     POST   /api/v1/tokens               {name}           → 201 {"token": TokenOut, "secret": "pl_…"}
     DELETE /api/v1/tokens/{token_id}                     revoke → 204
+
+    GET    /api/v1/users                                 superusers: every user
+    PATCH  /api/v1/users/{uid}          {is_active}      superusers: (de)activate; deactivating ends sessions
+    GET    /api/v1/users/{uid}/sessions                  superusers: the user's browser sessions
+    DELETE /api/v1/users/{uid}/sessions[/{session_id}]   superusers: end all of them, or one
 
     GET    /api/v1/projects                              projects I am a member of
     POST   /api/v1/projects             {title, description?, interface, settings?}     → 201 ProjectOut
@@ -47,7 +53,8 @@ A project the caller is not a member of is reported as 404 (nobody learns anothe
                                                           "items": [{"external_id"|"asset_id", "json_response"}]}
                                                          thousands per call, one transaction → {"created": n,
                                                          "model_version_id", "model_name", "note"}
-    GET    /api/v1/projects/{pid}/predictions            query: asset_id, model_version_id, after, limit
+    GET    /api/v1/projects/{pid}/predictions            query: asset_id, model_version_id, include_unready,
+                                                         after, limit (READY versions only unless asked)
     GET    /api/v1/projects/{pid}/model-versions         list of ModelVersionOut (newest first)
     GET    /api/v1/projects/{pid}/model-versions/{mv_id}
 
@@ -75,6 +82,7 @@ API_PREFIX = "/api/v1"
 # Modules of this package that expose `router`; included under API_PREFIX in this order.
 ROUTER_MODULES: list[str] = [
     "me",
+    "users",  # superusers: users, activation, browser sessions
     "projects",
     "assets",
     "labels",

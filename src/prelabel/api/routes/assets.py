@@ -1,5 +1,8 @@
 """Assets: bulk import (JSON array, CSV, JSONL, Parquet, multipart upload), keyset-paginated listing, single
-asset."""
+asset.
+
+An import checks the caller's role before it reads the body: an upload of up to PRELABEL_MAX_UPLOAD_BYTES from
+someone who may not import is refused without being read or parsed."""
 
 from __future__ import annotations
 
@@ -12,14 +15,16 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
 from prelabel.api.deps import ActorDep, SettingsDep, StoreDep
-from prelabel.domain import AssetStatus, parse_interface
+from prelabel.api.errors import error_responses
+from prelabel.domain import AssetStatus, Role, parse_interface
 from prelabel.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from prelabel.service import assets, label_studio_json, projects
+from prelabel.service._access import check_role
 from prelabel.service.dto import AssetFilter, AssetIn, AssetOut, AssetPage, ImportResult
 from prelabel.service.importing import SUFFIX_FORMATS, parse_file
 from prelabel.service.parquet import MEDIA_TYPES as PARQUET_MEDIA_TYPES
 
-router = APIRouter(tags=["assets"])
+router = APIRouter(tags=["assets"], responses=error_responses(401, 404))
 
 ImportFormat = Literal["csv", "jsonl", "json", "parquet", "label-studio"]
 _MEDIA_FORMATS: dict[str, ImportFormat] = {
@@ -36,6 +41,25 @@ ACCEPTED = (
     "(a 'file' field)"
 )
 _ASSET_LIST = TypeAdapter(list[AssetIn])
+_FILE = {"type": "string", "format": "binary"}
+# The import reads its body itself (several formats), so its OpenAPI request body is declared here.
+IMPORT_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "array",
+                "items": {**TypeAdapter(AssetIn).json_schema(), "description": "One asset in the API's shape."},
+            }
+        },
+        "text/csv": {"schema": {"type": "string", "description": "A CSV file with a header row."}},
+        "application/x-ndjson": {"schema": {"type": "string", "description": "One JSON object per line."}},
+        "application/vnd.apache.parquet": {"schema": _FILE},
+        "multipart/form-data": {
+            "schema": {"type": "object", "properties": {"file": _FILE}, "required": ["file"]},
+        },
+    },
+}
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -132,6 +156,8 @@ async def _body_and_format(
     "/projects/{project_id}/assets",
     summary="Import assets in one transaction (JSON array, CSV, JSONL, Parquet or a multipart file upload).",
     response_description="How many assets were created, updated and skipped, and where their ids came from.",
+    responses=error_responses(403, 409, 413, 415),
+    openapi_extra={"requestBody": IMPORT_BODY},
 )
 async def import_assets(
     project_id: int,
@@ -177,6 +203,7 @@ async def import_assets(
     response's ``id_column`` and ``id_source`` say which was used), the other columns as metadata unless
     ``metadata_columns`` picks them. The whole import is one transaction: any bad record refuses it all,
     naming the row."""
+    await run_in_threadpool(check_role, store, actor, project_id, Role.ADMIN, "import assets")
     data, fmt, raw_json_body = await _body_and_format(request, format, settings.max_upload_bytes)
     if fmt == "label-studio":  # Label Studio tasks (data, annotations, predictions): service.label_studio_json
         return await run_in_threadpool(

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
 from prelabel.api.deps import ActorDep, StoreDep
+from prelabel.api.errors import error_responses
 from prelabel.service import assets, label_studio_json
 from prelabel.service.parquet import MEDIA_TYPE as PARQUET_MEDIA_TYPE
 from prelabel.service.parquet import MEDIA_TYPES as PARQUET_MEDIA_TYPES
@@ -42,7 +43,10 @@ def _from_accept(accept: str | None) -> ExportFormat:
     "/projects/{project_id}/export",
     summary="Stream every asset with its latest labels and current prediction (CSV, JSONL or Parquet).",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}, PARQUET_MEDIA_TYPE: {}}}},
+    responses={
+        200: {"content": {"text/csv": {}, "application/x-ndjson": {}, PARQUET_MEDIA_TYPE: {}, "application/json": {}}},
+        **error_responses(401, 404),
+    },
 )
 def export(
     project_id: int,
@@ -59,10 +63,11 @@ def export(
     escape_formulas: Annotated[
         bool,
         Query(
-            description="CSV for spreadsheets: prefix text cells starting with = + - @ (or a tab / CR) with ' "
-            "so that they are not run as formulas. Changes the data; off by default."
+            description="CSV only: prefix text cells starting with = + - @ (or a tab / CR, or ' then one of "
+            "those or another ') with ' so that spreadsheets do not run them as formulas; the CSV import removes "
+            "it again. false writes every cell verbatim. JSONL, Parquet and label-studio are never escaped."
         ),
-    ] = False,
+    ] = True,
 ) -> StreamingResponse:
     format = format or _from_accept(accept)
     # The role check runs here, before the first byte; the rows are read chunk by chunk while streaming.

@@ -24,13 +24,16 @@ from fastapi import APIRouter, Body, Depends, FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from prelabel.api.deps import ActorDep, SettingsDep, StoreDep
+from prelabel.api.errors import error_responses
 from prelabel.service import label_studio as ls
 from prelabel.service import label_studio_json
 from prelabel.service.auth import Actor, authenticate_token
 
 BACKEND_PREFIX = "/label-studio/{token}"
-router = APIRouter(tags=["label-studio"])  # under /api/v1
-backend = APIRouter(tags=["label-studio ML backend"])
+router = APIRouter(tags=["label-studio"], responses=error_responses(401, 404))  # under /api/v1
+backend = APIRouter(tags=["label-studio ML backend"], responses=error_responses(401))
+# Label Studio's calls that link or change a project: a JSON body, the token's role, the project, a conflict.
+_BACKEND_WRITE = error_responses(400, 403, 404, 409)
 
 
 def _backend_actor(store: StoreDep, token: str) -> Actor:
@@ -46,21 +49,32 @@ def _target(request: Request) -> int | None:
 BackendActor = Annotated[Actor, Depends(_backend_actor)]
 Target = Annotated[int | None, Depends(_target)]
 
+# What Label Studio sends, as examples in the OpenAPI schema (/docs shows them; API fuzzers start from them).
+_LS_PROJECT_EXAMPLE = "7.1796636387"
+_LABEL_CONFIG_EXAMPLE = (
+    '<View><Text name="text" value="$text"/><Choices name="sentiment" toName="text" choice="single">'
+    '<Choice value="Positive"/><Choice value="Negative"/></Choices></View>'
+)
+
 
 class SetupIn(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    project: str = Field(description="Label Studio's project id: '<id>.<created unix time>'.")
-    label_config: str = Field(alias="schema", description="The project's labeling config (XML).")
-    hostname: str | None = None
+    project: str = Field(
+        description="Label Studio's project id: '<id>.<created unix time>'.", examples=[_LS_PROJECT_EXAMPLE]
+    )
+    label_config: str = Field(
+        alias="schema", description="The project's labeling config (XML).", examples=[_LABEL_CONFIG_EXAMPLE]
+    )
+    hostname: str | None = Field(None, examples=["http://localhost:8080"])
 
 
 class PredictIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    tasks: list[dict[str, Any]]
-    project: str
-    label_config: str
+    tasks: list[dict[str, Any]] = Field(examples=[[{"id": 1, "data": {"text": "What a lovely day"}}]])
+    project: str = Field(examples=[_LS_PROJECT_EXAMPLE])
+    label_config: str = Field(examples=[_LABEL_CONFIG_EXAMPLE])
 
 
 @backend.get("/health", summary="Label Studio's health check (checks the token).")
@@ -69,14 +83,18 @@ def health(actor: BackendActor) -> dict[str, Any]:
     return {"status": "UP", "model_class": "prelabel", "user": actor.username}
 
 
-@backend.post("/setup", summary="Link the Label Studio project; answer the current model version.")
+@backend.post(
+    "/setup", summary="Link the Label Studio project; answer the current model version.", responses=_BACKEND_WRITE
+)
 def setup(body: SetupIn, store: StoreDep, actor: BackendActor, target: Target) -> dict[str, Any]:
     conn = ls.connect(store, actor, ls_project=body.project, label_config=body.label_config, project_id=target,
                       ls_host=body.hostname or "")
     return {"model_version": ls.model_version(store, conn)}
 
 
-@backend.post("/predict", summary="Predictions for Label Studio tasks (unknown tasks become assets).")
+@backend.post(
+    "/predict", summary="Predictions for Label Studio tasks (unknown tasks become assets).", responses=_BACKEND_WRITE
+)
 def predict(
     body: PredictIn, store: StoreDep, settings: SettingsDep, actor: BackendActor, target: Target
 ) -> dict[str, Any]:
@@ -84,7 +102,11 @@ def predict(
     return {"results": ls.predict(store, actor, conn, body.tasks, wait_s=settings.label_studio_predict_wait_s)}
 
 
-@backend.post("/webhook", summary="Label Studio events: annotations become labels, START_TRAINING trains.")
+@backend.post(
+    "/webhook",
+    summary="Label Studio events: annotations become labels, START_TRAINING trains.",
+    responses=_BACKEND_WRITE,
+)
 def webhook(
     store: StoreDep, actor: BackendActor, target: Target, payload: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:
@@ -99,7 +121,11 @@ def get_label_studio(project_id: int, store: StoreDep, actor: ActorDep) -> dict[
     }
 
 
-@router.delete("/projects/{project_id}/label-studio", summary="Forget the Label Studio connection (admin).")
+@router.delete(
+    "/projects/{project_id}/label-studio",
+    summary="Forget the Label Studio connection (admin).",
+    responses=error_responses(403),
+)
 def delete_label_studio(project_id: int, store: StoreDep, actor: ActorDep) -> dict[str, bool]:
     return {"disconnected": ls.disconnect(store, actor, project_id)}
 

@@ -8,11 +8,13 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from prelabel.api.deps import ActorDep, StoreDep
+from prelabel.api.errors import error_responses
 from prelabel.domain import LabelType
 from prelabel.service import labels
 from prelabel.service.dto import LabelOut
+from prelabel.store.tables import MAX_ID
 
-router = APIRouter(tags=["labels"])
+router = APIRouter(tags=["labels"], responses=error_responses(401, 404))
 
 
 class LabelCreate(BaseModel):
@@ -24,11 +26,16 @@ class LabelCreate(BaseModel):
     )
     seconds_to_label: float | None = Field(None, ge=0, description="Time the labeler spent on the asset.")
     model_version_id: int | None = Field(
-        None, description="The model version whose prediction the labeler saw (acceptance tracking)."
+        None, ge=1, le=MAX_ID, description="The model version whose prediction the labeler saw (acceptance tracking)."
     )
 
 
-@router.post("/projects/{project_id}/assets/{asset_id}/labels", status_code=201, summary="Label an asset.")
+@router.post(
+    "/projects/{project_id}/assets/{asset_id}/labels",
+    status_code=201,
+    summary="Label an asset.",
+    responses=error_responses(400, 403, 409),
+)
 def create_label(
     project_id: int, asset_id: int, body: LabelCreate, store: StoreDep, actor: ActorDep
 ) -> LabelOut:
@@ -57,7 +64,9 @@ def list_labels(
 
 
 @router.delete(
-    "/projects/{project_id}/labels/{label_id}", summary="Undo: remove my own newest label on its asset."
+    "/projects/{project_id}/labels/{label_id}",
+    summary="Undo: remove my own newest label on its asset.",
+    responses=error_responses(403, 409),
 )
 def undo_label(project_id: int, label_id: int, store: StoreDep, actor: ActorDep) -> LabelOut:
     return labels.undo_label(store, actor, project_id, label_id)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from prelabel.api.deps import ActorDep, StoreDep
+from prelabel.api.errors import error_responses
 from prelabel.service import models
 from prelabel.service.dto import ModelVersionOut
 
-router = APIRouter(tags=["model versions"])
+router = APIRouter(tags=["model versions"], responses=error_responses(401, 404))
 
 
 @router.get("/projects/{project_id}/model-versions", summary="The project's model versions.")

@@ -8,10 +8,12 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from prelabel.api.deps import ActorDep, StoreDep
+from prelabel.api.errors import error_responses
 from prelabel.service import predictions
 from prelabel.service.dto import PredictionIn, PredictionOut
+from prelabel.store.tables import MAX_ID
 
-router = APIRouter(tags=["predictions"])
+router = APIRouter(tags=["predictions"], responses=error_responses(401, 404))
 
 
 class PredictionsCreate(BaseModel):
@@ -23,7 +25,9 @@ class PredictionsCreate(BaseModel):
         description="The model's name: an existing version's display name (e.g. 'my-model-3') or family "
         "name (its newest version), else a new model version of that family is created.",
     )
-    model_version_id: int | None = Field(None, description="An existing model version instead of model_name.")
+    model_version_id: int | None = Field(
+        None, ge=1, le=MAX_ID, description="An existing model version instead of model_name."
+    )
     new_version: bool = Field(
         False, description="Start the next version of model_name's family (display name '<model_name>-<n>')."
     )
@@ -40,7 +44,11 @@ class PredictionsCreated(BaseModel):
     )
 
 
-@router.post("/projects/{project_id}/predictions", summary="Store predictions in one transaction (admin).")
+@router.post(
+    "/projects/{project_id}/predictions",
+    summary="Store predictions in one transaction (admin).",
+    responses=error_responses(400, 403, 409),
+)
 def create_predictions(
     project_id: int, body: PredictionsCreate, store: StoreDep, actor: ActorDep
 ) -> PredictionsCreated:
@@ -58,15 +66,24 @@ def create_predictions(
     )
 
 
-@router.get("/projects/{project_id}/predictions", summary="Predictions by id, any model version.")
+@router.get("/projects/{project_id}/predictions", summary="Predictions by id, of READY model versions unless asked.")
 def list_predictions(
     project_id: int,
     store: StoreDep,
     actor: ActorDep,
     asset_id: int | None = None,
-    model_version_id: int | None = None,
+    model_version_id: Annotated[
+        int | None, Query(description="Only this model version's predictions, whatever its status.")
+    ] = None,
     after: Annotated[int | None, Query(description="Only predictions with a larger id.")] = None,
     limit: Annotated[int, Query(ge=1, le=predictions.MAX_PREDICTION_PAGE)] = 100,
+    include_unready: Annotated[
+        bool,
+        Query(
+            description="Also predictions of model versions that are not READY (TRAINING, FAILED, WITHDRAWN), "
+            "which labelers never see."
+        ),
+    ] = False,
 ) -> list[PredictionOut]:
     return predictions.list_predictions(
         store,
@@ -76,4 +93,5 @@ def list_predictions(
         model_version_id=model_version_id,
         after=after,
         limit=limit,
+        include_unready=include_unready,
     )

@@ -22,10 +22,11 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from prelabel.api.deps import ActorDep, StoreDep
+from prelabel.api.errors import error_responses
 from prelabel.service import queue, training
 from prelabel.service.dto import AssetOut, AssetPage, TrainingJobOut
 
-router = APIRouter(tags=["training"])
+router = APIRouter(tags=["training"], responses=error_responses(401, 404))
 
 
 class TrainRequest(BaseModel):
@@ -34,7 +35,12 @@ class TrainRequest(BaseModel):
     )
 
 
-@router.post("/projects/{project_id}/training", status_code=202, summary="Train now (admin).")
+@router.post(
+    "/projects/{project_id}/training",
+    status_code=202,
+    summary="Train now (admin).",
+    responses=error_responses(400, 403, 409),
+)
 def request_training(
     project_id: int, store: StoreDep, actor: ActorDep, body: TrainRequest | None = None
 ) -> list[TrainingJobOut]:
@@ -67,7 +73,7 @@ def acceptance(project_id: int, store: StoreDep, actor: ActorDep) -> list[dict[s
 
 
 LeaseQuery = Annotated[float, Query(ge=1, le=queue.MAX_LEASE_SECONDS, description="Lease length (s).")]
-_NONE_LEFT: dict[int | str, dict[str, Any]] = {204: {"description": "Nothing left to label."}}
+_NONE_LEFT: dict[int | str, dict[str, Any]] = {204: {"description": "Nothing left to label."}, **error_responses(409)}
 
 
 @router.get(
@@ -89,19 +95,33 @@ def next_asset(project_id: int, store: StoreDep, actor: ActorDep, lease_seconds:
     return asset
 
 
-@router.post("/projects/{project_id}/queue/{asset_id}/release", status_code=204, summary="Release my lease.")
+@router.post(
+    "/projects/{project_id}/queue/{asset_id}/release",
+    status_code=204,
+    summary="Release my lease.",
+    responses=error_responses(409),
+)
 def release(project_id: int, asset_id: int, store: StoreDep, actor: ActorDep) -> Response:
     queue.release_lease(store, actor, project_id, asset_id)
     return Response(status_code=204)
 
 
-@router.post("/projects/{project_id}/queue/{asset_id}/skip", status_code=204, summary="Skip an asset.")
+@router.post(
+    "/projects/{project_id}/queue/{asset_id}/skip",
+    status_code=204,
+    summary="Skip an asset.",
+    responses=error_responses(409),
+)
 def skip(project_id: int, asset_id: int, store: StoreDep, actor: ActorDep) -> Response:
     queue.skip_asset(store, actor, project_id, asset_id)
     return Response(status_code=204)
 
 
-@router.get("/projects/{project_id}/review", summary="Assets to review: likely label errors first (reviewer+).")
+@router.get(
+    "/projects/{project_id}/review",
+    summary="Assets to review: likely label errors first (reviewer+).",
+    responses=error_responses(403),
+)
 def review(
     project_id: int,
     store: StoreDep,
