@@ -1,28 +1,19 @@
 from __future__ import annotations
 
 import json
-import os
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 
 from prelabel.domain import parse_interface
 from prelabel.errors import SchemaOutOfDate
-from prelabel.store.engine import Store, normalize_url
+from prelabel.store.engine import Store
 from prelabel.store.migrate import alembic_config, current_revision, head_revision
 from prelabel.store.tables import Base, Project
-
-PG_ENV = "PRELABEL_TEST_POSTGRES_URL"
-
-
-def _backends() -> list[str]:
-    return ["sqlite", "postgresql"] if os.environ.get(PG_ENV) else ["sqlite"]
 
 
 def test_empty_database_upgrades_to_head_and_matches_the_models(tmp_path: Path) -> None:
@@ -93,23 +84,6 @@ OLD_INTERFACE = {
 }
 
 
-@pytest.fixture(params=_backends())
-def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database of each backend (PostgreSQL: its own database, dropped afterwards)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    base = normalize_url(os.environ[PG_ENV])
-    name = f"prelabel_mig_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _insert_old_project(store: Store) -> int:
