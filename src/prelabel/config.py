@@ -77,6 +77,13 @@ class Settings(BaseSettings):
         "prelabel[embeddings] is installed), so neither an import's first queue order nor a project's first fast "
         "model waits for it.",
     )
+    worker_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="How much lower the CPU priority (Unix nice) of the background trainer's processes is than the "
+        "server's, so that labelers' requests come first when training fills the cores; 0 keeps them equal.",
+    )
     log_level: str = Field("INFO", description="Python logging level of the server and worker.")
     label_studio_predict_wait_s: float = Field(
         5.0,

@@ -75,7 +75,7 @@ def test_options_names_every_method_of_the_path(raw: httpx.Client, project_id: i
     for path, methods in [
         ("/api/v1/projects", "GET, POST"),
         (f"/api/v1/projects/{project_id}", "GET, PATCH, DELETE"),
-        (f"/api/v1/projects/{project_id}/queue/next", "GET, POST"),
+        (f"/api/v1/projects/{project_id}/queue/next", "POST"),  # it takes a lease: POST only
         ("/api/v1/tokens", "GET, POST"),
     ]:
         r = raw.options(path)

@@ -16,12 +16,14 @@ pytestmark = pytest.mark.slow
 
 
 def test_three_labelers_lose_nothing_and_see_the_server_timing() -> None:
-    args = ["bench", "labelers", "--users", "3", "--labels-per-user", "4", "--rows", "40", "--duration", "60"]
+    args = ["bench", "labelers", "--users", "3", "--labels-per-user", "4", "--rows", "40", "--duration", "60",
+            "--ramp", "6"]  # fmt: skip
     result = CliRunner().invoke(app, [*args, "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["users"] == 3 and report["assets"] == 40 and report["database"] == "sqlite"
     assert report["labels"] == 12 and report["labels_per_s"] > 0
+    assert report["ramp_s"] == 6 and report["elapsed_s"] >= 4  # the third labeler started 4 s in
     for op in ("next_asset", "save"):
         client, server = report["latency_ms"][op]["client"], report["latency_ms"][op]["server"]
         assert client["n"] == server["n"] == 12, (op, client, server)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from prelabel.automl.active import (
+    MIX_OPTIONS,
     BreakingTies,
     DiversityMix,
     EmptyPoolError,
@@ -129,7 +130,7 @@ def test_mix_accepts_a_feature_callable_for_candidates_only() -> None:
         asked.extend(int(r) for r in rows)
         return feats[rows]
 
-    strat = DiversityMix(random_share=0.1, batch=10)
+    strat = DiversityMix(random_share=0.1, batch=10, density=0.0)  # typicality would featurise a pool sample
     a = strat.score(QueryContext([p], features=feats, rng=np.random.default_rng(5)))
     b = strat.score(QueryContext([p], features=featurise, rng=np.random.default_rng(5)))
     assert np.array_equal(a, b)
@@ -251,7 +252,7 @@ def test_cold_start_knowing_the_labels_asks_for_the_regions_they_do_not_cover(da
     assert sum(t not in known for t in new_topics) >= 4, new_topics
     assert len(set(new_topics) - set(known)) == 3, new_topics  # every uncovered topic
     # the mix in its cold start asks for them first, featurising the labeled items only then
-    mix = DiversityMix(batch=5, cold_start=20)
+    mix = DiversityMix(batch=5, cold_start=20, density=0.0)
     called: list[int] = []
 
     def lazy() -> object:
@@ -269,35 +270,19 @@ def test_cold_start_knowing_the_labels_asks_for_the_regions_they_do_not_cover(da
 
 
 def test_make_strategy_passes_batch_and_cold_start() -> None:
-    s = make_strategy("mix", random_share=0.2, batch=37, cold_start=25)
-    assert isinstance(s, DiversityMix) and (s.batch, s.cold_start, s.random_share) == (37, 25, 0.2)
+    s = make_strategy("mix", random_share=0.2, batch=37, cold_start=12)
+    assert isinstance(s, DiversityMix) and (s.batch, s.cold_start, s.random_share) == (37, 12, 0.2)
+    # what every project runs: the constructor's defaults, no module state to rewrite
+    default = make_strategy("mix")
+    assert isinstance(default, DiversityMix)
+    assert default.options() == {"candidate_factor": 10, "cold_start": 25, "density": 1.0}
+    assert set(DiversityMix().options()) == set(MIX_OPTIONS)
     with pytest.raises(ValueError, match="positive"):
         DiversityMix(batch=0)
-
-
-def test_mix_looks_for_the_rare_class_while_the_labels_are_lopsided() -> None:
-    rng = np.random.default_rng(0)
-    p1 = np.concatenate([rng.uniform(0.0, 0.3, 90), rng.uniform(0.3, 0.45, 10)])  # P(class 1), never above 0.5
-    p = np.column_stack([1 - p1, p1])
-    likeliest = set(np.argsort(-p1)[:5].tolist())
-    mix = DiversityMix(batch=10, rare_share=0.5)
-    # one label of class 1 among ten: every other one of the first ten positions asks for a likely class-1 item
-    order = np.argsort(-mix.score(ctx(p, label_counts=[np.array([9, 1])])), kind="stable")
-    assert set(order[0:10:2].tolist()) == likeliest
-    assert len(set(order.tolist())) == 100  # still a full ordering of the pool
-    # balanced enough, or the rare class has RARE_MIN labels, or the option is off: margin order only
-    plain = np.argsort(-DiversityMix(batch=10).score(ctx(p, label_counts=[np.array([9, 1])])), kind="stable")
-    for counts, strategy in (([6, 4], mix), ([300, DiversityMix.RARE_MIN], mix), ([9, 1], DiversityMix(batch=10))):
-        got = np.argsort(-strategy.score(ctx(p, label_counts=[np.array(counts)])), kind="stable")
-        assert got.tolist() == plain.tolist()
-    # multi-label jobs and unknown counts are left alone
-    multi = mix.score(ctx(p, multi_label=[True], label_counts=[np.array([9, 1])]))
-    assert np.array_equal(multi, mix.score(ctx(p, multi_label=[True])))
-    assert np.array_equal(mix.score(ctx(p, label_counts=[None])), mix.score(ctx(p)))
-    with pytest.raises(ValueError, match="label_counts"):
-        ctx(p, label_counts=[None, None])
-    with pytest.raises(ValueError, match="rare_share"):
-        DiversityMix(rare_share=1.5)
+    with pytest.raises(ValueError, match="Only the mix takes options"):
+        make_strategy("mix", rare_share=0.5)
+    with pytest.raises(ValueError, match="Only the mix takes options"):
+        make_strategy("margin", cold_start=0)
 
 
 def test_typicality_is_high_in_dense_regions_and_low_for_outliers() -> None:
@@ -334,118 +319,13 @@ def test_mix_density_prefers_typical_uncertain_items(datasets: Path) -> None:
     unsure = np.full(300, 0.6)
     unsure[junk] = 0.55
     p = np.stack([unsure, 1 - unsure], axis=1)
-    plain = DiversityMix(batch=10).query(QueryContext([p], features=x, rng=np.random.default_rng(0)), 10)
+    plain = DiversityMix(batch=10, density=0.0).query(QueryContext([p], features=x, rng=np.random.default_rng(0)), 10)
     dense = DiversityMix(batch=10, density=1.0)
     picked = dense.query(QueryContext([p], features=x, rng=np.random.default_rng(0), n_labeled=20), 10)
     assert len(set(plain.tolist()) & set(junk.tolist())) >= 8  # uncertainty alone asks for the junk
     assert not set(picked.tolist()) & set(junk.tolist())  # weighted by typicality it does not
-    # density_until: only while fewer labels than that
-    late = DiversityMix(batch=10, density=1.0, density_until=50)
-    assert late.dense(QueryContext([p], features=x, n_labeled=20))
-    assert not late.dense(QueryContext([p], features=x, n_labeled=50))
     assert not dense.dense(QueryContext([p]))  # no features: plain uncertainty
     multi = QueryContext([p, p], multi_label=[False, True], features=x, n_labeled=20)
     assert not dense.dense(multi)  # a multi-choice job: plain uncertainty
     with pytest.raises(ValueError, match="density"):
         DiversityMix(density=-1.0)
-
-
-def test_multi_reduce_min_asks_for_the_undecided_category_mean_for_the_most_expected_errors() -> None:
-    p = np.array(
-        [
-            [0.50, 0.00, 0.00, 0.00],  # one coin flip, three sure negatives
-            [0.30, 0.30, 0.30, 0.30],  # four categories each wrong with probability 0.3
-            [0.99, 0.01, 0.01, 0.01],  # sure
-        ]
-    )
-    c = QueryContext([p], multi_label=[True])
-    assert BreakingTies().query(c, 3).tolist() == [0, 1, 2]  # "min", the default
-    assert BreakingTies("mean").query(c, 3).tolist() == [1, 0, 2]
-    assert DiversityMix(multi_reduce="mean").uncertainty.multi_reduce == "mean"
-    with pytest.raises(ValueError, match="multi_reduce"):
-        BreakingTies("max")
-
-
-def test_gradient_embedding_is_the_last_layer_gradient_under_the_predicted_label() -> None:
-    from prelabel.automl.active import gradient_embedding
-
-    single = np.array([[0.7, 0.2, 0.1], [0.2, 0.5, 0.3]])
-    multi = np.array([[0.9, 0.25], [0.1, 0.35]])
-    c = QueryContext([single, multi], [False, True], thresholds=[None, np.array([0.5, 0.3])])
-    g = gradient_embedding(c, np.array([0, 1]))
-    assert np.allclose(g[:, :3], [[-0.3, 0.2, 0.1], [0.2, -0.5, 0.3]])
-    # multi-choice: each category around its threshold; 0.35 is above 0.3, so its gradient points down
-    assert np.allclose(g[:, 3], [0.9 - 1.0, 0.1])
-    assert g[1, 4] < 0 and g[0, 4] > 0 and abs(g[1, 4]) > 0.4  # 0.35 recentres to just above 0.5
-
-
-def test_badge_takes_the_longest_gradient_first_and_one_of_each_set_of_duplicates() -> None:
-    from prelabel.automl.active import badge
-
-    rng = np.random.default_rng(0)
-    # rows 0-9 are ten copies of one uncertain text; rows 10-29 are distinct and a little less uncertain
-    feats = np.vstack([np.tile(rng.normal(size=(1, 8)), (10, 1)), rng.normal(size=(20, 8))])
-    top = np.concatenate([np.full(10, 0.5), rng.uniform(0.55, 0.6, 20)])
-    p = np.stack([top, 1 - top], axis=1)
-    for seed in range(5):
-        c = QueryContext([p], features=feats, rng=np.random.default_rng(seed))
-        picks = badge(c, np.arange(30), 8).tolist()
-        assert picks[0] < 10  # the coin flip has the longest gradient
-        assert len(set(picks)) == 8 and sum(i < 10 for i in picks) == 1, picks
-    # certain rows have no gradient: once the uncertain ones are taken, nothing is left to spread
-    certain = np.stack([np.ones(30), np.zeros(30)], axis=1)
-    picks = badge(QueryContext([certain], features=feats), np.arange(30), 5).tolist()
-    assert len(set(picks)) == 5
-
-
-def test_mix_with_badge_diversity_orders_the_whole_pool_and_spreads_the_head() -> None:
-    rng = np.random.default_rng(0)
-    feats = np.vstack(
-        [rng.normal(0, 0.01, (40, 2)) + np.array([5, 0]), rng.normal(0, 0.01, (40, 2)) + np.array([0, 5])]
-    )
-    top = (1 + np.concatenate([rng.uniform(0.0, 0.1, 40), rng.uniform(0.2, 0.3, 40)])) / 2
-    p = np.stack([top, 1 - top], axis=1)
-    c = QueryContext([p], features=feats, rng=np.random.default_rng(0), n_labeled=20)
-    strat = make_strategy("mix", batch=10, diversity="badge", density=0.0)
-    order = strat.query(c, 80).tolist()
-    assert sorted(order) == list(range(80))
-    assert 0 < sum(i >= 40 for i in order[:10]) < 10  # both clusters in the first batch
-    with pytest.raises(ValueError, match="diversity must be one of"):
-        make_strategy("mix", diversity="coreset")
-
-
-def test_category_confidence_is_each_categorys_own_decision() -> None:
-    from prelabel.automl.active import category_confidence
-
-    single = np.array([[0.5, 0.4, 0.1], [0.9, 0.05, 0.05]])
-    multi = np.array([[0.2, 0.9], [0.6, 0.1]])
-    c = QueryContext([single, multi], multi_label=[False, True], thresholds=[None, np.array([0.2, 0.5])])
-    conf = category_confidence(c)
-    assert conf.shape == (2, 5)
-    # single-choice: a category's margin against its strongest rival (winner and runner-up share the race)
-    np.testing.assert_allclose(conf[0, :3], [0.1, 0.1, 0.4])
-    np.testing.assert_allclose(conf[1, :3], [0.85, 0.85, 0.85])
-    # multi-choice: |2p - 1| after re-centring on the threshold (0.2 is a coin flip where t = 0.2)
-    np.testing.assert_allclose(conf[:, 3], [0.0, 0.5])
-    np.testing.assert_allclose(conf[:, 4], [0.8, 0.8])
-
-
-def test_category_round_robin_gives_every_category_its_least_sure_items() -> None:
-    from prelabel.automl.active import category_round_robin
-
-    rng = np.random.default_rng(0)
-    # 3 categories of 60 items; category 0 is undecided on many items (0.45-0.55), categories 1 and 2 are
-    # sure everywhere except on a few items each (rows 50-52 for category 1, 55-57 for category 2)
-    p = np.column_stack([rng.uniform(0.45, 0.55, 60), np.full(60, 0.02), np.full(60, 0.97)])
-    p[50:53, 1] = [0.4, 0.35, 0.3]
-    p[55:58, 2] = [0.6, 0.65, 0.7]
-    c = QueryContext([p], multi_label=[True], rng=np.random.default_rng(1))
-    head = category_round_robin(c, 6).tolist()
-    assert len(set(head)) == 6
-    # the least-sure-category rule would fill all six with category 0's coin flips; here each category gets two
-    assert head[:3].count(50) + head[:3].count(55) == 2 and {50, 55} <= set(head[:3])
-    assert {51, 56} <= set(head[3:])
-    strat = make_strategy("mix", batch=3, diversity="categories")
-    order = strat.query(c, 60).tolist()
-    assert sorted(order) == list(range(60))  # the rest of the pool follows by uncertainty
-    assert {50, 55} <= set(order[:3])

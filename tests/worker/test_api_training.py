@@ -61,21 +61,55 @@ def test_train_now_status_and_jobs(world: World, client: TestClient) -> None:
     assert acc.status_code == 200 and acc.json()[0]["display_name"] == "automl-1"
 
 
+def _leased(store: Store, project_id: int) -> int:
+    from sqlalchemy import func, select
+
+    from prelabel.store import tables as t
+
+    with store.transaction(read_only=True) as s:
+        return int(
+            s.scalar(
+                select(func.count()).where(t.Asset.project_id == project_id, t.Asset.lease_expires_at.is_not(None))
+            )
+            or 0
+        )
+
+
 def test_queue_over_http(world: World, client: TestClient) -> None:
     lab, lab2 = _h(world.store, world.labeler), _h(world.store, world.labeler2)
     pid = world.project_id
-    a = client.get(f"/api/v1/projects/{pid}/queue/next", headers=lab)
+    a = client.post(f"/api/v1/projects/{pid}/queue/next", headers=lab)
     b = client.post(f"/api/v1/projects/{pid}/queue/next", headers=lab2)
     assert a.status_code == b.status_code == 200 and a.json()["id"] != b.json()["id"]
-    assert client.get(f"/api/v1/projects/{pid}/queue/next", headers=lab).json()["id"] == a.json()["id"]
+    assert client.post(f"/api/v1/projects/{pid}/queue/next", headers=lab).json()["id"] == a.json()["id"]
     r = client.post(f"/api/v1/projects/{pid}/queue/{a.json()['id']}/release", headers=lab2)
     assert r.status_code == 409
     assert client.post(f"/api/v1/projects/{pid}/queue/{a.json()['id']}/skip", headers=lab).status_code == 204
-    assert client.get(f"/api/v1/projects/{pid}/queue/next?lease_seconds=0", headers=lab).status_code == 422
+    assert client.post(f"/api/v1/projects/{pid}/queue/next?lease_seconds=0", headers=lab).status_code == 422
     for aid in world.asset_ids:
         label(world, aid, "SPORT")
-    assert client.get(f"/api/v1/projects/{pid}/queue/next", headers=lab).status_code == 204
+    assert client.post(f"/api/v1/projects/{pid}/queue/next", headers=lab).status_code == 204
     assert client.get(f"/api/v1/projects/{pid}/review", headers=lab).status_code == 403
     page = client.get(f"/api/v1/projects/{pid}/review", headers=_h(world.store, world.reviewer)).json()
     assert page == {"items": [], "next_cursor": None}
-    assert client.get(f"/api/v1/projects/{pid}/queue/next").status_code == 401
+    assert client.post(f"/api/v1/projects/{pid}/queue/next").status_code == 401
+
+
+def test_getting_the_next_asset_is_405_and_leases_nothing(world: World, client: TestClient) -> None:
+    """Taking the next asset leases it (a state change): GET refuses, naming POST, and leaves the queue as it was."""
+    lab = _h(world.store, world.labeler)
+    pid = world.project_id
+    for query in ("", "?lease_seconds=60"):
+        r = client.get(f"/api/v1/projects/{pid}/queue/next{query}", headers=lab)
+        assert r.status_code == 405, r.text
+        assert r.headers["allow"] == "POST"
+        err = r.json()["error"]
+        assert err["code"] == "method_not_allowed" and "POST" in err["message"], err
+    assert _leased(world.store, pid) == 0
+    assert client.get(f"/api/v1/projects/{pid}/queue/next").status_code == 405  # without a token too
+    r = client.options(f"/api/v1/projects/{pid}/queue/next")
+    assert r.status_code == 204 and r.headers["allow"] == "POST, OPTIONS"
+    paths = client.get("/openapi.json").json()["paths"]
+    assert set(paths["/api/v1/projects/{project_id}/queue/next"]) == {"post"}
+    assert client.post(f"/api/v1/projects/{pid}/queue/next", headers=lab).status_code == 200
+    assert _leased(world.store, pid) == 1

@@ -18,7 +18,12 @@ Strategies (by name, see `make_strategy`):
 * ``entropy``           normalised Shannon entropy of the probability row;
 * ``mix``               margin uncertainty, weighted by how typical of the pool each item is (`density`), among
   the most uncertain candidates, spread over k-means clusters of the feature space (round-robin over clusters,
-  most uncertain first in each), with a share of random picks.
+  most uncertain first in each), with a share of random picks; representative picks while a project has few
+  labels (`cold_start`).
+
+A project reaches the strategy (setting `queue_strategy`), the mix's random share (`queue_random_share`) and its
+batch (the labels the retrain trigger waits for); the mix's other parameters are constructor arguments whose
+defaults are what every project runs, and `prelabel bench loop --mix-options` passes others to compare variants.
 
 Before any model exists, `representatives` picks the texts a first model should learn from: the most central
 item of each k-means cluster of the texts' sentence vectors (a "diverse" initial queue order).
@@ -55,8 +60,6 @@ class QueryContext:
     thresholds: per job, the per-category decision thresholds of a multi-choice job (None or absent: 0.5),
         so that a category's uncertainty is measured around the threshold the model actually predicts with.
     n_labeled: how many assets are labeled (None: unknown), for strategies with a cold-start phase.
-    label_counts: per job, the labeled assets of each category in the order of its probability columns (None
-        or absent: unknown), so that the mix can look for a class the labels have barely seen.
     at_least_one: per job, whether a multi-choice job's decision names its most probable category when none
         passes its threshold (a required job: what the pre-annotation shows), so that margin uncertainty is
         measured around that decision too (`fallback_margins`); absent: False for every job.
@@ -71,7 +74,6 @@ class QueryContext:
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     thresholds: Sequence[NDArray[np.floating] | None] = ()
     n_labeled: int | None = None
-    label_counts: Sequence[NDArray[np.integer] | None] = ()
     at_least_one: Sequence[bool] = ()
     labeled_features: Any = None
 
@@ -83,10 +85,6 @@ class QueryContext:
         if len(self.multi_label) != len(self.proba):
             raise ValueError(
                 f"QueryContext.multi_label has {len(self.multi_label)} entries for {len(self.proba)} jobs."
-            )
-        if self.label_counts and len(self.label_counts) != len(self.proba):
-            raise ValueError(
-                f"QueryContext.label_counts has {len(self.label_counts)} entries for {len(self.proba)} jobs."
             )
         if self.at_least_one and len(self.at_least_one) != len(self.proba):
             raise ValueError(
@@ -137,15 +135,10 @@ class RandomSampling(QueryStrategy):
 class ConfidenceBasedQueryStrategy(QueryStrategy):
     """Asks for the items the model is least confident about; subclasses define `confidence` only.
 
-    `confidence(proba, multi_label)` returns one value per row in [0, 1] (1 = certain). A tiny random jitter
-    (below 1e-9) breaks exact ties reproducibly. `multi_reduce` says how a multi-choice row's per-category
-    confidences become one ("min" or "mean", see `_multi_confidence`).
+    `confidence(proba, multi_label)` returns one value per row in [0, 1] (1 = certain); a multi-choice row is as
+    confident as its least confident category (`_multi_confidence`). A tiny random jitter (below 1e-9) breaks
+    exact ties reproducibly.
     """
-
-    def __init__(self, multi_reduce: str = "min") -> None:
-        if multi_reduce not in MULTI_REDUCTIONS:
-            raise ValueError(f"multi_reduce must be one of {list(MULTI_REDUCTIONS)}; got {multi_reduce!r}.")
-        self.multi_reduce = multi_reduce
 
     def confidence(self, proba: FloatArray, multi_label: bool) -> FloatArray:
         raise NotImplementedError
@@ -186,18 +179,12 @@ def recentre(proba: FloatArray, thresholds: FloatArray) -> FloatArray:
     return np.asarray(np.clip(np.where(proba < t, below, above), 0.0, 1.0), dtype=np.float64)
 
 
-MULTI_REDUCTIONS = ("min", "mean")
-
-
-def _multi_confidence(per_category: FloatArray, reduce: str = "min") -> FloatArray:
-    """A multi-choice row's confidence from its per-category binary confidences. "min": the least confident
-    category (the "minimum margin over labels" of multi-label active learning, Brinker 2006); "mean": the mean
-    over categories, so 1 - confidence is the expected share of the row's category decisions that are wrong
-    (what micro-F1 counts), to which the obvious negatives add almost nothing."""
+def _multi_confidence(per_category: FloatArray) -> FloatArray:
+    """A multi-choice row's confidence from its per-category binary confidences: the least confident category
+    (the "minimum margin over labels" of multi-label active learning, Brinker 2006), so that one undecided
+    category among many obvious negatives is not averaged away."""
     if per_category.shape[1] == 0:
         return np.ones(per_category.shape[0])
-    if reduce == "mean":
-        return np.asarray(per_category.mean(axis=1), dtype=np.float64)
     return np.asarray(per_category.min(axis=1), dtype=np.float64)
 
 
@@ -239,7 +226,7 @@ class LeastConfidence(ConfidenceBasedQueryStrategy):
 
     def confidence(self, proba: FloatArray, multi_label: bool) -> FloatArray:
         if multi_label:
-            return _multi_confidence(np.maximum(proba, 1.0 - proba), self.multi_reduce)
+            return _multi_confidence(np.maximum(proba, 1.0 - proba))
         return np.asarray(proba.max(axis=1), dtype=np.float64)
 
 
@@ -250,14 +237,14 @@ class BreakingTies(ConfidenceBasedQueryStrategy):
 
     def confidence(self, proba: FloatArray, multi_label: bool) -> FloatArray:
         if multi_label:
-            return _multi_confidence(np.abs(2.0 * proba - 1.0), self.multi_reduce)
+            return _multi_confidence(np.abs(2.0 * proba - 1.0))
         if proba.shape[1] < 2:
             return np.ones(proba.shape[0])
         top2 = -np.partition(-proba, 1, axis=1)[:, :2]
         return np.asarray(top2[:, 0] - top2[:, 1], dtype=np.float64)
 
     def confidence_at_least_one(self, proba: FloatArray) -> FloatArray:
-        return _multi_confidence(fallback_margins(proba), self.multi_reduce)
+        return _multi_confidence(fallback_margins(proba))
 
 
 class PredictionEntropy(ConfidenceBasedQueryStrategy):
@@ -273,7 +260,7 @@ class PredictionEntropy(ConfidenceBasedQueryStrategy):
 
     def confidence(self, proba: FloatArray, multi_label: bool) -> FloatArray:
         if multi_label:
-            return _multi_confidence(1.0 - self._entropy(_binary_stack(proba)), self.multi_reduce)
+            return _multi_confidence(1.0 - self._entropy(_binary_stack(proba)))
         sums = proba.sum(axis=1, keepdims=True)
         dist = proba / np.where(sums > 0, sums, 1.0)
         return np.asarray(1.0 - self._entropy(dist), dtype=np.float64)
@@ -282,76 +269,62 @@ class PredictionEntropy(ConfidenceBasedQueryStrategy):
 class DiversityMix(QueryStrategy):
     """Uncertainty with diversity and exploration.
 
-    The `candidate_factor * batch` most uncertain items (by `uncertainty`) are clustered with k-means on the
-    feature matrix (TruncatedSVD first when it is sparse or wide); the queue then takes clusters round-robin,
-    the most uncertain item of each cluster first, so a batch covers different regions instead of many near
-    duplicates. A `random_share` of the positions is given to uniformly random pool items. Items beyond the
-    candidates follow in order of uncertainty. Without features it degrades to uncertainty + random share.
+    The `candidate_factor * batch` most uncertain items (by margin uncertainty, `BreakingTies`) are clustered
+    with k-means on the feature matrix (TruncatedSVD first when it is sparse or wide); the queue then takes
+    clusters round-robin, the most uncertain item of each cluster first, so a batch covers different regions
+    instead of many near duplicates. A `random_share` of the positions is given to uniformly random pool items.
+    Items beyond the candidates follow in order of uncertainty. Without features it degrades to uncertainty +
+    random share.
 
     With `density` β > 0, the `max_candidates` most uncertain items are first re-ranked by uncertainty *
     typicality^β (`typicality`: mean cosine similarity to the nearest neighbours in a sample of the pool), so
     that the candidates are uncertain items that stand for many others rather than outliers — "information
-    density", Settles & Craven 2008 — in single-choice projects (see `dense`). `density_until` > 0 limits that
-    to projects with fewer labels.
+    density", Settles & Craven 2008 — in single-choice projects (see `dense`).
 
     While fewer than `cold_start` items are labeled (single-choice projects, see `cold`), the batch goes to the
     most typical item of each region no label covers yet (`uncovered_typical`, TypiClust) when the context
     has the labeled items' features, else to the most central items of k-means clusters of a pool sample.
 
-    While a single-choice job's labels are lopsided — its rarest labeled class has fewer than `RARE_MIN` labels
-    and less than half its even share — every other one of the first `rare_share * batch` positions goes to
-    the pool items the model finds most likely to be of that class (a model trained on one disaster tweet
-    among ten predicts "no disaster" everywhere, so its uncertainty points nowhere useful; Attenberg & Provost
-    2010 call this guided learning). `rare_share` 0 turns it off.
+    The defaults are what every project runs (docs/loop.md measured them); `MIX_OPTIONS` names the parameters
+    a benchmark may vary.
     """
-
-    RARE_MIN: ClassVar[int] = 10
 
     name = "mix"
 
     def __init__(
         self,
-        uncertainty: ConfidenceBasedQueryStrategy | None = None,
         *,
         random_share: float = 0.0,
         batch: int = 20,
         n_clusters: int | None = None,
         candidate_factor: int = 10,
         max_candidates: int = 2000,
-        cold_start: int = 0,
-        rare_share: float = 0.0,
-        density: float = 0.0,
-        density_until: int = 0,
-        multi_reduce: str = "min",
-        diversity: str = "kmeans",
+        cold_start: int = 25,
+        density: float = 1.0,
     ) -> None:
-        if diversity not in DIVERSITIES:
-            raise ValueError(f"diversity must be one of {list(DIVERSITIES)}; got {diversity!r}.")
-        if density < 0 or density_until < 0:
-            raise ValueError(f"density and density_until must be >= 0; got {density}, {density_until}.")
+        if density < 0:
+            raise ValueError(f"density must be >= 0; got {density}.")
         if not 0.0 <= random_share <= 1.0:
             raise ValueError(f"random_share must be from 0 to 1; got {random_share}.")
-        if not 0.0 <= rare_share <= 1.0:
-            raise ValueError(f"rare_share must be from 0 to 1; got {rare_share}.")
         if batch < 1 or candidate_factor < 1 or max_candidates < 1 or cold_start < 0:
             raise ValueError("batch, candidate_factor and max_candidates must be positive, cold_start >= 0.")
-        self.uncertainty = uncertainty or BreakingTies(multi_reduce)
+        self.uncertainty = BreakingTies()
         self.random_share = random_share
         self.batch = batch
         self.n_clusters = n_clusters
         self.candidate_factor = candidate_factor
         self.max_candidates = max_candidates
         self.cold_start = cold_start
-        self.rare_share = rare_share
         self.density = density
-        self.density_until = density_until
-        self.diversity = diversity
+
+    def options(self) -> dict[str, float]:
+        """The values of `MIX_OPTIONS` this strategy runs with."""
+        return {key: getattr(self, key) for key in MIX_OPTIONS}
 
     def __repr__(self) -> str:
         return (
-            f"DiversityMix({self.uncertainty!r}, random_share={self.random_share}, batch={self.batch}, "
-            f"candidate_factor={self.candidate_factor}, cold_start={self.cold_start}, rare_share={self.rare_share}, "
-            f"density={self.density}, density_until={self.density_until}, diversity={self.diversity!r})"
+            f"DiversityMix(random_share={self.random_share}, batch={self.batch}, "
+            f"candidate_factor={self.candidate_factor}, cold_start={self.cold_start}, density={self.density})"
         )
 
     def cold(self, ctx: QueryContext) -> bool:
@@ -364,107 +337,53 @@ class DiversityMix(QueryStrategy):
         )
 
     def dense(self, ctx: QueryContext) -> bool:
-        """Whether uncertainty is weighted by typicality now: `density` > 0, features known, no multi-choice
-        job, and fewer than `density_until` labels when that is set.
+        """Whether uncertainty is weighted by typicality: `density` > 0, features known, no multi-choice job.
 
         Multi-choice jobs are left out: their informative items are often the atypical ones (a rare category's
         texts), and on Reuters the weighted picks learned more slowly from 30 labels on (docs/loop.md)."""
-        if self.density <= 0 or ctx.features is None or any(ctx.multi_label):
-            return False
-        return not self.density_until or (ctx.n_labeled is not None and ctx.n_labeled < self.density_until)
+        return self.density > 0 and ctx.features is not None and not any(ctx.multi_label)
 
     def _order(self, ctx: QueryContext) -> NDArray[np.int64]:
-        n = ctx.n_pool
-        unc = self.uncertainty.score(ctx)
-        by_unc = np.argsort(-unc, kind="stable")
-        typ: FloatArray | None = None
-        pre = by_unc[: min(n, self.max_candidates)]
-        uncovered = self.cold(ctx) and ctx.labeled_features is not None and bool(ctx.n_labeled)
-        if self.dense(ctx):
-            # information density (Settles & Craven 2008): among the most uncertain items, prefer those that
-            # stand for many others; an outlier the model is unsure of teaches it about itself only
-            typ = typicality(ctx.features, pre, n, ctx.rng)
-            weighted = unc[pre] * typ**self.density
-            by_unc = np.concatenate([pre[np.argsort(-weighted, kind="stable")], by_unc[len(pre):]])
-        n_cand = min(n, max(self.batch, min(self.max_candidates, self.candidate_factor * self.batch)))
-        k = self.n_clusters or max(2, min(self.batch, n_cand // 5))
-        head: list[int]
-        if self.diversity == "categories" and not self.cold(ctx):
-            # each category's decision gets its own examples: the categories take turns, each offering the
-            # item it is least sure of (Esuli & Sebastiani 2009's per-category rankings, round-robin)
-            head = [int(i) for i in category_round_robin(ctx, n_cand)]
-            placed = set(head)
-            rest = [int(i) for i in by_unc if int(i) not in placed]
-        elif self.diversity == "badge" and ctx.features is not None and not self.cold(ctx) and len(pre) > 1:
-            # BADGE (Ash et al. 2020): k-means++ seeding over gradient embeddings, so that a batch is both
-            # uncertain (long gradients) and diverse (gradients pointing different ways)
-            weight = None if typ is None else typ**self.density
-            picks = badge(ctx, pre, min(len(pre), 2 * self.batch), weight)
-            head = [int(i) for i in pre[picks]]
-            placed = set(head)
-            rest = [int(i) for i in by_unc if int(i) not in placed]
-        elif uncovered:
-            # cold start knowing the labels: the uncovered regions' most typical items (TypiClust)
-            head = uncovered_typical(ctx, self.batch, self.max_candidates + 1000)
-            placed = set(head)
-            rest = [int(i) for i in by_unc if int(i) not in placed]
-        elif self.cold(ctx) and n_cand >= 2 * k:
-            # cold start: the model has seen too few labels for its uncertainty to mean much; cluster a
-            # random sample of the pool and ask for each cluster's most central item first (representative
-            # and diverse), round-robin over clusters
-            cand = np.sort(ctx.rng.choice(n, size=n_cand, replace=False)).astype(np.int64)
-            labels, dist = _cluster(ctx.features, cand, k, ctx.rng)
-            head = [int(cand[p]) for p in _round_robin(labels, np.argsort(dist, kind="stable"))]
-            placed = set(head)
-            rest = [int(i) for i in by_unc if int(i) not in placed]
-        else:
-            cand = by_unc[:n_cand]
-            if ctx.features is not None and n_cand >= 2 * k:
-                labels, _ = _cluster(ctx.features, cand, k, ctx.rng)
-                # round-robin over clusters, each cluster's items most uncertain first (cand is sorted so)
-                head = [int(cand[p]) for p in _round_robin(labels, np.arange(n_cand))]
-            else:
-                head = [int(i) for i in cand]
-            rest = [int(i) for i in by_unc[n_cand:]]
-        order = head + rest
-        rare = self._rare_picks(ctx)
-        if rare:
-            placed = set(rare)
-            others = [i for i in order if i not in placed]
-            mixed: list[int] = []
-            for k, pick in enumerate(rare):  # rare picks at positions 0, 2, 4, ...
-                mixed.append(pick)
-                if k < len(others):
-                    mixed.append(others[k])
-            order = mixed + others[len(rare):]
+        by_unc = self._by_uncertainty(ctx)
+        head = self._head(ctx, by_unc)
+        placed = set(head)
+        order = head + [int(i) for i in by_unc if int(i) not in placed]
         if self.random_share > 0:
             order = _interleave_random(order, self.random_share, ctx.rng)
         return np.asarray(order, dtype=np.int64)
 
-    def _rare_picks(self, ctx: QueryContext) -> list[int]:
-        """The pool items most likely of a lopsided single-choice job's rarest labeled class (see above)."""
-        n_rare = round(self.rare_share * self.batch)
-        if n_rare == 0 or not ctx.label_counts:
-            return []
-        picks: list[int] = []
-        for p, multi, counts in zip(ctx.proba, ctx.multi_label, ctx.label_counts, strict=True):
-            if multi or counts is None:
-                continue
-            c = np.asarray(counts, dtype=np.float64)
-            seen = np.flatnonzero(c > 0)
-            if len(seen) < 2:
-                continue
-            r = int(seen[np.argmin(c[seen])])
-            if c[r] >= self.RARE_MIN or c[r] >= c.sum() / (2 * len(seen)):
-                continue
-            chosen = set(picks)
-            for i in np.argsort(-np.asarray(p)[:, r], kind="stable"):
-                if len(picks) >= n_rare:
-                    break
-                if int(i) not in chosen:
-                    picks.append(int(i))
-                    chosen.add(int(i))
-        return picks[:n_rare]
+    def _by_uncertainty(self, ctx: QueryContext) -> NDArray[np.int64]:
+        """The pool, most uncertain first; with `dense`, the `max_candidates` most uncertain re-ranked by
+        uncertainty * typicality^density (an outlier the model is unsure of teaches it about itself only)."""
+        unc = self.uncertainty.score(ctx)
+        by_unc = np.argsort(-unc, kind="stable")
+        if not self.dense(ctx):
+            return np.asarray(by_unc, dtype=np.int64)
+        pre = by_unc[: min(ctx.n_pool, self.max_candidates)]
+        weighted = unc[pre] * typicality(ctx.features, pre, ctx.n_pool, ctx.rng) ** self.density
+        return np.concatenate([pre[np.argsort(-weighted, kind="stable")], by_unc[len(pre):]]).astype(np.int64)
+
+    def _head(self, ctx: QueryContext, by_unc: NDArray[np.int64]) -> list[int]:
+        """The first picks: the cold start's representative items, else the most uncertain candidates
+        round-robin over their k-means clusters (in uncertainty order without features)."""
+        n = ctx.n_pool
+        n_cand = min(n, max(self.batch, min(self.max_candidates, self.candidate_factor * self.batch)))
+        k = self.n_clusters or max(2, min(self.batch, n_cand // 5))
+        if self.cold(ctx) and ctx.labeled_features is not None and bool(ctx.n_labeled):
+            # knowing the labels: the uncovered regions' most typical items (TypiClust)
+            return uncovered_typical(ctx, self.batch, self.max_candidates + 1000)
+        if self.cold(ctx) and n_cand >= 2 * k:
+            # too few labels for the model's uncertainty to mean much: each cluster's most central item of a
+            # random sample of the pool (representative and diverse), round-robin over clusters
+            cand = np.sort(ctx.rng.choice(n, size=n_cand, replace=False)).astype(np.int64)
+            labels, dist = _cluster(ctx.features, cand, k, ctx.rng)
+            return [int(cand[p]) for p in _round_robin(labels, np.argsort(dist, kind="stable"))]
+        cand = by_unc[:n_cand]
+        if ctx.features is None or n_cand < 2 * k:
+            return [int(i) for i in cand]
+        labels, _ = _cluster(ctx.features, cand, k, ctx.rng)
+        # each cluster's items most uncertain first (cand is sorted so)
+        return [int(cand[p]) for p in _round_robin(labels, np.arange(n_cand))]
 
     def score(self, ctx: QueryContext) -> FloatArray:
         order = self._order(ctx)
@@ -486,107 +405,6 @@ def _round_robin(labels: NDArray[np.int64], preference: NDArray[np.int64]) -> ND
     pref_rank = np.empty(n, dtype=np.int64)
     pref_rank[preference] = np.arange(n)
     return np.asarray(np.lexsort((pref_rank, rank_in_cluster)), dtype=np.int64)
-
-
-def category_confidence(ctx: QueryContext) -> FloatArray:
-    """Per pool item and category (every job's categories side by side), how sure the model is of that
-    category's decision, in [0, 1]: for a multi-choice job |2p - 1| after re-centring on the category's
-    threshold; for a single-choice job |p_c - max over the other categories|, the margin of the race
-    between c and its strongest rival (small only where c is the winner or the runner-up of a close race)."""
-    parts: list[FloatArray] = []
-    for j, (p, ml) in enumerate(zip(ctx.proba, ctx.multi_label, strict=True)):
-        pa = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
-        if ml:
-            if ctx.thresholds and ctx.thresholds[j] is not None:
-                pa = recentre(pa, np.asarray(ctx.thresholds[j], dtype=np.float64))
-            parts.append(np.abs(2.0 * pa - 1.0))
-        elif pa.shape[1] >= 2:
-            top2 = -np.partition(-pa, 1, axis=1)[:, :2]
-            rival = np.where(pa >= top2[:, :1], top2[:, 1:2], top2[:, :1])
-            parts.append(np.abs(pa - rival))
-    if not parts:
-        return np.ones((ctx.n_pool, 0))
-    return np.asarray(np.hstack(parts), dtype=np.float64)
-
-
-def category_round_robin(ctx: QueryContext, n: int) -> NDArray[np.int64]:
-    """`n` distinct pool items taken from per-category rankings in turn: the item whose decision on category 1
-    is least sure, then category 2's, …, then every category's second, skipping items already taken. The
-    categories go in order of how unsure their most uncertain item is; ties by the random generator."""
-    conf = category_confidence(ctx) + ctx.rng.random((ctx.n_pool, 1)) * 1e-9
-    n = min(n, ctx.n_pool)
-    k = conf.shape[1]
-    if k == 0:  # no job with two categories: nothing to be unsure about
-        return np.asarray(ctx.rng.permutation(ctx.n_pool)[:n], dtype=np.int64)
-    depth = n
-    if depth < ctx.n_pool:
-        top = np.argpartition(conf, depth - 1, axis=0)[:depth]
-    else:
-        top = np.tile(np.arange(ctx.n_pool)[:, None], (1, k))
-    ranks = np.take_along_axis(conf, top, axis=0).argsort(axis=0, kind="stable")
-    ranked = np.take_along_axis(top, ranks, axis=0)  # (depth, k): each category's items, least sure first
-    cat_order = np.argsort(conf[ranked[0], np.arange(k)], kind="stable")
-    taken: list[int] = []
-    seen: set[int] = set()
-    for row in ranked:
-        for c in cat_order:
-            i = int(row[c])
-            if i not in seen:
-                seen.add(i)
-                taken.append(i)
-                if len(taken) == n:
-                    return np.asarray(taken, dtype=np.int64)
-    return np.asarray(taken, dtype=np.int64)
-
-
-def gradient_embedding(ctx: QueryContext, rows: NDArray[np.int64]) -> FloatArray:
-    """The last-layer gradient factor of each of `rows` under its own predicted label, per job concatenated:
-    p - onehot(argmax p) for single-choice jobs, and for multi-choice jobs each category as a binary output
-    around its threshold (recentred p - [recentred p ≥ 0.5]). Its length grows with the model's uncertainty."""
-    parts: list[FloatArray] = []
-    for j, (p, ml) in enumerate(zip(ctx.proba, ctx.multi_label, strict=True)):
-        pa = np.clip(np.asarray(p, dtype=np.float64)[rows], 0.0, 1.0)
-        if ml:
-            if ctx.thresholds and ctx.thresholds[j] is not None:
-                pa = recentre(pa, np.asarray(ctx.thresholds[j], dtype=np.float64))
-            parts.append(pa - (pa >= 0.5))
-        else:
-            onehot = np.zeros_like(pa)
-            if pa.shape[1]:
-                onehot[np.arange(len(rows)), np.argmax(pa, axis=1)] = 1.0
-            parts.append(pa - onehot)
-    return np.asarray(np.hstack(parts), dtype=np.float64)
-
-
-def badge(
-    ctx: QueryContext, rows: NDArray[np.int64], m: int, weight: FloatArray | None = None
-) -> NDArray[np.int64]:
-    """`m` positions into `rows` chosen by k-means++ seeding over the gradient embeddings g ⊗ x (BADGE, Ash
-    et al. 2020): g from `gradient_embedding` (times `weight`, e.g. typicality, when given) and x the rows'
-    features (TruncatedSVD to ≤ 50 dimensions, L2-normalised). The longest embedding comes first, then each
-    next one with probability proportional to its squared distance to the nearest one chosen.
-
-    The outer products are never built: ||g⊗x - h⊗y||² = |g|²|x|² + |h|²|y|² - 2 (g·h)(x·y)."""
-    x = _reduced(ctx.features, rows, int(ctx.rng.integers(0, 2**31 - 1)))
-    g = gradient_embedding(ctx, rows)
-    if weight is not None:
-        g = g * np.asarray(weight, dtype=np.float64)[:, None]
-    n = len(rows)
-    m = min(m, n)
-    sq = (g * g).sum(axis=1) * (x * x).sum(axis=1)
-    chosen = [int(np.argmax(sq))]
-    d2 = np.full(n, np.inf)
-    while len(chosen) < m:
-        c = chosen[-1]
-        d2 = np.minimum(d2, np.maximum(sq + sq[c] - 2.0 * (g @ g[c]) * (x @ x[c]), 0.0))
-        d2[chosen] = 0.0
-        total = d2.sum()
-        if total <= 1e-12:  # every remaining embedding coincides with a chosen one: most uncertain next
-            left = [i for i in range(n) if i not in set(chosen)]
-            chosen.extend(left[: m - len(chosen)])
-            break
-        chosen.append(int(ctx.rng.choice(n, p=d2 / total)))
-    return np.asarray(chosen, dtype=np.int64)
 
 
 def _reduced(features: Any, rows: NDArray[np.int64], seed: int) -> FloatArray:
@@ -744,17 +562,9 @@ def _interleave_random(order: list[int], share: float, rng: np.random.Generator)
     return out
 
 
-# The mix's parameters besides random_share (a project setting) and batch (from the trigger); the benchmark
-# may override them (`prelabel bench loop --mix-options`) to compare variants.
-# how the mix spreads a batch: "kmeans" clusters the most uncertain candidates and takes them round-robin;
-# "badge" seeds k-means++ over gradient embeddings (see `badge`); "categories" lets the categories take turns,
-# each offering the item it is least sure of (see `category_round_robin`)
-DIVERSITIES = ("kmeans", "badge", "categories")
-
-MIX_DEFAULTS: dict[str, Any] = {
-    "candidate_factor": 10, "cold_start": 25, "rare_share": 0.0, "density": 1.0, "density_until": 0,
-    "multi_reduce": "min", "diversity": "kmeans",
-}
+# The mix's parameters besides random_share and batch (which a project sets): no project setting reaches them,
+# `prelabel bench loop --mix-options` varies them to compare variants (see `DiversityMix`).
+MIX_OPTIONS = ("candidate_factor", "cold_start", "density")
 
 STRATEGIES: dict[str, type[QueryStrategy]] = {
     "random": RandomSampling,
@@ -765,12 +575,15 @@ STRATEGIES: dict[str, type[QueryStrategy]] = {
 }
 
 
-def make_strategy(name: str, *, random_share: float = 0.0, batch: int = 20, **mix: Any) -> QueryStrategy:
+def make_strategy(name: str, *, random_share: float = 0.0, batch: int = 20, **mix_options: Any) -> QueryStrategy:
     """A fresh strategy by name (see the module docstring). `batch`: about how many labels the next model
-    will wait for (the mix spreads that many picks over clusters); `mix`: DiversityMix parameters over
-    `MIX_DEFAULTS` (e.g. `cold_start`: the representative phase lasts while fewer assets are labeled)."""
+    will wait for (the mix spreads that many picks over clusters); `mix_options`: `MIX_OPTIONS` in place of the
+    mix's defaults (a comparison's variant; production passes none)."""
     if name not in STRATEGIES:
         raise ValueError(f"Unknown query strategy {name!r}; choose one of {sorted(STRATEGIES)}.")
+    unknown = sorted(set(mix_options) - set(MIX_OPTIONS))
+    if unknown or (mix_options and name != "mix"):
+        raise ValueError(f"Only the mix takes options, among {list(MIX_OPTIONS)}; got {sorted(mix_options)}.")
     if name == "mix":
-        return DiversityMix(random_share=random_share, batch=batch, **{**MIX_DEFAULTS, **mix})
+        return DiversityMix(random_share=random_share, batch=batch, **mix_options)
     return STRATEGIES[name]()

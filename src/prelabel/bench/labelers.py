@@ -7,9 +7,11 @@ each with its own `prelabel.Client`: take the next asset from the queue (``POST 
 for about `--think` seconds, label it with the demo's own answer (NOT_DISASTER where the demo has none), again,
 until it has `--labels-per-user` labels, the queue is empty or `--duration` seconds have passed. The load
 generator shares the machine's cores with the server and its trainer; threads keep its own share small (the
-clients mostly wait on sockets). Without a pause (`--think 0`) every labeler always has a request in flight: the
-server is saturated, and a request's latency is about the number of labelers divided by the requests per second
-it serves (Little's law), whatever its own cost.
+clients mostly wait on sockets). The labelers start evenly over `--ramp` seconds (by default `--think`: people
+do not all open the page in the same instant; `--ramp 0` sends every first request at once, and they wait for
+each other). Without a pause (`--think 0`) every labeler always has a request in flight: the server is saturated,
+and a request's latency is about the number of labelers divided by the requests per second it serves (Little's
+law), whatever its own cost.
 
 The report: labels per second; p50 / p95 / p99 of taking the next asset and of saving a label, as the clients
 measured them around each SDK call and as the server measured them (its ``Server-Timing: app;dur=<ms>`` header);
@@ -126,9 +128,11 @@ class Plan:
     think: float = 0.0
 
 
-def label_loop(lab: Labeler, plan: Plan) -> None:
-    """One labeler: next asset, its answer, until `plan.limit` labels, an empty queue or the deadline."""
+def label_loop(lab: Labeler, plan: Plan, start_after: float = 0.0) -> None:
+    """One labeler: after `start_after` seconds, next asset, its answer, until `plan.limit` labels, an empty queue
+    or the deadline."""
     pace = random.Random(lab.user)
+    time.sleep(start_after)
     while len(lab.acknowledged) < plan.limit and time.monotonic() < plan.deadline:
         asked = time.monotonic()
         ok, asset = lab.call("next_asset", lambda: lab.client.next_asset(plan.project_id))
@@ -199,6 +203,7 @@ class Report:
     double_leases: int = 0
     lost_labels: int = 0
     trainer: dict[str, Any] = field(default_factory=dict)
+    ramp_s: float = 0.0  # the labelers started evenly over this many seconds
 
 
 def fill_report(report: Report, labelers: list[Labeler], elapsed: float, present: set[int]) -> None:
@@ -279,9 +284,10 @@ def serving(url: str, data_dir: Path, timeout: float = 120.0) -> Iterator[str]:
 
 
 def run_labelers(
-    base: str, setup: Setup, labels_per_user: int, duration: float, think: float = 0.0
+    base: str, setup: Setup, labels_per_user: int, duration: float, think: float = 0.0, ramp: float = 0.0
 ) -> tuple[list[Labeler], float]:
-    """Every labeler in a thread of its own until each is done; (the labelers, seconds it took)."""
+    """Every labeler in a thread of its own until each is done, the k-th of n starting after k·`ramp`/n seconds;
+    (the labelers, seconds it took)."""
     from prelabel.bench.prepare import demo_answers
 
     labelers = []
@@ -290,7 +296,10 @@ def run_labelers(
         labelers.append(Labeler(k, Client(base, token, transport=transport, timeout=120), transport))
     start = time.monotonic()
     plan = Plan(setup.project_id, demo_answers(), labels_per_user, start + duration, think)
-    threads = [threading.Thread(target=label_loop, args=(lab, plan)) for lab in labelers]
+    offsets = [k * ramp / len(labelers) for k in range(len(labelers))]
+    threads = [
+        threading.Thread(target=label_loop, args=(lab, plan, wait)) for lab, wait in zip(labelers, offsets, strict=True)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -329,10 +338,12 @@ def bench(
     labels_per_user: int,
     duration: float,
     think: float = 0.0,
+    ramp: float | None = None,
     database_url: str | None = None,
     rows: int | None = None,
 ) -> Report:
-    """Run the benchmark and return its report (see the module docstring)."""
+    """Run the benchmark and return its report (see the module docstring); `ramp` defaults to `think`."""
+    ramp = think if ramp is None else ramp
     with tempfile.TemporaryDirectory(prefix="prelabel-bench-labelers-") as tmp:
         folder = Path(tmp)
         url = database_url or f"sqlite:///{folder / 'prelabel.db'}"
@@ -341,8 +352,9 @@ def bench(
             users, labels_per_user, duration, think, url.split(":", 1)[0].split("+", 1)[0], setup.assets,
             f"{users} threads of one process, one SDK client each",
         )  # fmt: skip
+        report.ramp_s = ramp
         with serving(url, folder) as base:
-            labelers, elapsed = run_labelers(base, setup, labels_per_user, duration, think)
+            labelers, elapsed = run_labelers(base, setup, labels_per_user, duration, think, ramp)
             with Client(base, setup.admin_token, timeout=120) as admin:
                 present = listed_labels(admin, setup.project_id)
                 report.trainer = trainer_summary(admin, setup.project_id)
@@ -359,8 +371,9 @@ def run(
     database_url: str | None,
     rows: int | None,
     as_json: bool,
+    ramp: float | None = None,
 ) -> Report:
-    report = bench(users=users, labels_per_user=labels_per_user, duration=duration, think=think,
+    report = bench(users=users, labels_per_user=labels_per_user, duration=duration, think=think, ramp=ramp,
                    database_url=database_url, rows=rows)  # fmt: skip
     if as_json:
         print(json.dumps(asdict(report), indent=2))
@@ -375,6 +388,7 @@ def print_report(report: Report) -> None:
 
     console = Console(width=160)
     pace = f"reading each tweet ~{report.think_s:g} s" if report.think_s else "no pause between requests"
+    pace += f", starting over {report.ramp_s:g} s" if report.ramp_s else ", all starting at once"
     title = (
         f"prelabel bench labelers: {report.users} labelers ({report.load_generator}, {pace}), {report.database}, "
         f"{report.assets:,} tweets, trainer running"

@@ -233,7 +233,11 @@ def loop(
     text_column: str = typer.Option("text", help="Column holding the text."),
     label_column: str = typer.Option("label", help="Column holding the label (single-label tasks)."),
     labels_column: str | None = typer.Option(None, help="Column holding label lists (multi-label)."),
-    strategies: str = typer.Option("random,margin,entropy,least_confidence,mix", help="Comma-separated."),
+    strategies: str = typer.Option(
+        "random,margin,entropy,least_confidence,mix",
+        help="Comma-separated query strategies; random-start: random sampling from a random first batch (what the "
+        "diverse start is worth).",
+    ),
     batch: int = typer.Option(
         20, min=1, help="Labels per batch (the trainer runs after each batch): the project's train_min_new_labels "
         "(production default 5)."
@@ -263,14 +267,13 @@ def loop(
     mix_options: str = typer.Option(
         "",
         help="Override the mix's parameters for a comparison, e.g. 'cold_start=0,candidate_factor=5,"
-        "random_share=0.2,density=0,multi_reduce=mean' (defaults: automl.active.MIX_DEFAULTS and "
-        "queue_random_share 0).",
+        "random_share=0.2,density=0' (defaults: automl.active.DiversityMix's and queue_random_share 0).",
     ),
     runs_cache: Path | None = typer.Option(
         None,
-        help="Keep each finished (strategy, seed) run here and reuse it when the data, schedule and mix options "
-        "match (resume an interrupted bench). The key does not cover the code: empty it after changing the "
-        "engine or a strategy.",
+        help="Keep each finished (strategy, seed) run here and reuse it only when its key is equal: the engine's "
+        "code (a hash of prelabel.automl and the trainer), the data files' contents and every option of the run "
+        "(resume an interrupted bench; a code change runs everything again).",
     ),
     embeddings: bool = typer.Option(
         True,
@@ -280,8 +283,9 @@ def loop(
     initial_order: str | None = typer.Option(
         None,
         "--initial-order",
-        help="The other strategies' queue order before the first model (project setting queue_initial_order: "
-        "diverse, random, import; default: the project default). Random sampling always starts at random.",
+        help="Every strategy's queue order before the first model, random sampling's too (project setting "
+        "queue_initial_order: diverse, random, import; default: the project default, as production starts every "
+        "project). random-start always starts at random.",
     ),
 ) -> None:
     """Loop: simulated labelers through the real queue and trainer; learning curves, latency."""
@@ -289,9 +293,9 @@ def loop(
 
     try:
         pairs = (kv.split("=", 1) for kv in mix_options.split(",") if kv.strip())
-        mix = {k.strip(): _number_or_word(v) for k, v in pairs}
+        mix = {k.strip(): float(v) for k, v in pairs}
     except ValueError:
-        raise typer.BadParameter(f"--mix-options takes key=value pairs; got {mix_options!r}") from None
+        raise typer.BadParameter(f"--mix-options takes key=number pairs; got {mix_options!r}") from None
     run(
         data, text_column=text_column, label_column=label_column, labels_column=labels_column,
         strategies=[s.strip() for s in strategies.split(",") if s.strip()], batch=batch, first=first,
@@ -299,14 +303,6 @@ def loop(
         out=out, seed=seed, seeds=seeds, batch_growth=batch_growth, live=live,
         runs_cache=runs_cache, mix_options=mix, embeddings=embeddings, initial_order=initial_order,
     )
-
-
-def _number_or_word(value: str) -> float | str:
-    """A --mix-options value: a number, else the word itself (e.g. multi_reduce=mean)."""
-    try:
-        return float(value)
-    except ValueError:
-        return value.strip()
 
 
 @app.command("label-studio")
@@ -339,6 +335,10 @@ def labelers(
     think: float = typer.Option(
         0.0, min=0, help="Seconds each labeler reads a tweet before saving its label, on average (0: no pause)."
     ),
+    ramp: float | None = typer.Option(
+        None, min=0, help="Seconds over which the labelers start, evenly (default: --think, as people who do not all "
+        "open the page in the same instant; 0: all at once)."
+    ),
     rows: int | None = typer.Option(None, min=1, help="Import only the first N demo tweets (default: all)."),
     database_url: str | None = typer.Option(
         None, "--database-url", help="Bench on this database (it gets a project and users of its own); default: a "
@@ -349,5 +349,5 @@ def labelers(
     """Labelers: many concurrent labelers against a real server with its trainer running; latency, integrity."""
     from prelabel.bench.labelers import run
 
-    run(users=users, labels_per_user=labels_per_user, duration=duration, think=think, database_url=database_url,
-        rows=rows, as_json=json_out)  # fmt: skip
+    run(users=users, labels_per_user=labels_per_user, duration=duration, think=think, ramp=ramp,
+        database_url=database_url, rows=rows, as_json=json_out)  # fmt: skip

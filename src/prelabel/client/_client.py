@@ -526,8 +526,8 @@ class Client:
 
     def next_asset(self, project_id: int, *, lease_seconds: float = 300) -> Asset | None:
         """The next asset to label, leased to you (None when nothing is left)."""
-        response = self._request(
-            "GET", f"/projects/{project_id}/queue/next", params={"lease_seconds": lease_seconds}
+        response = self._request(  # POST: it takes a lease
+            "POST", f"/projects/{project_id}/queue/next", params={"lease_seconds": lease_seconds}
         )
         if response.status_code == 204:
             return None

@@ -1,10 +1,12 @@
-"""Role checks shared by the service modules: membership, least role, and the project's parsed interface."""
+"""Checks shared by the service modules: membership, least role, the project's parsed interface, the asset of a
+project."""
 
 from __future__ import annotations
 
 from prelabel.domain import ROLE_RANK, Interface, Role, parse_interface
 from prelabel.errors import NotFound, PermissionDenied
 from prelabel.service.auth import Actor
+from prelabel.store import assets as assets_repo
 from prelabel.store import projects as projects_repo
 from prelabel.store import tables as t
 from prelabel.store.engine import Session, Store
@@ -52,3 +54,11 @@ def check_role(
 
 def interface_of(project: t.Project) -> Interface:
     return parse_interface(project.interface)
+
+
+def asset_or_404(session: Session, project_id: int, asset_id: int) -> t.Asset:
+    """The project's asset; NotFound naming both ids when the project has no such asset."""
+    asset = assets_repo.asset_of_project(session, project_id, asset_id)
+    if asset is None:
+        raise NotFound(f"Asset {asset_id} not found in project {project_id}.")
+    return asset

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from prelabel.domain import AssetStatus, Interface, LabelType, Role, check_storable, validate_label_response
 from prelabel.errors import Conflict, InvalidInput, NotFound
-from prelabel.service._access import interface_of, require
+from prelabel.service._access import asset_or_404, interface_of, require
 from prelabel.service.auth import Actor
 from prelabel.service.dto import (
     AssetFilter,
@@ -416,10 +416,7 @@ def count_assets(store: Store, actor: Actor, project_id: int, filt: AssetFilter 
 def get_asset(store: Store, actor: Actor, project_id: int, asset_id: int) -> AssetOut:
     with store.transaction(read_only=True) as s:
         require(s, actor, project_id)
-        asset = assets_repo.asset_of_project(s, project_id, asset_id)
-        if asset is None:
-            raise NotFound(f"Asset {asset_id} not found in project {project_id}.")
-        return asset_out(s, asset)
+        return asset_out(s, asset_or_404(s, project_id, asset_id))
 
 
 def get_asset_by_external_id(store: Store, actor: Actor, project_id: int, external_id: str) -> AssetOut:

@@ -16,7 +16,7 @@ from typing import Any
 
 from prelabel.domain import AssetStatus, LabelType, ModelStatus, Role, validate_label_response
 from prelabel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from prelabel.service._access import interface_of, require
+from prelabel.service._access import asset_or_404, interface_of, require
 from prelabel.service.assets import label_out
 from prelabel.service.auth import Actor
 from prelabel.service.dto import LabelOut
@@ -106,14 +106,17 @@ def create_label(
         not isinstance(seconds_to_label, int | float) or not math.isfinite(seconds_to_label) or seconds_to_label < 0
     ):
         raise InvalidInput(f"seconds_to_label must be a non-negative number; got {seconds_to_label!r}.")
-    with store.transaction() as s:
+    # Everything that only reads runs before the write transaction, so that the write lock (SQLite has one per
+    # database) is held only for the asset's transition and the insert.
+    with store.transaction(read_only=True) as s:
         least = Role.REVIEWER if kind == LabelType.REVIEW else Role.LABELER
         project, _ = require(s, actor, project_id, least, f"write {kind.value} labels")
         response = validate_label_response(interface_of(project), json_response)
-        asset = assets_repo.asset_of_project(s, project_id, asset_id)
-        if asset is None:
-            raise NotFound(f"Asset {asset_id} not found in project {project_id}.")
+        asset_or_404(s, project_id, asset_id)
         prediction, model_version_id = _prediction_seen(s, project_id, asset_id, model_version_id)
+    agreement = agrees(response, prediction) if prediction is not None else None
+    with store.transaction() as s:
+        asset = asset_or_404(s, project_id, asset_id)
         now = t.utcnow()
         _apply_transition(asset, kind, now)
         label = labels_repo.insert_label(
@@ -125,7 +128,7 @@ def create_label(
             json_response=response,
             seconds_to_label=float(seconds_to_label) if seconds_to_label is not None else None,
             model_version_id=model_version_id,
-            agrees_with_prediction=agrees(response, prediction) if prediction is not None else None,
+            agrees_with_prediction=agreement,
             created_at=now,
         )
         if kind != LabelType.AUTOSAVE:

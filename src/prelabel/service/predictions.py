@@ -19,12 +19,11 @@ from typing import Any
 
 from prelabel.domain import ModelStatus, Role, check_storable, validate_prediction_response
 from prelabel.errors import InvalidInput, NotFound
-from prelabel.service._access import interface_of, require
+from prelabel.service._access import asset_or_404, interface_of, require
 from prelabel.service.assets import prediction_out
 from prelabel.service.auth import Actor
 from prelabel.service.dto import PredictionIn, PredictionOut
 from prelabel.service.models import check_model_name, new_model_version
-from prelabel.store import assets as assets_repo
 from prelabel.store import models as models_repo
 from prelabel.store import predictions as predictions_repo
 from prelabel.store import repositories as repo
@@ -240,8 +239,7 @@ def get_current_prediction(
     """The asset's prediction from the newest model version that has one (None if never predicted)."""
     with store.transaction(read_only=True) as s:
         require(s, actor, project_id)
-        if assets_repo.asset_of_project(s, project_id, asset_id) is None:
-            raise NotFound(f"Asset {asset_id} not found in project {project_id}.")
+        asset_or_404(s, project_id, asset_id)
         found = repo.current_predictions(s, [asset_id]).get(asset_id)
         return prediction_out(*found) if found else None
 

@@ -14,13 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from prelabel.domain import LabelType, Role
-from prelabel.errors import Conflict, InvalidInput, NotFound
-from prelabel.service._access import require, role_of
+from prelabel.errors import Conflict, InvalidInput
+from prelabel.service._access import asset_or_404, require, role_of
 from prelabel.service.assets import label_out, prediction_out
 from prelabel.service.auth import Actor
 from prelabel.service.dto import AssetOut, AssetPage, PredictionOut
 from prelabel.service.training import training_setting
-from prelabel.store import assets as assets_repo
 from prelabel.store import jobs as sql
 from prelabel.store import projects as projects_repo
 from prelabel.store import queue as queue_repo
@@ -58,31 +57,40 @@ def next_asset(store: Store, actor: Actor, project_id: int, *, lease_seconds: fl
     left."""
     if not 1 <= lease_seconds <= MAX_LEASE_SECONDS:
         raise InvalidInput(f"lease_seconds must be from 1 to {MAX_LEASE_SECONDS}; got {lease_seconds}.")
-    with store.transaction() as s:
+    # Reads before and after the write transaction: it holds the write lock only to take the lease.
+    with store.transaction(read_only=True) as s:
         role_of(s, actor, project_id)
         project = projects_repo.get_project(s, project_id)
         assert project is not None
-        now = utcnow()
-        mine = queue_repo.held_asset(s, project_id, actor.user_id, now)
-        if mine is not None:
-            renewed = queue_repo.take_lease(s, mine.id, actor.user_id, lease_seconds)
-            if renewed is not None:
-                return _asset_out(s, renewed)
         rate = float(training_setting(project.settings, "honeypot_rate"))
-        if _honeypot_due(s, actor, project_id, rate):
-            honeypot = queue_repo.lease_next_honeypot(
-                s, project_id, actor.user_id, now=now, lease_seconds=lease_seconds
-            )
-            if honeypot is not None:
-                return _asset_out(s, honeypot)
-        todo = queue_repo.lease_next_todo(s, project_id, actor.user_id, now=now, lease_seconds=lease_seconds)
-        return _asset_out(s, todo) if todo is not None else None
+        honeypot_due = _honeypot_due(s, actor, project_id, rate)
+    with store.transaction() as s:
+        leased = _lease_next(s, actor, project_id, honeypot_due=honeypot_due, lease_seconds=lease_seconds)
+    if leased is None:
+        return None
+    with store.transaction(read_only=True) as s:
+        return _asset_out(s, leased)
+
+
+def _lease_next(
+    s: Session, actor: Actor, project_id: int, *, honeypot_due: bool, lease_seconds: float
+) -> t.Asset | None:
+    """Lease the asset the actor already holds, else a due honeypot, else the queue's first free TODO asset."""
+    now = utcnow()
+    mine = queue_repo.held_asset(s, project_id, actor.user_id, now)
+    if mine is not None:
+        renewed = queue_repo.take_lease(s, mine.id, actor.user_id, lease_seconds)
+        if renewed is not None:
+            return renewed
+    if honeypot_due:
+        honeypot = queue_repo.lease_next_honeypot(s, project_id, actor.user_id, now=now, lease_seconds=lease_seconds)
+        if honeypot is not None:
+            return honeypot
+    return queue_repo.lease_next_todo(s, project_id, actor.user_id, now=now, lease_seconds=lease_seconds)
 
 
 def _held(session: Session, actor: Actor, project_id: int, asset_id: int) -> t.Asset:
-    asset = assets_repo.asset_of_project(session, project_id, asset_id)
-    if asset is None:
-        raise NotFound(f"Asset {asset_id} not found in project {project_id}.")
+    asset = asset_or_404(session, project_id, asset_id)
     if (
         asset.lease_user_id not in (None, actor.user_id)
         and asset.lease_expires_at is not None
@@ -109,8 +117,9 @@ def skip_asset(store: Store, actor: Actor, project_id: int, asset_id: int) -> No
         queue_repo.free_asset(asset, priority=float(lowest or 0.0) - 1.0)
 
 
-def set_priorities(store: Store, project_id: int, rows: Iterable[tuple[int, float]], *, chunk: int = 5000) -> int:
-    """Worker path (no actor): bulk-set queue priorities (higher first), in chunked transactions."""
+def set_priorities(store: Store, project_id: int, rows: Iterable[tuple[int, float]], *, chunk: int = 1000) -> int:
+    """Worker path (no actor): bulk-set queue priorities (higher first), in transactions of `chunk` rows, short
+    enough that labelers' requests do not wait long for SQLite's write lock."""
     n = 0
     batch: list[tuple[int, float]] = []
     for row in rows:

@@ -1,14 +1,18 @@
 """Engine construction, the one transaction scope, and schema-version checks. All dialect details live in store/.
 
 SQLite: WAL journal, foreign keys on, a busy timeout, and `BEGIN IMMEDIATE` for write transactions so that two
-writers queue instead of failing on lock upgrade. PostgreSQL: psycopg 3 (``postgresql+psycopg://``).
+writers queue instead of failing on lock upgrade. SQLite has one write lock per database and waits for it by
+polling with sleeps that grow to 100 ms, so the threads of one process take a lock of the Store's before they
+begin writing: they queue on it and start the moment the previous writer commits. PostgreSQL: psycopg 3
+(``postgresql+psycopg://``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
+from threading import RLock
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
@@ -72,6 +76,7 @@ class Store:
         self.url = normalize_url(url)
         self.engine = make_engine(self.url, **engine_kwargs)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_lock = RLock()
 
     @property
     def dialect(self) -> str:
@@ -79,6 +84,15 @@ class Store:
 
     @contextmanager
     def transaction(self, *, read_only: bool = False) -> Iterator[Session]:
+        with self._writer_turn(read_only), self._session(read_only) as session:
+            yield session
+
+    def _writer_turn(self, read_only: bool) -> AbstractContextManager[object]:
+        """This process's queue for SQLite's write lock; nothing to wait for on PostgreSQL or to read."""
+        return self._write_lock if self.dialect == "sqlite" and not read_only else nullcontext()
+
+    @contextmanager
+    def _session(self, read_only: bool) -> Iterator[Session]:
         if read_only and self.dialect == "sqlite":
             bind = self.engine.execution_options(sqlite_begin="DEFERRED")
             session = Session(bind=bind, expire_on_commit=False)

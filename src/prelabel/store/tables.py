@@ -164,6 +164,8 @@ class Asset(Base):
         UniqueConstraint("project_id", "external_id", name="uq_assets_project_external_id"),
         Index("ix_assets_project_status_priority", "project_id", "status", "priority"),
         Index("ix_assets_project_id_id", "project_id", "id"),
+        # the queue finds the asset a labeler already holds on every request for the next one
+        Index("ix_assets_project_lease_user", "project_id", "lease_user_id"),
     )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)

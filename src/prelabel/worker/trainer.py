@@ -40,8 +40,7 @@ import socket
 import threading
 import time
 import uuid
-from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +73,9 @@ UNLABELED = (AssetStatus.TODO, AssetStatus.ONGOING)
 # The progress range of a prepare job's encoding of the project: the first queue order and the zero-shot
 # version before it take a moment, publishing after it less.
 PREPARE_ENCODE_SPAN = (0.02, 0.98)
+# Rows per write transaction of the trainer's bulk writes. Each transaction holds SQLite's one write lock, which
+# every labeler's next asset and label waits for: 500 predictions take 20-90 ms on 2 busy cores, 2000 took 0.36 s.
+WRITE_ROWS = 500
 
 
 def default_worker_id() -> str:
@@ -155,6 +157,8 @@ class Trainer:
     blas_threads: BLAS/OpenMP threads while a job runs (None: the library default). One by default: the
         trainer's small solver steps gain nothing from threads, and on a busy 2-core machine oversubscribed
         OpenBLAS threads made a fast-tier fit 5x slower (measured: 19 s → 3.4 s CPU for 100 BBC articles).
+    mix_options: parameters of the `mix` queue strategy in place of its defaults (`automl.active.MIX_OPTIONS`);
+        no project setting reaches them: `prelabel bench loop --mix-options` compares variants with them.
     """
 
     def __init__(
@@ -173,6 +177,7 @@ class Trainer:
         blas_threads: int | None = 1,
         tiers: tuple[str, ...] | None = None,
         initial_order_threads: int | None = None,
+        mix_options: Mapping[str, float] | None = None,
     ) -> None:
         self.store = store
         self.worker_id = worker_id or default_worker_id()
@@ -187,6 +192,7 @@ class Trainer:
         self.blas_threads = blas_threads
         self.tiers = tiers
         self.initial_order_threads = initial_order_threads
+        self.mix_options = dict(mix_options or {})
         self._encoded: dict[int, int] = {}  # project id → asset count when all its texts were found encoded
 
     # --- loop ------------------------------------------------------------------------------------------
@@ -226,6 +232,14 @@ class Trainer:
         logger.info("worker %s stopped", self.worker_id)
 
     # --- one job ---------------------------------------------------------------------------------------
+    def _store_predictions(self, project_id: int, model_version_id: int, rows: list[tuple[int, Any, float]]) -> None:
+        """Upsert a version's predictions in transactions of `WRITE_ROWS` (the version is not READY yet, so no
+        reader sees a part of them)."""
+        from prelabel.service.predictions import bulk_store_predictions
+
+        for start in range(0, len(rows), WRITE_ROWS):
+            bulk_store_predictions(self.store, project_id, model_version_id, rows[start : start + WRITE_ROWS])
+
     def _report(self, hb: _Heartbeat | None, phase: str, fraction: float, message: str) -> None:
         if self.progress is not None:
             self.progress(phase, fraction, message)
@@ -295,7 +309,6 @@ class Trainer:
 
     def _run(self, job: ClaimedJob, hb: _Heartbeat, result: JobResult, timings: dict[str, float]) -> int:
         from prelabel.service.models import create_model_version
-        from prelabel.service.predictions import bulk_store_predictions
 
         t0 = time.perf_counter()
         self._report(hb, "load", 0.02, "reading labels")
@@ -374,11 +387,8 @@ class Trainer:
             texts = [c for _, c, _ in chunk]
             proba = model.predict_proba(texts)
             responses = model.responses(proba)
-            bulk_store_predictions(
-                self.store,
-                job.project_id,
-                mv.id,
-                [(a, resp, conf) for a, (resp, conf) in zip(ids, responses, strict=True)],
+            self._store_predictions(
+                job.project_id, mv.id, [(a, resp, conf) for a, (resp, conf) in zip(ids, responses, strict=True)]
             )
             unl = [i for i, (_, _, st) in enumerate(chunk) if st in UNLABELED]
             for a, _, st in chunk:
@@ -506,7 +516,6 @@ class Trainer:
         predictions for every asset whose text already has a sentence vector (the first queue order has just
         encoded a sample of them); what was done."""
         from prelabel.service.models import create_model_version, finish_model_version
-        from prelabel.service.predictions import bulk_store_predictions
 
         with self.store.transaction(read_only=True) as s:
             if sql.has_ready_model(s, job.project_id, zero_shot=True):
@@ -529,7 +538,7 @@ class Trainer:
             part = encoded[start : start + self.chunk_size]
             responses = model.responses(model.predict_proba([c for _, c in part]))
             rows = [(a, r, conf) for (a, _), (r, conf) in zip(part, responses, strict=True)]
-            bulk_store_predictions(self.store, job.project_id, mv.id, rows)
+            self._store_predictions(job.project_id, mv.id, rows)
             hb.check()
         metrics = {"tier": "zero-shot", "n_labels": 0, "n_predicted": len(encoded), "jobs": model.job_metrics()}
         finish_model_version(self.store, mv.id, status="READY", metrics=metrics, artifact=model.to_bytes(), n_labels=0)
@@ -654,22 +663,15 @@ class Trainer:
             strategy_name,
             random_share=float(training_setting(settings, "queue_random_share")),
             batch=max(1, next_batch),
+            **(self.mix_options if strategy_name == "mix" else {}),
         )
         thresholds = [model.thresholds(jb) if m else None for jb, m in zip(jobs, multi, strict=True)]
-        label_counts: list[np.ndarray | None] = []
-        for jb, m in zip(jobs, multi, strict=True):
-            if m:
-                label_counts.append(None)
-                continue
-            seen = Counter(model.train_sets[jb.name].targets)
-            label_counts.append(np.array([seen.get(k, 0) for k in jb.category_keys()], dtype=np.int64))
         # a required multi-choice job's pre-annotation names its most probable category when none passes
         # (`ProjectModel.chosen`): its uncertainty is measured around that decision
         at_least_one = [m and jb.required for jb, m in zip(jobs, multi, strict=True)]
         ctx = QueryContext(
             proba, multi, features, np.random.default_rng(job.id), thresholds=thresholds, n_labeled=n_labels,
-            label_counts=label_counts, at_least_one=at_least_one,
-            labeled_features=labeled_features,
+            at_least_one=at_least_one, labeled_features=labeled_features,
         )
         scores = strategy.score(ctx)
         set_priorities(self.store, job.project_id, zip(pool_ids, scores.tolist(), strict=True))

@@ -5,13 +5,14 @@
     GET    /api/v1/projects/{pid}/training/jobs       newest first (limit)
     GET    /api/v1/projects/{pid}/training/jobs/{id}  one job with progress 0-1 and message
     GET    /api/v1/projects/{pid}/training/acceptance acceptance rate per model version
-    GET    /api/v1/projects/{pid}/queue/next          the next asset, leased to me → AssetOut (204: none)
+    POST   /api/v1/projects/{pid}/queue/next          the next asset, leased to me → AssetOut (204: none)
     POST   /api/v1/projects/{pid}/queue/{asset_id}/release   give my lease back → 204
     POST   /api/v1/projects/{pid}/queue/{asset_id}/skip      release and move it to the end → 204
     GET    /api/v1/projects/{pid}/review              likely label errors / model disagreements (reviewer+)
 
-`queue/next` takes a lease, so it also answers POST for clients that avoid state changes on GET; calling it
-again returns the same asset until it is labeled, released or its lease expires.
+`queue/next` takes a lease (a state change), so it answers POST only: GET is not in the route table, and the
+app's 405 handler (api/errors.py) answers it naming POST in the message and in ``Allow``, as OPTIONS does. Calling
+it again returns the same asset until it is labeled, released or its lease expires.
 """
 
 from __future__ import annotations
@@ -76,15 +77,9 @@ LeaseQuery = Annotated[float, Query(ge=1, le=queue.MAX_LEASE_SECONDS, descriptio
 _NONE_LEFT: dict[int | str, dict[str, Any]] = {204: {"description": "Nothing left to label."}, **error_responses(409)}
 
 
-@router.get(
-    "/projects/{project_id}/queue/next",
-    summary="The next asset to label, leased to me (204: none left).",
-    response_model=AssetOut,
-    responses=_NONE_LEFT,
-)
 @router.post(
     "/projects/{project_id}/queue/next",
-    summary="Same as GET (it takes a lease).",
+    summary="The next asset to label, leased to me (204: none left).",
     response_model=AssetOut,
     responses=_NONE_LEFT,
 )
