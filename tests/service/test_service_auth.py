@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import pytest
 from sqlalchemy import select
 
 from prelabel.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from prelabel.service import auth
 from prelabel.store import tables as t
+from prelabel.store import users as users_sql
 from prelabel.store.engine import Store
 
 
@@ -97,3 +101,37 @@ def test_deactivated_users_cannot_authenticate(store: Store) -> None:
         auth.get_actor(store, user.id)
     with pytest.raises(Unauthenticated):
         auth.get_actor(store, 10**6)
+
+
+def test_clients_arriving_together_share_one_write_of_their_tokens_last_use(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth.create_user(store, "alice", "s3cret-password")
+    owner = auth.authenticate_password(store, "alice", "s3cret-password")
+    tokens = [auth.create_token(store, owner, f"labeler {i}")[1] for i in range(12)]
+    batches: list[int] = []
+    first_writing, let_it_finish = threading.Event(), threading.Event()
+    real_touch = users_sql.touch_tokens
+
+    def slow_first_write(s: Any, last_used: dict[int, Any]) -> None:
+        batches.append(len(last_used))
+        if len(batches) == 1:
+            first_writing.set()
+            assert let_it_finish.wait(10)
+        real_touch(s, last_used)
+
+    monkeypatch.setattr(users_sql, "touch_tokens", slow_first_write)
+    first = threading.Thread(target=auth.authenticate_token, args=(store, tokens[0]))
+    first.start()
+    assert first_writing.wait(10)
+    others = [threading.Thread(target=auth.authenticate_token, args=(store, tok)) for tok in tokens[1:]]
+    for th in others:
+        th.start()
+    for th in others:
+        th.join(10)
+    assert not any(th.is_alive() for th in others), "a client waited for another's write"
+    assert batches == [1]
+    let_it_finish.set()
+    first.join(10)
+    assert batches == [1, 11]
+    assert all(tok.last_used_at is not None for tok in auth.list_tokens(store, owner))

@@ -2,7 +2,7 @@
 
 Read top to bottom, this is the path of a new project (docs/coldstart.md explains it to users). Two steps
 are project settings rather than engine constants, because a project admin may change them: the first fast
-model at ``train_min_labels`` (10) and the first budgeted search at ``search_min_labels`` (30), both in
+model at ``train_min_labels`` (10) and the first budgeted search at ``search_min_labels`` (100), both in
 `prelabel.service.training.TRAINING_SETTINGS`.
 """
 

@@ -12,7 +12,9 @@ Systems (all in one process, on the same draws):
 
 - `prelabel`: what the trainer serves (`served_model`): with no label the zero-shot version the prepare job
   publishes, else the fast job's `ProjectModel` on word TF-IDF + MiniLM vectors; `prelabel (no vectors)`: the
-  fast job before the project's texts are encoded (word TF-IDF only, and no zero-shot version at n = 0).
+  fast job before the project's texts are encoded (word TF-IDF only, and no zero-shot version at n = 0);
+  `prelabel (search)` (only when named in `--systems`): the search job's model, one process and the default
+  `search_budget_s`, as `prelabel serve` runs it.
 - anchors: `majority` (the drawn labels' most frequent class, or label set), `tfidf+lr` (word 1-2-gram TF-IDF and
   scikit-learn's default logistic regression), `minilm+lr` (the MiniLM vectors and the same regression),
   `zero-shot` (`automl.zeroshot.ZeroShotClassifier` on the category names, descriptions and the question, fitted
@@ -51,9 +53,10 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 ORDERS = ("random", "queue")
-SERVED = ("prelabel", "prelabel (no vectors)")
+SERVED = ("prelabel", "prelabel (no vectors)", "prelabel (search)")
 ANCHORS = ("majority", "tfidf+lr", "minilm+lr", "zero-shot", "setfit")
 SYSTEM_NAMES = SERVED + ANCHORS
+DEFAULT_SYSTEMS = tuple(s for s in SYSTEM_NAMES if s != "prelabel (search)")  # a search fit takes its whole budget
 DEFAULT_SIZES = (0, 10, 20, 50, 100, 200, 500)
 MAX_POOL = 2000  # unlabeled texts a fit gets, as the trainer's `sample_asset_texts` (automl MAX_POOL_SAMPLE)
 NO_MODEL = "no model"
@@ -239,7 +242,7 @@ class Config:
     sizes: tuple[int, ...] = DEFAULT_SIZES
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     orders: tuple[str, ...] = ("random",)
-    systems: tuple[str, ...] = SYSTEM_NAMES
+    systems: tuple[str, ...] = DEFAULT_SYSTEMS
     test_split: float = 0.3
     max_test: int = 2000
     cache_dir: Path | None = None  # the embedding cache; None → `automl.embeddings.default_cache_dir()`
@@ -490,7 +493,7 @@ def _zero_shot(bench: Bench, sd: SeedData) -> Outcome | str:
 
 
 def served_model(
-    interface: Any, train: Any, unlabeled: Sequence[str], *, vectors: bool, cache_dir: Path
+    interface: Any, train: Any, unlabeled: Sequence[str], *, vectors: bool, cache_dir: Path, tier: str = "fast"
 ) -> Any:
     """The model the trainer serves for a project with these labels (`worker/trainer.py`), the one place that
     says so. No label: the zero-shot version the prepare job publishes (`ProjectModel.zero_shot_model`; only
@@ -508,12 +511,17 @@ def served_model(
         if not (vectors and zero_shot_on):
             raise NotEnoughLabels("no zero-shot version without sentence vectors")
         return ProjectModel.zero_shot_model(interface, list(unlabeled)[:MAX_POOL], str(cache_dir))
-    model = ProjectModel(interface, tier="fast", cache_dir=str(cache_dir), zero_shot=zero_shot_on,
-                         fast_features="word+emb" if vectors else "word")  # fmt: skip
+    if tier == "search":  # the search job's model: one process, the project's budget, vectors encoded first
+        model = ProjectModel(interface, tier="search", cache_dir=str(cache_dir), zero_shot=zero_shot_on,
+                             time_budget=float(training_setting(None, "search_budget_s")), n_jobs=1,
+                             fast_features="auto")  # fmt: skip
+    else:
+        model = ProjectModel(interface, tier="fast", cache_dir=str(cache_dir), zero_shot=zero_shot_on,
+                             fast_features="word+emb" if vectors else "word")  # fmt: skip
     return model.fit({"LABEL": train}, unlabeled=list(unlabeled)[:MAX_POOL])
 
 
-def _served(bench: Bench, sd: SeedData, draw: Draw, *, vectors: bool) -> Outcome | str:
+def _served(bench: Bench, sd: SeedData, draw: Draw, *, vectors: bool, tier: str = "fast") -> Outcome | str:
     from prelabel.domain import parse_interface
     from prelabel.worker.model import NotEnoughLabels, TrainingSet
 
@@ -523,7 +531,9 @@ def _served(bench: Bench, sd: SeedData, draw: Draw, *, vectors: bool) -> Outcome
     ts = TrainingSet(list(draw.indices), bench.texts(draw.indices), _drawn_targets(bench, draw))
     t0 = time.perf_counter()
     try:
-        model = served_model(interface, ts, bench.pool_texts(sd, draw), vectors=vectors, cache_dir=bench.cache_dir)
+        model = served_model(
+            interface, ts, bench.pool_texts(sd, draw), vectors=vectors, cache_dir=bench.cache_dir, tier=tier
+        )
     except NotEnoughLabels as exc:
         return f"{NO_MODEL}: {exc}"
     fit_s = time.perf_counter() - t0
@@ -541,6 +551,10 @@ def prelabel_vectors(bench: Bench, sd: SeedData, draw: Draw) -> Outcome | str:
 
 def prelabel_words(bench: Bench, sd: SeedData, draw: Draw) -> Outcome | str:
     return _served(bench, sd, draw, vectors=False)
+
+
+def prelabel_search(bench: Bench, sd: SeedData, draw: Draw) -> Outcome | str:
+    return _served(bench, sd, draw, vectors=True, tier="search")
 
 
 def setfit_available() -> bool:
@@ -603,6 +617,7 @@ def _setfit(bench: Bench, sd: SeedData, draw: Draw) -> Outcome:
 SYSTEMS: dict[str, System] = {
     "prelabel": System(prelabel_vectors, label_free=True, vectors=True),
     "prelabel (no vectors)": System(prelabel_words, label_free=True, vectors=False),
+    "prelabel (search)": System(prelabel_search, label_free=False, vectors=True),
     "majority": System(majority, label_free=False, vectors=False),
     "tfidf+lr": System(tfidf_lr, label_free=False, vectors=False),
     "minilm+lr": System(minilm_lr, label_free=False, vectors=True),

@@ -110,7 +110,8 @@ def coldstart(
         "labeling loop, once per seed up to the largest size), or both comma-separated.",
     ),
     systems: str = typer.Option(
-        "prelabel,prelabel (no vectors),majority,tfidf+lr,minilm+lr,zero-shot,setfit", help="Comma-separated."
+        "prelabel,prelabel (no vectors),majority,tfidf+lr,minilm+lr,zero-shot,setfit", help="Comma-separated; "
+        "'prelabel (search)' adds the search job's model (its whole search_budget_s per fit)."
     ),
     test_split: float = typer.Option(0.3, min=0.05, max=0.95, help="Held-out share used for scoring."),
     max_test: int = typer.Option(2000, min=10, help="Score on a seeded sample of at most this many held-out rows."),

@@ -19,7 +19,9 @@ import hmac
 import logging
 import re
 import secrets
-from dataclasses import dataclass, replace
+import threading
+import weakref
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from prelabel.config import Settings
@@ -290,9 +292,52 @@ def authenticate_token(store: Store, token: str, *, now: datetime | None = None)
         actor = _actor(user)
     now = _now(now)
     if last_used_at is None or now - last_used_at > TOUCH_EVERY:
-        with store.transaction() as s:
-            users_sql.touch_token(s, token_id, now)
+        _token_uses(store).record(store, token_id, now)
     return actor
+
+
+@dataclass
+class _TokenUses:
+    """Last uses of tokens waiting to be written, and who writes them. The first request to find no write in
+    progress writes every pending use, its own included; the others only add theirs and go on, so that many
+    clients arriving together queue one write for the database's write lock instead of one each."""
+
+    pending: dict[int, datetime] = field(default_factory=dict)
+    mutex: threading.Lock = field(default_factory=threading.Lock)
+    writing: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, store: Store, token_id: int, now: datetime) -> None:
+        with self.mutex:
+            self.pending[token_id] = max(now, self.pending.get(token_id, now))
+        while self.writing.acquire(blocking=False):
+            try:
+                self._write(store)
+            finally:
+                self.writing.release()
+            with self.mutex:  # a use added while this thread wrote, by a thread that found the write taken
+                if not self.pending:
+                    return
+
+    def _write(self, store: Store) -> None:
+        with self.mutex:
+            batch, self.pending = self.pending, {}
+        try:
+            with store.transaction() as s:
+                users_sql.touch_tokens(s, batch)
+        except Exception:
+            with self.mutex:  # kept for the next write; the request itself was authenticated
+                for token_id, when in batch.items():
+                    self.pending[token_id] = max(when, self.pending.get(token_id, when))
+            raise
+
+
+_USES: weakref.WeakKeyDictionary[Store, _TokenUses] = weakref.WeakKeyDictionary()
+_USES_MUTEX = threading.Lock()
+
+
+def _token_uses(store: Store) -> _TokenUses:
+    with _USES_MUTEX:
+        return _USES.setdefault(store, _TokenUses())
 
 
 def list_tokens(store: Store, actor: Actor) -> list[TokenOut]:

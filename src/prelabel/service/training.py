@@ -63,7 +63,11 @@ TRAINING_SETTINGS: dict[str, tuple[Any, str]] = {
         True,
         "Follow fast models with a budgeted AutoML search, warm-started from the last one.",
     ),
-    "search_min_labels": (30, "Labels needed before the first AutoML search."),
+    "search_min_labels": (
+        100,
+        "Labels needed before the first AutoML search. With fewer, a search's choice rests on too few labels: "
+        "its model was less often right than the fast model it would replace (docs/first-labels.md).",
+    ),
     "search_budget_s": (30.0, "Wall-clock budget of one AutoML search (seconds)."),
     "zero_shot": (
         True,

@@ -63,8 +63,10 @@ def token_with_user(session: Session, token_hash: str) -> tuple[int, datetime | 
     return row[0], row[1], row[2], row[3]
 
 
-def touch_token(session: Session, token_id: int, now: datetime) -> None:
-    session.execute(update(t.ApiToken).where(t.ApiToken.id == token_id).values(last_used_at=now))
+def touch_tokens(session: Session, last_used: dict[int, datetime]) -> None:
+    """Record the last use of several tokens (token id → when), one statement per token."""
+    for token_id, now in sorted(last_used.items()):  # in id order: two writers never wait on each other's rows
+        session.execute(update(t.ApiToken).where(t.ApiToken.id == token_id).values(last_used_at=now))
 
 
 def tokens_of(session: Session, user_id: int) -> list[t.ApiToken]:
