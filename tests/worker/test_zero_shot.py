@@ -162,6 +162,25 @@ def test_partly_encoded_project_uses_the_word_fallback_and_encodes_nothing(
     assert np.allclose(again.predict_proba(mixed)["TOPIC"], p)
 
 
+def test_without_a_cache_dir_zero_shot_reads_the_default_disk_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tweets: tuple[list[str], list[str]]
+) -> None:
+    """`prelabel worker` passes no cache dir: the zero-shot prior must find the vectors the trainer wrote to the
+    default cache, not encode every text it predicts again."""
+    from prelabel.automl import embeddings
+
+    monkeypatch.setenv("PRELABEL_CACHE_DIR", str(tmp_path))
+    texts, _ = tweets
+    embed(texts[:120], tmp_path)  # as the trainer encodes a project
+    zs = ZeroShotClassifier(CATEGORIES, QUESTION).fit(texts[:60])  # encodes its prompts (and reads the pool)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("encoded a text that the default cache has")
+
+    monkeypatch.setattr(embeddings, "encode_uncached", refuse)
+    assert zs.predict_proba(texts[60:120]).shape == (60, 2)
+
+
 def _zero_shot_versions(store: Store, project_id: int) -> list[tuple[str, str, int]]:
     with store.transaction(read_only=True) as s:
         rows = s.execute(

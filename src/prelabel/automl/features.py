@@ -164,9 +164,9 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         self.cache_dir = cache_dir
 
     def _embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        from prelabel.automl.embeddings import embed
+        from prelabel.automl.embeddings import default_cache_dir, embed
 
-        return embed(texts, Path(self.cache_dir) if self.cache_dir else None)
+        return embed(texts, Path(self.cache_dir) if self.cache_dir else default_cache_dir())
 
     def fit(
         self,

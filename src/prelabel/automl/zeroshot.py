@@ -117,9 +117,11 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):
         self.temperature = temperature
 
     def _embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        from prelabel.automl.embeddings import embed
+        from prelabel.automl.embeddings import default_cache_dir, embed
 
-        return embed(list(texts), Path(self.cache_dir) if self.cache_dir is not None else None)
+        # the disk cache the trainer encodes the project into: with an in-memory one, every text predicted
+        # would be encoded again
+        return embed(list(texts), Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir())
 
     def fit(self, unlabeled: Sequence[str] | None = None, y: Any = None) -> ZeroShotClassifier:
         """Build the prototypes; with at least `MIN_POOL_FOR_BALANCE` unlabeled texts, standardise each

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from prelabel.domain import ModelStatus
 from prelabel.service import assets, auth, models, predictions, projects
@@ -35,6 +35,7 @@ from prelabel.store import tables as t
 from prelabel.store.engine import Store, normalize_url
 
 INTERFACE = {"jobs": [{"name": "JOB_0", "input": "single", "categories": [{"key": "POS"}, {"key": "NEG"}]}]}
+T = TypeVar("T")
 _WORDS = [
     *("the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while"),
     *("fire", "and", "flood", "warnings", "spread", "across", "town"),
@@ -229,7 +230,8 @@ def _bench_backend(url: str, backend: str, n: int, baseline_n: int, repeats: int
         store.dispose()
 
 
-def _with_temp_postgres(server_url: str, fn: Callable[[str], list[Row]]) -> list[Row]:
+def with_temp_postgres(server_url: str, fn: Callable[[str], T]) -> T:
+    """fn(url) on a new database of the PostgreSQL server at `server_url`, dropped afterwards."""
     from sqlalchemy import create_engine, text
 
     base = normalize_url(server_url)
@@ -263,7 +265,7 @@ def run(
         with tempfile.TemporaryDirectory(prefix="prelabel-bench-") as tmp:
             rows += _bench_backend(f"sqlite:///{Path(tmp) / 'bench.db'}", "sqlite", n, baseline_n, repeats)
     if postgres_url:
-        rows += _with_temp_postgres(postgres_url, lambda url: _bench_backend(url, "postgresql", n, baseline_n, repeats))
+        rows += with_temp_postgres(postgres_url, lambda url: _bench_backend(url, "postgresql", n, baseline_n, repeats))
     if print_table:
         _print(rows, repeats)
     if json_out is not None:

@@ -352,3 +352,25 @@ def labelers(
 
     run(users=users, labels_per_user=labels_per_user, duration=duration, think=think, ramp=ramp,
         database_url=database_url, rows=rows, as_json=json_out)  # fmt: skip
+
+
+@app.command("scale")
+def scale(
+    assets: int = typer.Option(
+        1_000_000, "--assets", min=100, help="Assets in the project (demo tweets, repeated with a #k suffix)."
+    ),
+    database_url: str | None = typer.Option(
+        None, "--database-url", help="A PostgreSQL server: the bench creates a database of its own there and drops "
+        "it afterwards; default: a new SQLite file in a temporary folder."
+    ),
+    labels: int = typer.Option(200, min=2, help="Labels given before the timed fast model."),
+    readers: int = typer.Option(10, min=1, help="Concurrent readers of the pages (threads, one user each)."),
+    rounds: int = typer.Option(10, min=1, help="Rounds of requests per reader."),
+    encode_sample: int = typer.Option(2000, min=0, help="Texts encoded to measure texts/s (0: skip)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON instead of a table."),
+) -> None:
+    """Scale: import, first model, encoding, page latency under readers and export of one large project."""
+    from prelabel.bench.scale import run
+
+    run(n=assets, database_url=database_url, labels=labels, readers=readers, rounds=rounds,
+        encode_sample=encode_sample, as_json=json_out)  # fmt: skip

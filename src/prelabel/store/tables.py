@@ -162,7 +162,6 @@ class Asset(Base):
     __tablename__ = "assets"
     __table_args__ = (
         UniqueConstraint("project_id", "external_id", name="uq_assets_project_external_id"),
-        Index("ix_assets_project_status_priority", "project_id", "status", "priority"),
         Index("ix_assets_project_id_id", "project_id", "id"),
         # the queue finds the asset a labeler already holds on every request for the next one
         Index("ix_assets_project_lease_user", "project_id", "lease_user_id"),
@@ -186,6 +185,10 @@ class Asset(Base):
     review_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+# the queue's order (priority first, ties by id) read straight from the index: no sort of the tied rows
+Index("ix_assets_queue_order", Asset.project_id, Asset.status, Asset.priority.desc(), Asset.id)
 
 
 class Label(Base):
