@@ -181,6 +181,12 @@ def setup_project(url: str, folder: Path) -> Setup:
         store.dispose()
 
 
+def _admin(store: Any, setup: Setup) -> Any:
+    from prelabel.service import auth
+
+    return auth.get_actor(store, auth.get_user_by_name(store, setup.admin).id)
+
+
 def _store(url: str) -> Any:
     from prelabel.store.engine import Store
 
@@ -200,13 +206,13 @@ def measure_import(setup: Setup, n: int, report: Report) -> None:
 def label_batch(setup: Setup, k: int) -> int:
     """Label the first `k` assets that have a demo answer; how many were labeled."""
     from prelabel.bench.prepare import demo_answers
-    from prelabel.service import auth, labels
+    from prelabel.service import labels
     from prelabel.service.assets import get_asset_by_external_id
 
     answers = list(demo_answers().items())[:k]
     store = _store(setup.url)
     try:
-        actor = auth.get_actor(store, auth.get_user_by_name(store, setup.admin).id)
+        actor = _admin(store, setup)
         for ext, answer in answers:
             asset = get_asset_by_external_id(store, actor, setup.project_id, ext)
             response = {"JOB_0": {"categories": [{"name": answer}]}}
@@ -218,12 +224,12 @@ def label_batch(setup: Setup, k: int) -> int:
 
 def measure_first_model(setup: Setup, k: int, report: Report) -> None:
     """Queue one fast job and time it to READY with one `prelabel worker --tiers fast`."""
-    from prelabel.service import auth, training
+    from prelabel.service import training
 
     report.labels = label_batch(setup, k)
     store = _store(setup.url)
     try:
-        actor = auth.get_actor(store, auth.get_user_by_name(store, setup.admin).id)
+        actor = _admin(store, setup)
         cmd = [_exe(), "worker", "--tiers", "fast", "--poll-seconds", "0.2", "--database-url", setup.url]
         with background(cmd, _env(setup.folder), setup.folder / "worker.log") as worker:
             start = time.perf_counter()
@@ -306,7 +312,7 @@ def add_readers(setup: Setup, k: int) -> list[tuple[str, str, str]]:
 
     store = _store(setup.url)
     try:
-        admin = auth.get_actor(store, auth.get_user_by_name(store, setup.admin).id)
+        admin = _admin(store, setup)
         out = []
         for i in range(k):
             name, password = f"{setup.admin}-reader-{i}", secrets.token_urlsafe(12)
@@ -375,13 +381,12 @@ def measure_readers(base: str, setup: Setup, k: int, rounds: int, n: int, report
 
 
 def _middle_asset_id(setup: Setup, n: int) -> int:
-    from prelabel.service import auth
     from prelabel.service.assets import get_asset_by_external_id
 
     ext, _ = scaled_row(n // 2, base_texts())
     store = _store(setup.url)
     try:
-        actor = auth.get_actor(store, auth.get_user_by_name(store, setup.admin).id)
+        actor = _admin(store, setup)
         return get_asset_by_external_id(store, actor, setup.project_id, ext).id
     finally:
         store.dispose()
